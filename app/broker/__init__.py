@@ -1,0 +1,1 @@
+"""IB adapter over ib_insync: the only package that imports ib_insync."""

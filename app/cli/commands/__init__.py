@@ -1,0 +1,25 @@
+"""Subcommands. Each module exposes `register(subparsers, add_common)`."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+Register = Callable[[Any, Callable[[argparse.ArgumentParser], None]], None]
+
+
+def _registry() -> list[Register]:
+    from app.cli.commands import db
+
+    return [db.register]
+
+
+REGISTRY: list[Register] = _registry()
+
+
+def default_command(args: argparse.Namespace) -> int:
+    """The bare `position-sync`: the window (falls back to `status` until the window exists)."""
+    from app.cli.commands import status
+
+    return status.run_status(args)

@@ -1,0 +1,1 @@
+"""Pure domain: value types, reconcile() and P&L math. Standard library only."""

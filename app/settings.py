@@ -1,0 +1,95 @@
+"""Every user setting, declared once and typed (env `POSITION_SYNC_*`, a settings file, flags).
+
+How to add a setting: add a field with its default and a one-line description below; the CLI
+flags and the settings dialog read this class, so nothing else needs to change for it to load.
+Precedence, lowest first: defaults → settings file → environment → command-line flags.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+APP_NAME = "position-sync"
+
+
+def user_data_dir() -> Path:
+    """The platform's per-user data folder for this app (not created here)."""
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def default_database_url() -> str:
+    """A SQLite file in the user data folder."""
+    return f"sqlite:///{user_data_dir() / 'ledger.sqlite'}"
+
+
+def default_settings_file() -> Path:
+    """`settings.json` in the platform's per-user config folder (overridable by env)."""
+    override = os.environ.get("POSITION_SYNC_SETTINGS_FILE")
+    if override:
+        return Path(override)
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "settings.json"
+
+
+class Settings(BaseSettings):
+    """User preferences. Window geometry lives in QSettings, not here."""
+
+    model_config = SettingsConfigDict(env_prefix="POSITION_SYNC_", extra="ignore")
+
+    # The seed plan's settings.
+    enabled: bool = Field(True, description="Run the sync service at all.")
+    sync_interval: float = Field(300.0, gt=0, description="Seconds between periodic full syncs.")
+    sync_on_trade: bool = Field(True, description="Sync shortly after an execution arrives.")
+    sync_on_position_update: bool = Field(True, description="Sync after a position update.")
+    mark_missing_as_closed: bool = Field(
+        False, description="Close positions the broker stops reporting (off: warn only)."
+    )
+    calculate_realized_pnl: bool = Field(True, description="Compute realized P&L on reductions.")
+
+    # Connection.
+    ib_host: str = Field("127.0.0.1", description="TWS / IB Gateway host.")
+    ib_port: int = Field(7497, ge=1, le=65535, description="TWS / IB Gateway API port.")
+    ib_client_id: int = Field(
+        0,
+        ge=0,
+        description="API client id. Manual TWS fills reach only client id 0 or the Master API id.",
+    )
+    ib_account: str = Field("", description="Limit to one account code (empty: every account).")
+    ib_timeout: float = Field(10.0, gt=0, description="Seconds to wait for TWS to answer.")
+
+    # Storage and timing.
+    database_url: str = Field(default_factory=default_database_url, description="SQLAlchemy URL.")
+    debounce_seconds: float = Field(
+        1.0, ge=0, description="Quiet time after broker events before an event-driven sync."
+    )
+
+    @field_validator("ib_host")
+    @classmethod
+    def _host_not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("ib_host must not be empty")
+        return value.strip()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        from pydantic_settings import JsonConfigSettingsSource
+
+        json_source = JsonConfigSettingsSource(settings_cls, json_file=default_settings_file())
+        return (init_settings, env_settings, json_source)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from file and environment, with non-None `overrides` (CLI flags) on top."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,1 @@
+"""Embedded TWS-protocol gateway simulator (asyncio sockets, no ib_insync)."""

@@ -1,0 +1,1 @@
+"""PositionSyncService: triggers, single flight, statistics. asyncio only."""
