@@ -1,0 +1,127 @@
+"""The output of reconcile(): what the repository must write, in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from app.domain.values import EventKind, Fill, Lifecycle, PriceSource, SkippedRow
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileOptions:
+    """The settings that change what a sync does to the ledger."""
+
+    mark_missing_as_closed: bool = False
+    calculate_realized_pnl: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedEvent:
+    """One `position_events` row to insert for a lifecycle."""
+
+    kind: EventKind
+    occurred_at: datetime
+    quantity_before: Decimal
+    quantity_after: Decimal
+    price: Decimal | None = None
+    price_source: PriceSource | None = None
+    realized_pnl: Decimal | None = None
+    broker_realized_pnl: Decimal | None = None
+    exec_ids: tuple[str, ...] = ()
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleChange:
+    """A lifecycle's new state and the events explaining it.
+
+    `before` is None for a lifecycle this plan creates (its `after.id` is None too).
+    """
+
+    before: Lifecycle | None
+    after: Lifecycle
+    events: tuple[PlannedEvent, ...]
+
+    @property
+    def is_new(self) -> bool:
+        """True when the repository must insert the row."""
+        return self.before is None
+
+
+@dataclass(frozen=True, slots=True)
+class MarketUpdate:
+    """Fresh market data for an OPEN lifecycle whose quantity did not change."""
+
+    position_id: int
+    average_price: Decimal
+    average_cost: Decimal | None
+    current_price: Decimal | None
+    market_value: Decimal | None
+    unrealized_pnl: Decimal | None
+    unrealized_pnl_pct: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class FillCorrection:
+    """A stored fill replaced by its correction (same execId up to the last dot)."""
+
+    replaced_exec_id: str
+    fill: Fill
+
+
+@dataclass(frozen=True, slots=True)
+class PnlMismatch:
+    """Our realized P&L for an event differs from IB's per-fill figure by more than 0.01."""
+
+    account: str
+    con_id: int
+    symbol: str
+    ours: Decimal
+    broker: Decimal
+    exec_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPlan:
+    """Everything one sync writes. Empty (and `incomplete_reason` set) for a failed snapshot."""
+
+    synced_at: datetime
+    accounts: frozenset[str] = frozenset()
+    changes: tuple[LifecycleChange, ...] = ()
+    market_updates: tuple[MarketUpdate, ...] = ()
+    seen_position_ids: tuple[int, ...] = ()
+    """OPEN lifecycles the broker reported: their `last_synced_at` moves to `synced_at`."""
+    new_fills: tuple[Fill, ...] = ()
+    corrections: tuple[FillCorrection, ...] = ()
+    skipped: tuple[SkippedRow, ...] = ()
+    pnl_mismatches: tuple[PnlMismatch, ...] = ()
+    positions_seen: int = 0
+    incomplete_reason: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def is_empty(self) -> bool:
+        """True when applying the plan would change no lifecycle, event or fill."""
+        return not (self.changes or self.new_fills or self.corrections)
+
+    @property
+    def opened(self) -> int:
+        """Lifecycles created."""
+        return self.counts.get("opened", 0)
+
+    @property
+    def updated(self) -> int:
+        """Existing lifecycles changed but still open."""
+        return self.counts.get("updated", 0)
+
+    @property
+    def closed(self) -> int:
+        """Lifecycles closed."""
+        return self.counts.get("closed", 0)
+
+    @property
+    def missing(self) -> int:
+        """New missing-at-broker warnings."""
+        return self.counts.get("missing", 0)

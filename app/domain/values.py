@@ -1,0 +1,231 @@
+"""Value types of the ledger: contracts, broker rows, fills, snapshots and lifecycles.
+
+Everything here is immutable. Quantities and money are `Decimal`; times are aware UTC datetimes.
+IB's floats and camelCase never reach this module: the broker adapter converts them once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+
+PositionKey = tuple[str, int]
+"""(IB account code, IB conId): the identity of a position. Never the symbol (DESIGN rule 4)."""
+
+
+class PositionStatus(StrEnum):
+    """Status of one lifecycle row."""
+
+    OPEN = "OPEN"
+    CLOSED = "CLOSED"
+
+
+class CloseReason(StrEnum):
+    """Why a lifecycle ended."""
+
+    BROKER = "broker"  # the broker reported zero, or fills netted it to zero
+    FLIP = "flip"  # it went through zero; a new lifecycle holds the other side
+    MANUAL = "manual"  # the user marked it closed
+    MISSING = "missing"  # absent at the broker and `mark_missing_as_closed` is on
+
+
+class EventKind(StrEnum):
+    """What happened to a lifecycle (`position_events.kind`)."""
+
+    OPENED = "OPENED"
+    INCREASED = "INCREASED"
+    REDUCED = "REDUCED"
+    CLOSED = "CLOSED"
+    SPLIT = "SPLIT"
+    ADJUSTED = "ADJUSTED"
+    MISSING = "MISSING"
+    REAPPEARED = "REAPPEARED"
+    MARKED_CLOSED = "MARKED_CLOSED"
+
+
+class PriceSource(StrEnum):
+    """Where an event's price came from, best first."""
+
+    FILLS = "fills"
+    MARKET = "market"
+    LAST_KNOWN = "last_known"
+    MANUAL = "manual"
+
+
+class SyncTrigger(StrEnum):
+    """What started a sync run (`sync_runs.trigger`)."""
+
+    STARTUP = "startup"
+    PERIODIC = "periodic"
+    POSITION_UPDATE = "position_update"
+    EXECUTION = "execution"
+    MANUAL = "manual"
+    RECONNECT = "reconnect"
+
+
+class SyncStatus(StrEnum):
+    """Outcome of a sync run (`sync_runs.status`)."""
+
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class Side(StrEnum):
+    """Execution side as IB reports it."""
+
+    BOUGHT = "BOT"
+    SOLD = "SLD"
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    """An IB contract as far as the ledger cares. `multiplier` is 1 for stocks."""
+
+    con_id: int
+    symbol: str
+    sec_type: str = "STK"
+    currency: str = "USD"
+    exchange: str = ""
+    local_symbol: str = ""
+    multiplier: Decimal = ONE
+    expiry: str = ""
+    strike: Decimal | None = None
+    right: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerPosition:
+    """One position row of a broker snapshot, merged with its portfolio (market) data."""
+
+    account: str
+    contract: Contract
+    quantity: Decimal
+    average_cost: Decimal
+    """IB's avgCost: per unit times the multiplier, commissions included."""
+    market_price: Decimal | None = None
+    market_value: Decimal | None = None
+    unrealized_pnl: Decimal | None = None
+
+    @property
+    def key(self) -> PositionKey:
+        """(account, conId)."""
+        return (self.account, self.contract.con_id)
+
+    @property
+    def average_price(self) -> Decimal:
+        """Average price per unit (avgCost / multiplier)."""
+        return self.average_cost / self.contract.multiplier
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One execution with its commission report (either part may arrive later)."""
+
+    exec_id: str
+    account: str
+    contract: Contract
+    side: Side
+    shares: Decimal
+    """Always positive; `side` gives the direction."""
+    price: Decimal
+    time: datetime
+    perm_id: int = 0
+    order_ref: str = ""
+    commission: Decimal | None = None
+    commission_currency: str = ""
+    realized_pnl: Decimal | None = None
+    """IB's own per-fill realizedPNL; None when IB left it unset (never 0 for unknown)."""
+
+    @property
+    def key(self) -> PositionKey:
+        """(account, conId)."""
+        return (self.account, self.contract.con_id)
+
+    @property
+    def signed_shares(self) -> Decimal:
+        """Positive for a buy, negative for a sell."""
+        return self.shares if self.side is Side.BOUGHT else -self.shares
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedRow:
+    """A broker row that could not be used (DESIGN rule 10); its key is never treated as absent."""
+
+    key: PositionKey | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerSnapshot:
+    """What the broker reported in one sync.
+
+    `incomplete_reason` is None only for a complete snapshot (DESIGN rule 1). `scope` limits the
+    snapshot to some keys (a selective sync after one event); None means every position of every
+    account in `accounts`.
+    """
+
+    taken_at: datetime
+    accounts: frozenset[str]
+    positions: tuple[BrokerPosition, ...] = ()
+    fills: tuple[Fill, ...] = ()
+    skipped: tuple[SkippedRow, ...] = ()
+    incomplete_reason: str | None = None
+    scope: frozenset[PositionKey] | None = None
+
+    @property
+    def complete(self) -> bool:
+        """True when this snapshot may change the ledger."""
+        return self.incomplete_reason is None
+
+
+@dataclass(frozen=True, slots=True)
+class Lifecycle:
+    """One `positions` row: a position from open to close. `id` is None until stored."""
+
+    id: int | None
+    account: str
+    contract: Contract
+    quantity: Decimal
+    average_price: Decimal
+    status: PositionStatus
+    opened_at: datetime
+    average_cost: Decimal | None = None
+    current_price: Decimal | None = None
+    market_value: Decimal | None = None
+    unrealized_pnl: Decimal | None = None
+    unrealized_pnl_pct: Decimal | None = None
+    realized_pnl: Decimal = ZERO
+    closed_at: datetime | None = None
+    close_reason: CloseReason | None = None
+    last_synced_at: datetime | None = None
+    missing_since: datetime | None = None
+    entry_trade_id: str | None = None
+    exit_trade_id: str | None = None
+
+    @property
+    def key(self) -> PositionKey:
+        """(account, conId)."""
+        return (self.account, self.contract.con_id)
+
+    @property
+    def is_open(self) -> bool:
+        """True while the lifecycle is OPEN."""
+        return self.status is PositionStatus.OPEN
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerState:
+    """What reconcile() needs from the cache.
+
+    `open_positions`: every OPEN lifecycle of the accounts in question, by key.
+    `known_fills`: stored fills whose base execId (up to the last dot) appears in the snapshot.
+    """
+
+    open_positions: dict[PositionKey, Lifecycle] = field(default_factory=dict)
+    known_fills: dict[str, Fill] = field(default_factory=dict)
