@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from app.domain.manual import MarkClosedError, last_known_price, mark_closed
+from app.domain.reconcile import reconcile
 from app.domain.values import CloseReason, EventKind, PositionStatus, PriceSource
 from tests.domain.ledger_fixture import AAPL, ES, D, MemoryLedger, at, pos, snapshot
-from app.domain.reconcile import reconcile
 
 
 def _ledger_with(*rows):
