@@ -14,17 +14,33 @@ from app.cli.exit_codes import ExitCode
 def _common(parser: argparse.ArgumentParser) -> None:
     """Options valid after any command and on the bare `position-sync`."""
     group = parser.add_argument_group("common options")
-    group.add_argument("--db", metavar="URL", default=argparse.SUPPRESS,
-                       help="database URL or path (default: the user data folder)")
+    group.add_argument(
+        "--db",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="database URL or path (default: the user data folder)",
+    )
     group.add_argument("--host", metavar="H", default=argparse.SUPPRESS, help="TWS host")
-    group.add_argument("--port", metavar="P", type=int, default=argparse.SUPPRESS,
-                       help="TWS API port (for `gateway`: the port to listen on)")
-    group.add_argument("--client-id", metavar="N", type=int, default=argparse.SUPPRESS,
-                       help="TWS API client id")
-    group.add_argument("--account", metavar="A", default=argparse.SUPPRESS,
-                       help="limit to one account code")
-    group.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
-                       help="more logging (-vv for debug)")
+    group.add_argument(
+        "--port",
+        metavar="P",
+        type=int,
+        default=argparse.SUPPRESS,
+        help="TWS API port (for `gateway`: the port to listen on)",
+    )
+    group.add_argument(
+        "--client-id", metavar="N", type=int, default=argparse.SUPPRESS, help="TWS API client id"
+    )
+    group.add_argument(
+        "--account", metavar="A", default=argparse.SUPPRESS, help="limit to one account code"
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS,
+        help="more logging (-vv for debug)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from app.domain.values import BrokerSnapshot, PositionKey
+from app.domain.plan import ReconcileOptions, SyncPlan
+from app.domain.records import RunOutcome
+from app.domain.values import BrokerSnapshot, PositionKey, SyncTrigger
 
 
 class IncompleteSnapshotError(Exception):
@@ -85,4 +88,22 @@ class BrokerPort(Protocol):
 
     def on_event(self, callback: Callable[[BrokerEvent], None]) -> None:
         """Call `callback` for every live position/portfolio/execution push."""
+        ...
+
+
+class LedgerPort(Protocol):
+    """The local ledger, as the sync service uses it."""
+
+    async def commit_snapshot(
+        self,
+        snapshot: BrokerSnapshot,
+        options: ReconcileOptions,
+        trigger: SyncTrigger,
+        started_at: datetime,
+    ) -> tuple[SyncPlan, int]:
+        """Reconcile against the cache and commit plan + run row in one transaction."""
+        ...
+
+    async def record_run(self, outcome: RunOutcome) -> int:
+        """Record a run that changed nothing (failed or skipped)."""
         ...

@@ -10,9 +10,9 @@ Register = Callable[[Any, Callable[[argparse.ArgumentParser], None]], None]
 
 
 def _registry() -> list[Register]:
-    from app.cli.commands import db
+    from app.cli.commands import db, positions, status
 
-    return [db.register]
+    return [status.register, positions.register, db.register]
 
 
 REGISTRY: list[Register] = _registry()

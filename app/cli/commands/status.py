@@ -1,0 +1,60 @@
+"""`position-sync status [--json]`: last sync, counts, stats and discrepancies, from the cache."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from app.cli.context import guarded, settings_from
+from app.cli.exit_codes import ExitCode
+from app.cli.render import age, dec, iso, status_json
+
+
+def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add the `status` subcommand."""
+    parser = sub.add_parser("status", help="last sync, counts and warnings (no broker needed)")
+    parser.add_argument("--json", action="store_true", help="print a JSON document")
+    add_common(parser)
+    parser.set_defaults(handler=run_status)
+
+
+def run_status(args: argparse.Namespace) -> int:
+    """Print the ledger's status."""
+
+    def body() -> int:
+        from app.db import repository
+        from app.db.migrate import current, open_database
+
+        settings = settings_from(args)
+        with open_database(settings.database_url) as db:
+            revision = current(settings.database_url)
+            status = db.run_sync(repository.ledger_status, db.location, revision)
+        now = datetime.now(UTC)
+        if getattr(args, "json", False):
+            print(json.dumps(status_json(status, now), indent=2))
+            return int(ExitCode.OK)
+        doc = status_json(status, now)
+        print(f"Database      {status.database} (revision {status.revision})")
+        print(f"Positions     {status.open_positions} open, {status.closed_positions} closed")
+        print(f"Realized P&L  {dec(status.realized_pnl_total)}")
+        if status.last_success and status.last_success.finished_at:
+            seconds = doc["last_synced_age_seconds"]
+            print(f"Last synced   {iso(status.last_success.finished_at)} ({age(seconds)} ago)")
+        else:
+            print("Last synced   never")
+        if status.last_run and status.last_run.status.value != "ok":
+            print(f"Last run      {status.last_run.status.value}: {status.last_run.error or ''}")
+        rate = status.stats.success_rate
+        if rate is not None:
+            print(f"Success rate  {rate:.0%} of the last {status.stats.runs} runs")
+        for p in status.missing_at_broker:
+            print(
+                f"WARNING       {p.account} {p.contract.local_symbol or p.contract.symbol} "
+                f"{dec(p.quantity)}: not reported by the broker since {iso(p.missing_since)}"
+            )
+        return int(ExitCode.OK)
+
+    return guarded(body)

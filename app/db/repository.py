@@ -1,0 +1,516 @@
+"""The ledger repository: load cached state, apply a sync plan in one transaction, queries.
+
+Every function takes the Session that `Database.run` / `run_sync` opens inside one transaction
+(so a plan, its events, its fills and its `sync_runs` row commit together — DESIGN rule 7).
+Rows are read with Core selects and turned into domain values here; ORM rows never leave.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import Row, Table, delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from app.db.tables import AccountRow, ExecutionRow, PositionEventRow, PositionRow, SyncRunRow
+from app.domain.executions import base_exec_id, correction_rank
+from app.domain.plan import LifecycleChange, SyncPlan
+from app.domain.records import LedgerStatus, RunOutcome, StoredEvent, SyncRun, SyncStats
+from app.domain.values import (
+    BrokerSnapshot,
+    CloseReason,
+    Contract,
+    EventKind,
+    Fill,
+    LedgerState,
+    Lifecycle,
+    PositionKey,
+    PositionStatus,
+    PriceSource,
+    Side,
+    SyncStatus,
+    SyncTrigger,
+)
+
+_T = TypeVar("_T")
+
+_CHUNK = 500  # bound parameters per statement stay far below SQLite's limit
+_FILL_LOOKBACK = timedelta(days=1)  # IB reports only today's executions
+
+P = cast(Table, PositionRow.__table__)
+A = cast(Table, AccountRow.__table__)
+E = cast(Table, PositionEventRow.__table__)
+X = cast(Table, ExecutionRow.__table__)
+R = cast(Table, SyncRunRow.__table__)
+
+_POSITION_COLUMNS = (
+    P.c.id, A.c.code, P.c.con_id, P.c.symbol, P.c.sec_type, P.c.currency, P.c.exchange,
+    P.c.local_symbol, P.c.multiplier, P.c.expiry, P.c.strike, P.c.right, P.c.quantity,
+    P.c.average_price, P.c.status, P.c.opened_at, P.c.average_cost, P.c.current_price,
+    P.c.market_value, P.c.unrealized_pnl, P.c.unrealized_pnl_pct, P.c.realized_pnl,
+    P.c.closed_at, P.c.close_reason, P.c.last_synced_at, P.c.missing_since,
+    P.c.entry_trade_id, P.c.exit_trade_id,
+)  # fmt: skip
+
+
+def _chunks(items: Sequence[_T], size: int = _CHUNK) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# ---------------------------------------------------------------------------- conversions
+def _lifecycle(row: Sequence[Any]) -> Lifecycle:
+    (pid, code, con_id, symbol, sec_type, currency, exchange, local_symbol, multiplier, expiry,
+     strike, right, quantity, average_price, status, opened_at, average_cost, current_price,
+     market_value, unrealized, unrealized_pct, realized, closed_at, close_reason, last_synced_at,
+     missing_since, entry, exit_) = row  # fmt: skip
+    contract = Contract(
+        con_id=con_id or 0,
+        symbol=symbol,
+        sec_type=sec_type or "STK",
+        currency=currency or "",
+        exchange=exchange or "",
+        local_symbol=local_symbol or "",
+        multiplier=multiplier if multiplier is not None else Decimal(1),
+        expiry=expiry or "",
+        strike=strike,
+        right=right or "",
+    )
+    return Lifecycle(
+        id=pid,
+        account=code,
+        contract=contract,
+        quantity=quantity,
+        average_price=average_price,
+        status=PositionStatus(status),
+        opened_at=opened_at,
+        average_cost=average_cost,
+        current_price=current_price,
+        market_value=market_value,
+        unrealized_pnl=unrealized,
+        unrealized_pnl_pct=unrealized_pct,
+        realized_pnl=realized if realized is not None else Decimal(0),
+        closed_at=closed_at,
+        close_reason=CloseReason(close_reason) if close_reason else None,
+        last_synced_at=last_synced_at,
+        missing_since=missing_since,
+        entry_trade_id=entry,
+        exit_trade_id=exit_,
+    )
+
+
+def _position_values(life: Lifecycle, account_id: int) -> dict[str, Any]:
+    c = life.contract
+    return {
+        "account_id": account_id,
+        "con_id": c.con_id,
+        "symbol": c.symbol,
+        "sec_type": c.sec_type,
+        "currency": c.currency,
+        "exchange": c.exchange,
+        "local_symbol": c.local_symbol,
+        "multiplier": c.multiplier,
+        "expiry": c.expiry or None,
+        "strike": c.strike,
+        "right": c.right or None,
+        "quantity": life.quantity,
+        "average_price": life.average_price,
+        "average_cost": life.average_cost,
+        "current_price": life.current_price,
+        "market_value": life.market_value,
+        "unrealized_pnl": life.unrealized_pnl,
+        "unrealized_pnl_pct": life.unrealized_pnl_pct,
+        "realized_pnl": life.realized_pnl,
+        "status": life.status.value,
+        "opened_at": life.opened_at,
+        "closed_at": life.closed_at,
+        "close_reason": life.close_reason.value if life.close_reason else None,
+        "last_synced_at": life.last_synced_at or life.opened_at,
+        "missing_since": life.missing_since,
+        "entry_trade_id": life.entry_trade_id,
+        "exit_trade_id": life.exit_trade_id,
+    }
+
+
+def _fill(row: Sequence[Any]) -> Fill:
+    (exec_id, code, con_id, symbol, side, shares, price, time, perm_id, order_ref, commission,
+     commission_currency, realized) = row  # fmt: skip
+    return Fill(
+        exec_id=exec_id,
+        account=code,
+        contract=Contract(con_id, symbol),
+        side=Side(side),
+        shares=shares,
+        price=price,
+        time=time,
+        perm_id=perm_id or 0,
+        order_ref=order_ref or "",
+        commission=commission,
+        commission_currency=commission_currency or "",
+        realized_pnl=realized,
+    )
+
+
+_FILL_COLUMNS = (
+    X.c.exec_id, A.c.code, X.c.con_id, X.c.symbol, X.c.side, X.c.shares, X.c.price, X.c.time,
+    X.c.perm_id, X.c.order_ref, X.c.commission, X.c.commission_currency, X.c.realized_pnl,
+)  # fmt: skip
+
+
+def _fill_values(fill: Fill, account_id: int) -> dict[str, Any]:
+    return {
+        "exec_id": fill.exec_id,
+        "account_id": account_id,
+        "con_id": fill.contract.con_id,
+        "symbol": fill.contract.symbol,
+        "side": fill.side.value,
+        "shares": fill.shares,
+        "price": fill.price,
+        "time": fill.time,
+        "perm_id": fill.perm_id or None,
+        "order_ref": fill.order_ref or None,
+        "commission": fill.commission,
+        "commission_currency": fill.commission_currency or None,
+        "realized_pnl": fill.realized_pnl,
+    }
+
+
+def _sync_run(row: Row[Any]) -> SyncRun:
+    return SyncRun(
+        id=row.id,
+        trigger=SyncTrigger(row.trigger),
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        status=SyncStatus(row.status),
+        positions_seen=row.positions_seen,
+        opened=row.opened,
+        updated=row.updated,
+        closed=row.closed,
+        missing=row.missing,
+        duration_ms=row.duration_ms,
+        error=row.error,
+    )
+
+
+# ---------------------------------------------------------------------------- accounts
+def account_ids(session: Session, codes: Iterable[str], *, create: bool) -> dict[str, int]:
+    """Ids of the accounts with these IB codes; missing ones are inserted when `create`."""
+    wanted = sorted(set(codes))
+    found: dict[str, int] = {}
+    for chunk in _chunks(wanted):
+        found.update(session.execute(select(A.c.code, A.c.id).where(A.c.code.in_(chunk))).all())
+    missing = [code for code in wanted if code not in found]
+    if missing and create:
+        session.execute(insert(A), [{"code": code} for code in missing])
+        for chunk in _chunks(missing):
+            found.update(session.execute(select(A.c.code, A.c.id).where(A.c.code.in_(chunk))).all())
+    return found
+
+
+# ---------------------------------------------------------------------------- sync
+def load_state(session: Session, snapshot: BrokerSnapshot) -> LedgerState:
+    """The cached OPEN lifecycles of the snapshot's accounts (or scope) and the fills it replays."""
+    query = (
+        select(*_POSITION_COLUMNS)
+        .join(A, A.c.id == P.c.account_id)
+        .where(P.c.status == PositionStatus.OPEN.value, P.c.con_id.is_not(None))
+    )
+    if snapshot.scope is not None:
+        con_ids = sorted({con_id for _, con_id in snapshot.scope})
+        rows: list[Sequence[Any]] = []
+        for chunk in _chunks(con_ids):
+            rows.extend(session.execute(query.where(P.c.con_id.in_(chunk))))
+    else:
+        rows = list(session.execute(query.where(A.c.code.in_(sorted(snapshot.accounts)))))
+    positions = {}
+    for row in rows:
+        life = _lifecycle(row)
+        if snapshot.scope is None or life.key in snapshot.scope:
+            positions[life.key] = life
+    return LedgerState(open_positions=positions, known_fills=_known_fills(session, snapshot))
+
+
+def _known_fills(session: Session, snapshot: BrokerSnapshot) -> dict[str, Fill]:
+    """Stored fills that share a base execId with the snapshot's (the latest version of each)."""
+    if not snapshot.fills:
+        return {}
+    bases = {base_exec_id(f.exec_id) for f in snapshot.fills}
+    since = min(f.time for f in snapshot.fills) - _FILL_LOOKBACK
+    query = (
+        select(*_FILL_COLUMNS)
+        .join(A, A.c.id == X.c.account_id)
+        .where(X.c.time >= since, A.c.code.in_(sorted({f.account for f in snapshot.fills})))
+    )
+    known: dict[str, Fill] = {}
+    for row in session.execute(query):
+        fill = _fill(row)
+        base = base_exec_id(fill.exec_id)
+        if base in bases:
+            held = known.get(base)
+            if held is None or correction_rank(fill.exec_id) > correction_rank(held.exec_id):
+                known[base] = fill
+    # A stored fill older than the look-back still blocks its replay: check ids directly.
+    missing = sorted(f.exec_id for f in snapshot.fills if base_exec_id(f.exec_id) not in known)
+    for chunk in _chunks(missing):
+        stmt = select(*_FILL_COLUMNS).join(A, A.c.id == X.c.account_id)
+        for row in session.execute(stmt.where(X.c.exec_id.in_(chunk))):
+            fill = _fill(row)
+            known.setdefault(base_exec_id(fill.exec_id), fill)
+    return known
+
+
+def apply_plan(session: Session, plan: SyncPlan, outcome: RunOutcome) -> int:
+    """Write a plan and its `sync_runs` row in the caller's transaction; returns the run id.
+
+    A plan made from an incomplete snapshot writes only the (failed) run row.
+    """
+    counts = plan.counts
+    run_id = session.execute(
+        insert(R).returning(R.c.id),
+        {
+            "trigger": outcome.trigger.value,
+            "started_at": outcome.started_at,
+            "finished_at": outcome.finished_at,
+            "status": outcome.status.value,
+            "positions_seen": outcome.positions_seen or plan.positions_seen,
+            "opened": counts.get("opened", 0),
+            "updated": counts.get("updated", 0),
+            "closed": counts.get("closed", 0),
+            "missing": counts.get("missing", 0),
+            "duration_ms": outcome.duration_ms,
+            "error": outcome.error,
+        },
+    ).scalar_one()
+    if outcome.status is not SyncStatus.OK or plan.incomplete_reason is not None:
+        return int(run_id)
+
+    codes = set(plan.accounts)
+    codes.update(c.after.account for c in plan.changes)
+    codes.update(f.account for f in plan.new_fills)
+    codes.update(c.fill.account for c in plan.corrections)
+    ids = account_ids(session, codes, create=True)
+
+    _write_changes(session, plan.changes, ids, run_id)
+    if plan.market_updates:
+        session.execute(
+            update(PositionRow),
+            [
+                {
+                    "id": u.position_id,
+                    "average_price": u.average_price,
+                    "average_cost": u.average_cost,
+                    "current_price": u.current_price,
+                    "market_value": u.market_value,
+                    "unrealized_pnl": u.unrealized_pnl,
+                    "unrealized_pnl_pct": u.unrealized_pnl_pct,
+                }
+                for u in plan.market_updates
+            ],
+        )
+    for chunk in _chunks(plan.seen_position_ids):
+        session.execute(update(P).where(P.c.id.in_(chunk)).values(last_synced_at=plan.synced_at))
+    for correction in plan.corrections:
+        session.execute(delete(X).where(X.c.exec_id == correction.replaced_exec_id))
+    fills = [*plan.new_fills, *(c.fill for c in plan.corrections)]
+    if fills:
+        session.execute(insert(X), [_fill_values(f, ids[f.account]) for f in fills])
+    return int(run_id)
+
+
+def _write_changes(
+    session: Session,
+    changes: Sequence[LifecycleChange],
+    account_ids_by_code: dict[str, int],
+    run_id: int | None,
+) -> None:
+    # Closing rows first: a flip closes one OPEN row and opens another for the same key, and the
+    # one-OPEN-row unique index must never see both open at once.
+    existing = [c for c in changes if c.before is not None]
+    if existing:
+        session.execute(
+            update(PositionRow),
+            [
+                {
+                    "id": c.before.id,
+                    **_position_values(c.after, account_ids_by_code[c.after.account]),
+                }
+                for c in existing
+                if c.before is not None
+            ],
+        )
+    new = [c for c in changes if c.before is None]
+    new_ids: list[int] = []
+    if new:
+        new_ids = list(
+            session.scalars(
+                insert(PositionRow).returning(PositionRow.id, sort_by_parameter_order=True),
+                [_position_values(c.after, account_ids_by_code[c.after.account]) for c in new],
+            )
+        )
+    position_ids = [c.before.id for c in existing if c.before is not None] + new_ids
+    events = [
+        {
+            "position_id": pid,
+            "sync_run_id": run_id,
+            "kind": e.kind.value,
+            "occurred_at": e.occurred_at,
+            "quantity_before": e.quantity_before,
+            "quantity_after": e.quantity_after,
+            "price": e.price,
+            "price_source": e.price_source.value if e.price_source else None,
+            "realized_pnl": e.realized_pnl,
+            "broker_realized_pnl": e.broker_realized_pnl,
+            "exec_ids": ",".join(e.exec_ids) or None,
+            "note": e.note or None,
+        }
+        for pid, change in zip(position_ids, [*existing, *new], strict=True)
+        for e in change.events
+    ]
+    if events:
+        session.execute(insert(E), events)
+
+
+def record_run(session: Session, outcome: RunOutcome) -> int:
+    """Record a run that changed nothing (failed or skipped); returns its id."""
+    plan = SyncPlan(synced_at=outcome.finished_at, incomplete_reason=outcome.error)
+    return apply_plan(session, plan, outcome)
+
+
+def apply_manual_change(session: Session, change: LifecycleChange) -> None:
+    """Write a user's Mark closed (no sync run); the row must still be as the user saw it."""
+    assert change.before is not None and change.before.id is not None
+    status = session.execute(select(P.c.status).where(P.c.id == change.before.id)).scalar_one()
+    if status != PositionStatus.OPEN.value:
+        raise ValueError("the position was closed meanwhile; reload and try again")
+    ids = account_ids(session, [change.after.account], create=False)
+    _write_changes(session, [change], ids, run_id=None)
+
+
+# ---------------------------------------------------------------------------- queries
+def positions(session: Session, *, include_closed: bool = False) -> list[Lifecycle]:
+    """Cached lifecycles: OPEN only, or every one (newest first after the open ones)."""
+    query = select(*_POSITION_COLUMNS).join(A, A.c.id == P.c.account_id)
+    if not include_closed:
+        query = query.where(P.c.status == PositionStatus.OPEN.value)
+    query = query.order_by(A.c.code, P.c.symbol, P.c.id)
+    return [_lifecycle(row) for row in session.execute(query)]
+
+
+def position(session: Session, position_id: int) -> Lifecycle | None:
+    """One lifecycle by id."""
+    query = select(*_POSITION_COLUMNS).join(A, A.c.id == P.c.account_id)
+    row = session.execute(query.where(P.c.id == position_id)).first()
+    return _lifecycle(row) if row is not None else None
+
+
+def events(session: Session, position_id: int) -> list[StoredEvent]:
+    """A lifecycle's history, oldest first."""
+    rows = session.execute(select(E).where(E.c.position_id == position_id).order_by(E.c.id))
+    return [
+        StoredEvent(
+            id=r.id,
+            position_id=r.position_id,
+            sync_run_id=r.sync_run_id,
+            kind=EventKind(r.kind),
+            occurred_at=r.occurred_at,
+            quantity_before=r.quantity_before,
+            quantity_after=r.quantity_after,
+            price=r.price,
+            price_source=PriceSource(r.price_source) if r.price_source else None,
+            realized_pnl=r.realized_pnl,
+            broker_realized_pnl=r.broker_realized_pnl,
+            exec_ids=tuple(r.exec_ids.split(",")) if r.exec_ids else (),
+            note=r.note or "",
+        )
+        for r in rows
+    ]
+
+
+def fills_for(session: Session, key: PositionKey, since: datetime | None = None) -> list[Fill]:
+    """Stored fills of one (account, conId), oldest first."""
+    account, con_id = key
+    query = (
+        select(*_FILL_COLUMNS)
+        .join(A, A.c.id == X.c.account_id)
+        .where(A.c.code == account, X.c.con_id == con_id)
+    )
+    if since is not None:
+        query = query.where(X.c.time >= since)
+    return [_fill(row) for row in session.execute(query.order_by(X.c.time, X.c.exec_id))]
+
+
+def sync_runs(session: Session, limit: int = 200) -> list[SyncRun]:
+    """The latest runs, newest first."""
+    rows = session.execute(select(R).order_by(R.c.id.desc()).limit(limit))
+    return [_sync_run(r) for r in rows]
+
+
+def last_success(session: Session) -> SyncRun | None:
+    """The latest run that committed a complete snapshot."""
+    row = session.execute(
+        select(R).where(R.c.status == SyncStatus.OK.value).order_by(R.c.id.desc()).limit(1)
+    ).first()
+    return _sync_run(row) if row is not None else None
+
+
+def sync_stats(session: Session, window: int = 100) -> SyncStats:
+    """Success rate and durations over the last `window` runs."""
+    runs = sync_runs(session, window)
+    durations = [r.duration_ms for r in runs if r.duration_ms is not None]
+    return SyncStats(
+        runs=len(runs),
+        ok=sum(r.status is SyncStatus.OK for r in runs),
+        failed=sum(r.status is SyncStatus.FAILED for r in runs),
+        skipped=sum(r.status is SyncStatus.SKIPPED for r in runs),
+        mean_duration_ms=sum(durations) / len(durations) if durations else None,
+        max_duration_ms=max(durations) if durations else None,
+    )
+
+
+def position_counts(session: Session) -> dict[str, int]:
+    """Number of lifecycles by status."""
+    rows = session.execute(select(P.c.status, func.count()).group_by(P.c.status)).all()
+    return {status: count for status, count in rows}
+
+
+def account_codes(session: Session) -> list[str]:
+    """Every known account code."""
+    return list(session.scalars(select(A.c.code).order_by(A.c.code)))
+
+
+def missing_at_broker(session: Session) -> list[Lifecycle]:
+    """OPEN lifecycles the broker stopped reporting (the warnings to resolve), oldest first."""
+    query = (
+        select(*_POSITION_COLUMNS)
+        .join(A, A.c.id == P.c.account_id)
+        .where(P.c.status == PositionStatus.OPEN.value, P.c.missing_since.is_not(None))
+        .order_by(P.c.missing_since, P.c.id)
+    )
+    return [_lifecycle(row) for row in session.execute(query)]
+
+
+def realized_total(session: Session) -> Decimal:
+    """Realized P&L summed over every lifecycle (in Python: the column is exact text)."""
+    values = session.scalars(select(P.c.realized_pnl).where(P.c.realized_pnl.is_not(None)))
+    return sum(values, Decimal(0))
+
+
+def ledger_status(session: Session, database: str, revision: str | None) -> LedgerStatus:
+    """Everything `status` reports, from the cache alone."""
+    counts = position_counts(session)
+    runs = sync_runs(session, 1)
+    return LedgerStatus(
+        database=database,
+        revision=revision,
+        open_positions=counts.get(PositionStatus.OPEN.value, 0),
+        closed_positions=counts.get(PositionStatus.CLOSED.value, 0),
+        accounts=tuple(account_codes(session)),
+        last_run=runs[0] if runs else None,
+        last_success=last_success(session),
+        stats=sync_stats(session),
+        missing_at_broker=tuple(missing_at_broker(session)),
+        realized_pnl_total=realized_total(session),
+    )

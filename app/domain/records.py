@@ -1,0 +1,97 @@
+"""Stored history as the app reads it back: events, sync runs, and the ledger's status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from app.domain.values import EventKind, Lifecycle, PriceSource, SyncStatus, SyncTrigger
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One `position_events` row."""
+
+    id: int
+    position_id: int
+    sync_run_id: int | None
+    kind: EventKind
+    occurred_at: datetime
+    quantity_before: Decimal
+    quantity_after: Decimal
+    price: Decimal | None
+    price_source: PriceSource | None
+    realized_pnl: Decimal | None
+    broker_realized_pnl: Decimal | None
+    exec_ids: tuple[str, ...]
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRun:
+    """One `sync_runs` row."""
+
+    id: int
+    trigger: SyncTrigger
+    started_at: datetime
+    finished_at: datetime | None
+    status: SyncStatus
+    positions_seen: int
+    opened: int
+    updated: int
+    closed: int
+    missing: int
+    duration_ms: int | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """What a finished sync attempt records in `sync_runs` (the counts come from the plan)."""
+
+    trigger: SyncTrigger
+    started_at: datetime
+    finished_at: datetime
+    status: SyncStatus
+    error: str | None = None
+    positions_seen: int = 0
+
+    @property
+    def duration_ms(self) -> int:
+        """Wall time of the attempt in whole milliseconds."""
+        return round((self.finished_at - self.started_at).total_seconds() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStats:
+    """Success rate and timing over the recent runs."""
+
+    runs: int = 0
+    ok: int = 0
+    failed: int = 0
+    skipped: int = 0
+    mean_duration_ms: float | None = None
+    max_duration_ms: int | None = None
+
+    @property
+    def success_rate(self) -> float | None:
+        """Share of non-skipped runs that succeeded (None before the first run)."""
+        attempted = self.ok + self.failed
+        return self.ok / attempted if attempted else None
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerStatus:
+    """Everything `status` reports, read from the cache alone."""
+
+    database: str
+    revision: str | None
+    open_positions: int
+    closed_positions: int
+    accounts: tuple[str, ...]
+    last_run: SyncRun | None
+    last_success: SyncRun | None
+    stats: SyncStats
+    missing_at_broker: tuple[Lifecycle, ...] = field(default_factory=tuple)
+    realized_pnl_total: Decimal = Decimal(0)

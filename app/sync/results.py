@@ -1,0 +1,54 @@
+"""What one sync attempt produced, as the service publishes it to the window and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from app.domain.plan import PnlMismatch
+from app.domain.values import SyncStatus, SyncTrigger
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    """The outcome of `PositionSyncService.sync_positions`."""
+
+    trigger: SyncTrigger
+    status: SyncStatus
+    started_at: datetime
+    finished_at: datetime
+    run_id: int | None = None
+    positions_seen: int = 0
+    opened: int = 0
+    updated: int = 0
+    closed: int = 0
+    missing: int = 0
+    skipped_rows: int = 0
+    error: str | None = None
+    pnl_mismatches: tuple[PnlMismatch, ...] = ()
+    selective: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when a complete snapshot was committed."""
+        return self.status is SyncStatus.OK
+
+    @property
+    def duration_ms(self) -> int:
+        """Wall time in whole milliseconds."""
+        return round((self.finished_at - self.started_at).total_seconds() * 1000)
+
+    def summary(self) -> str:
+        """One line for the terminal and the log."""
+        if not self.ok:
+            return f"sync {self.status.value} ({self.trigger.value}): {self.error}"
+        text = (
+            f"sync ok ({self.trigger.value}) in {self.duration_ms} ms: "
+            f"{self.positions_seen} positions seen, {self.opened} opened, "
+            f"{self.updated} updated, {self.closed} closed, {self.missing} missing at broker"
+        )
+        if self.skipped_rows:
+            text += f", {self.skipped_rows} bad rows skipped"
+        if self.pnl_mismatches:
+            text += f", {len(self.pnl_mismatches)} realized P&L differences from IB"
+        return text
