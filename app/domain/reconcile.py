@@ -398,8 +398,10 @@ def _count(changes: list[LifecycleChange]) -> dict[str, int]:
     for change in changes:
         if change.before is None:
             counts["opened"] += 1
-        elif change.after.status is PositionStatus.OPEN:
-            counts["updated"] += 1
+        elif change.after.status is PositionStatus.OPEN and any(
+            e.kind is not EventKind.MISSING for e in change.events
+        ):
+            counts["updated"] += 1  # a new warning alone is counted under "missing"
         if change.after.status is PositionStatus.CLOSED:
             counts["closed"] += 1
         counts["missing"] += sum(1 for e in change.events if e.kind is EventKind.MISSING)
