@@ -1,0 +1,52 @@
+"""A small catalogue of realistic contracts the named scenarios share."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from app.sim.model import Contract
+
+AAPL = Contract(265598, "AAPL", "STK", "USD", "NASDAQ", "NASDAQ", "AAPL", "NMS")
+MSFT = Contract(272093, "MSFT", "STK", "USD", "NASDAQ", "NASDAQ", "MSFT", "NMS")
+TSLA = Contract(76792991, "TSLA", "STK", "USD", "NASDAQ", "NASDAQ", "TSLA", "NMS")
+NVDA = Contract(4815747, "NVDA", "STK", "USD", "NASDAQ", "NASDAQ", "NVDA", "NMS")
+AMZN = Contract(3691937, "AMZN", "STK", "USD", "NASDAQ", "NASDAQ", "AMZN", "NMS")
+GOOGL = Contract(208813720, "GOOGL", "STK", "USD", "NASDAQ", "NASDAQ", "GOOGL", "NMS")
+SPY = Contract(756733, "SPY", "STK", "USD", "ARCA", "ARCA", "SPY", "SPY")
+BRK_B = Contract(72063691, "BRK B", "STK", "USD", "NYSE", "NYSE", "BRK B", "BRK B")
+SAP = Contract(14204, "SAP", "STK", "EUR", "IBIS", "IBIS", "SAP", "XETRA")
+VOD = Contract(13006, "VOD", "STK", "GBP", "LSE", "LSE", "VOD", "VOD")
+
+
+def _future(con_id: int, symbol: str, local_symbol: str, multiplier: int) -> Contract:
+    # Futures rows carried an empty exchange in real position captures (tws-protocol.md §6).
+    return Contract(
+        con_id,
+        symbol,
+        "FUT",
+        primary_exchange="CME",
+        local_symbol=local_symbol,
+        trading_class=symbol,
+        expiry="20271217",
+        multiplier=Decimal(multiplier),
+    )
+
+
+def _option(con_id: int, symbol: str, local_symbol: str, strike: int, right: str) -> Contract:
+    return Contract(
+        con_id,
+        symbol,
+        "OPT",
+        local_symbol=local_symbol,
+        trading_class=symbol,
+        expiry="20271217",
+        strike=Decimal(strike),
+        right=right,
+        multiplier=Decimal(100),
+    )
+
+
+ES = _future(495512563, "ES", "ESZ7", 50)
+MES = _future(495512572, "MES", "MESZ7", 5)
+AAPL_C200 = _option(700000001, "AAPL", "AAPL  271217C00200000", 200, "C")
+SPY_P500 = _option(700000002, "SPY", "SPY   271217P00500000", 500, "P")
