@@ -1,0 +1,148 @@
+"""Engines for a database URL (or a plain file path), with the SQLite setup this app relies on."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import QueuePool, StaticPool
+
+from app.db.errors import DatabaseError, DatabaseReadOnlyError
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_S = 5.0
+FILE_MODE = 0o600
+FOLDER_MODE = 0o700
+
+
+def to_url(url_or_path: str | Path | URL) -> URL:
+    """A SQLAlchemy URL; a plain path (no `scheme://`) becomes an absolute `sqlite:///` URL."""
+    if isinstance(url_or_path, URL):
+        return url_or_path
+    value = str(url_or_path)
+    if "://" not in value:
+        return URL.create("sqlite", database=str(Path(value).expanduser().resolve()))
+    try:
+        return make_url(value)
+    except ArgumentError as exc:
+        raise DatabaseError(f"{value!r} is neither a database URL nor a file path") from exc
+
+
+def sqlite_path(url: URL) -> Path | None:
+    """The file behind a SQLite URL; None for other databases and for in-memory SQLite."""
+    if url.get_backend_name() != "sqlite":
+        return None
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database).expanduser().resolve()
+
+
+def describe(url: URL) -> str:
+    """How to name the database to a person: the file path, or the URL without its password."""
+    path = sqlite_path(url)
+    if path is not None:
+        return str(path)
+    return url.render_as_string(hide_password=True)
+
+
+def create_private_file(path: Path) -> None:
+    """Create an empty database file readable by the owner only (and its folder, 0700).
+
+    SQLite would create the file with the umask's mode; creating it first keeps a ledger of
+    account positions private from other local users.
+    """
+    try:
+        path.parent.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:
+        return
+    except PermissionError as exc:
+        raise DatabaseReadOnlyError(
+            f"{path}: cannot create the database file ({exc.strerror}); check the folder "
+            "permissions or pass --db",
+            location=path,
+        ) from exc
+    except OSError as exc:
+        raise DatabaseError(
+            f"{path}: cannot create the database file ({exc.strerror})", location=path
+        ) from exc
+    os.close(fd)
+
+
+def create_engine(url_or_path: str | Path | URL) -> Engine:
+    """An engine for the URL; SQLite gets WAL, foreign keys, a busy timeout and ONE connection.
+
+    One connection because SQLite before 3.51.3 has a WAL bug when two connections write or
+    checkpoint at once; every use goes through the Database's single thread anyway. The file is
+    not created here (see `create_private_file`).
+    """
+    url = to_url(url_or_path)
+    if url.get_backend_name() != "sqlite":
+        return sqlalchemy.create_engine(url, pool_pre_ping=True)
+    in_memory = sqlite_path(url) is None
+    engine = sqlalchemy.create_engine(
+        url,
+        # The connection is made on the database thread but may be closed from another at exit.
+        connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_S},
+        poolclass=StaticPool if in_memory else QueuePool,
+        **({} if in_memory else {"pool_size": 1, "max_overflow": 0, "pool_timeout": 1.0}),
+    )
+    _configure_sqlite(engine, in_memory=in_memory)
+    return engine
+
+
+def _configure_sqlite(engine: Engine, *, in_memory: bool) -> None:
+    """Pragmas on every new connection, and real transactions (including DDL) for SQLAlchemy."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Python 3.11's sqlite3 starts no transaction before DDL or SELECT; hand BEGIN to
+        # SQLAlchemy (the "begin" hook below) so migrations and reads are really atomic.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            if not in_memory:
+                mode = cursor.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    log.warning("SQLite refused WAL mode (got %r); continuing with it", mode)
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+            cursor.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints in WAL mode
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: sqlalchemy.Connection) -> None:
+        # IMMEDIATE takes the write lock up front, waiting up to the busy timeout, instead of
+        # failing when a read transaction later tries to write while another process writes.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def set_sqlite_foreign_keys(connection: sqlalchemy.Connection, enabled: bool) -> None:
+    """Switch foreign key enforcement; only effective outside a transaction, so sent raw."""
+    if connection.dialect.name != "sqlite":
+        return
+    if connection.in_transaction():
+        raise RuntimeError("PRAGMA foreign_keys is ignored inside a transaction")
+    dbapi = connection.connection.dbapi_connection
+    assert dbapi is not None
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if enabled else 'OFF'}")
+    finally:
+        cursor.close()
+
+
+def sqlite_foreign_key_violations(connection: sqlalchemy.Connection) -> list[tuple[Any, ...]]:
+    """Rows of `PRAGMA foreign_key_check` (empty when every reference resolves)."""
+    if connection.dialect.name != "sqlite":
+        return []
+    return [tuple(row) for row in connection.exec_driver_sql("PRAGMA foreign_key_check")]

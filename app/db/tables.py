@@ -1,0 +1,207 @@
+"""The ledger's tables (DESIGN.md "Database contract"); Alembic migrations must match them.
+
+Table and column names are a public contract: add freely, rename none. Rows of these classes
+stay inside app.db — the repository converts them to domain values.
+
+Enumerated columns are short strings with a named CHECK (portable, and extending one is a
+migration that rewrites the CHECK, not a PostgreSQL enum type). Every quantity and money column is
+an `ExactDecimal`, every timestamp a `UTCDateTime`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    column,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from app.db.types import ExactDecimal, UTCDateTime
+
+# Every constraint and index gets a deterministic name, which batch migrations on SQLite need to
+# find them again and PostgreSQL shares.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_N_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+POSITION_STATUSES = ("OPEN", "CLOSED")
+CLOSE_REASONS = ("broker", "flip", "manual", "missing")
+EVENT_KINDS = (
+    "OPENED",
+    "INCREASED",
+    "REDUCED",
+    "CLOSED",
+    "SPLIT",
+    "ADJUSTED",
+    "MISSING",
+    "REAPPEARED",
+    "MARKED_CLOSED",
+)
+PRICE_SOURCES = ("fills", "market", "last_known", "manual")
+SYNC_TRIGGERS = ("startup", "periodic", "position_update", "execution", "manual", "reconnect")
+SYNC_STATUSES = ("ok", "failed", "skipped")
+
+# Partial index predicate: written once so SQLite and PostgreSQL get the same index.
+OPEN_ONLY = "status = 'OPEN'"
+
+
+def one_of(name: str, values: tuple[str, ...]) -> CheckConstraint:
+    """A CHECK that `name` (when not NULL) is one of `values`; named `ck_<table>_<name>`."""
+    return CheckConstraint(column(name).in_(values), name=name)
+
+
+class Base(DeclarativeBase):
+    """Declarative base holding the ledger's MetaData."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        Decimal: ExactDecimal(),
+        datetime: UTCDateTime(),
+    }
+
+
+class AccountRow(Base):
+    """An IB account; legacy accounts from the seed carry a placeholder `legacy-<id>` code."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    alias: Mapped[str | None] = mapped_column(String(64))
+    base_currency: Mapped[str | None] = mapped_column(String(8))
+
+
+class PositionRow(Base):
+    """One lifecycle of one contract in one account (re-opening makes a new row).
+
+    `con_id` is NULL only on rows carried over from the seed, which keyed by symbol; NULLs do not
+    collide in the one-OPEN-row index. `multiplier` is 1 where IB leaves it empty.
+    """
+
+    __tablename__ = "positions"
+    __table_args__ = (
+        one_of("status", POSITION_STATUSES),
+        one_of("close_reason", CLOSE_REASONS),
+        Index(
+            "uq_positions_open_account_id_con_id",
+            "account_id",
+            "con_id",
+            unique=True,
+            sqlite_where=text(OPEN_ONLY),
+            postgresql_where=text(OPEN_ONLY),
+        ),
+        Index("ix_positions_account_id_con_id", "account_id", "con_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    con_id: Mapped[int | None] = mapped_column(BigInteger)
+    symbol: Mapped[str] = mapped_column(String(32))
+    sec_type: Mapped[str | None] = mapped_column(String(8))
+    currency: Mapped[str | None] = mapped_column(String(8))
+    exchange: Mapped[str | None] = mapped_column(String(32))
+    local_symbol: Mapped[str | None] = mapped_column(String(64))
+    multiplier: Mapped[Decimal] = mapped_column(default=Decimal(1))
+    expiry: Mapped[str | None] = mapped_column(String(16))  # IB's YYYYMMDD or YYYYMM, as given
+    strike: Mapped[Decimal | None]
+    right: Mapped[str | None] = mapped_column(String(4))
+    quantity: Mapped[Decimal]  # signed: negative = short
+    average_price: Mapped[Decimal]  # per unit: IB avgCost / multiplier
+    average_cost: Mapped[Decimal | None]  # IB's raw avgCost
+    current_price: Mapped[Decimal | None]
+    market_value: Mapped[Decimal | None]
+    unrealized_pnl: Mapped[Decimal | None]
+    unrealized_pnl_pct: Mapped[Decimal | None]
+    realized_pnl: Mapped[Decimal | None]  # cumulative for the lifecycle
+    status: Mapped[str] = mapped_column(String(8), index=True)
+    opened_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    close_reason: Mapped[str | None] = mapped_column(String(16))
+    last_synced_at: Mapped[datetime]
+    missing_since: Mapped[datetime | None]
+    entry_trade_id: Mapped[str | None] = mapped_column(String(64))  # IB execId
+    exit_trade_id: Mapped[str | None] = mapped_column(String(64))  # IB execId
+
+
+class SyncRunRow(Base):
+    """One sync attempt; committed in the same transaction as the changes it made."""
+
+    __tablename__ = "sync_runs"
+    __table_args__ = (
+        one_of("trigger", SYNC_TRIGGERS),
+        one_of("status", SYNC_STATUSES),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trigger: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16))
+    positions_seen: Mapped[int] = mapped_column(default=0)
+    opened: Mapped[int] = mapped_column(default=0)
+    updated: Mapped[int] = mapped_column(default=0)
+    closed: Mapped[int] = mapped_column(default=0)
+    missing: Mapped[int] = mapped_column(default=0)
+    duration_ms: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class PositionEventRow(Base):
+    """One step in a position's history; `exec_ids` is a comma-separated list of IB execIds."""
+
+    __tablename__ = "position_events"
+    __table_args__ = (
+        one_of("kind", EVENT_KINDS),
+        one_of("price_source", PRICE_SOURCES),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    position_id: Mapped[int] = mapped_column(ForeignKey("positions.id"), index=True)
+    sync_run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    occurred_at: Mapped[datetime]
+    quantity_before: Mapped[Decimal]
+    quantity_after: Mapped[Decimal]
+    price: Mapped[Decimal | None]
+    price_source: Mapped[str | None] = mapped_column(String(16))
+    realized_pnl: Mapped[Decimal | None]
+    broker_realized_pnl: Mapped[Decimal | None]
+    exec_ids: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class ExecutionRow(Base):
+    """One IB fill, unique by execId; `realized_pnl` is NULL when IB leaves it unset."""
+
+    __tablename__ = "executions"
+    __table_args__ = (Index("ix_executions_account_id_con_id", "account_id", "con_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    exec_id: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    con_id: Mapped[int] = mapped_column(BigInteger)
+    symbol: Mapped[str] = mapped_column(String(32))
+    side: Mapped[str] = mapped_column(String(8))  # IB's BOT / SLD
+    shares: Mapped[Decimal]  # unsigned, as IB reports it
+    price: Mapped[Decimal]
+    time: Mapped[datetime]
+    perm_id: Mapped[int | None] = mapped_column(BigInteger)
+    order_ref: Mapped[str | None] = mapped_column(String(128))
+    commission: Mapped[Decimal | None]
+    commission_currency: Mapped[str | None] = mapped_column(String(8))
+    realized_pnl: Mapped[Decimal | None]

@@ -1,0 +1,114 @@
+"""Column types: exact decimals and UTC datetimes, the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import DateTime, Numeric, Text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+
+def decimal_text(value: Decimal) -> str:
+    """The canonical text of a finite decimal: fixed point, no exponent, no trailing zeros.
+
+    One text per value keeps `=` in SQL, unique constraints and GROUP BY correct on SQLite, where
+    the column is TEXT; `Decimal.normalize()` is not used because it rounds to the context.
+    """
+    if not value.is_finite():
+        raise ValueError(f"{value} cannot be stored as an exact decimal")
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """A `Decimal` stored without loss: TEXT on SQLite, unconstrained NUMERIC on PostgreSQL.
+
+    SQLAlchemy's Numeric goes through float on SQLite. On SQLite, compare only with `=` in SQL:
+    ordering and arithmetic there see text or floats, so sort and sum in Python instead.
+    Binding a float is refused (it is already inexact); convert with `Decimal(str(x))`.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    @property
+    def python_type(self) -> type[Decimal]:
+        """Values read back are `decimal.Decimal`."""
+        return Decimal
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """NUMERIC where the database has an exact one, TEXT elsewhere."""
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(Numeric(asdecimal=True))
+        return dialect.type_descriptor(Text())
+
+    def process_bind_param(self, value: Any | None, dialect: Dialect) -> Any:
+        """Decimal or int in; canonical text (SQLite) or the Decimal (PostgreSQL) out."""
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, Decimal | int):
+            raise TypeError(
+                f"ExactDecimal takes Decimal or int, not {type(value).__name__} ({value!r})"
+            )
+        number = Decimal(value)
+        text = decimal_text(number)
+        if dialect.name == "postgresql":
+            return Decimal(text)
+        return text
+
+    def process_literal_param(self, value: Any | None, dialect: Dialect) -> str:
+        """Inline rendering (offline SQL, DDL defaults)."""
+        if value is None:
+            return "NULL"
+        bound = self.process_bind_param(value, dialect)
+        return str(bound) if dialect.name == "postgresql" else f"'{bound}'"
+
+    def process_result_value(self, value: Any | None, dialect: Dialect) -> Decimal | None:
+        """Stored text (or NUMERIC) back to an exact Decimal."""
+        if value is None or isinstance(value, Decimal):
+            return value
+        if isinstance(value, float):
+            # SQLite hands back a float only from SQL arithmetic on the column (SUM, +);
+            # returning it would silently break exactness.
+            raise TypeError(
+                "an exact-decimal column came back as a float (SQL arithmetic on SQLite); "
+                "do the arithmetic in Python"
+            )
+        return Decimal(value)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC `datetime`, stored as naive UTC; naive input is refused, not guessed."""
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    @property
+    def python_type(self) -> type[datetime]:
+        """Values read back are aware `datetime`s in UTC."""
+        return datetime
+
+    def process_bind_param(self, value: Any | None, dialect: Dialect) -> datetime | None:
+        """Any aware datetime in; the same instant as naive UTC out."""
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"UTCDateTime takes datetime, not {type(value).__name__}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r} refused: pass an aware (UTC) datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any | None, dialect: Dialect) -> datetime | None:
+        """Stored naive UTC back to an aware UTC datetime."""
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime from the database, got {value!r}")
+        if value.tzinfo is not None:
+            return value.astimezone(UTC)
+        return value.replace(tzinfo=UTC)
