@@ -1,4 +1,12 @@
 """Database layer: SQLAlchemy tables, the repository and the Alembic runner.
 
 The only package that imports SQLAlchemy or Alembic; ORM rows never leave it.
+
+- `migrate.open_database(url)` → a ready `database.Database` (created, or backed up and
+  migrated, or refused with an `errors.DatabaseError`); `upgrade`, `current`, `backup` for the CLI.
+- `database.Database.run(fn, *args)`: `fn(session, *args)` in one transaction on the one
+  database thread; `run_sync` for the CLI and tests.
+- `tables`: the contract's tables (`…Row` classes); `types`: `ExactDecimal`, `UTCDateTime`.
+- `engine`: URLs, paths and the SQLite connection setup; `sqlite_file`: read-only inspection and
+  online backup of a SQLite file.
 """
