@@ -119,7 +119,8 @@ class GatewaySimulator:
         self._conn_seq = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()  # drivers, relisten: cancelled on stop
+        self._connection_tasks: set[asyncio.Task[Any]] = set()
         self._restart_handle: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -164,8 +165,11 @@ class GatewaySimulator:
         tasks = [t for t in self._tasks if t is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=2.0)
+        # Connection handlers end by themselves once their socket is closed; cancelling them
+        # instead makes asyncio's stream callback log the CancelledError as an error.
+        waiting = tasks + list(self._connection_tasks)
+        if waiting:
+            await asyncio.wait(waiting, timeout=2.0)
         await asyncio.sleep(0)  # let transports finish closing
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
@@ -190,12 +194,12 @@ class GatewaySimulator:
         self._sessions.append(session)
         task = asyncio.current_task()
         if task is not None:
-            self._tasks.add(task)
+            self._connection_tasks.add(task)
         try:
             await session.run()
         finally:
             if task is not None:
-                self._tasks.discard(task)
+                self._connection_tasks.discard(task)
 
     def _forget(self, session: ClientSession) -> None:
         if session in self._sessions:

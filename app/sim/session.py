@@ -167,10 +167,15 @@ class ClientSession:
             msg_id = int(fields[0])
         except ValueError:
             raise ProtocolError(f"garbage frame starting {fields[0][:20]!r}") from None
+        if msg_id == In.START_API:
+            try:
+                self.client_id = int(fields[2])
+            except (IndexError, ValueError):
+                raise ProtocolError("malformed startApi") from None
         self.received.append(msg_id)
         self.server._record(self, msg_id)
         if msg_id == In.START_API:
-            self._start_api(fields)
+            self._start_api()
             return
         if not self.ready:
             logger.info("%r: %s before startApi ignored", self, request_name(msg_id))
@@ -233,10 +238,9 @@ class ClientSession:
         """Requests that TWS acknowledges with no message of their own."""
 
     # ------------------------------------------------------------------ connect
-    def _start_api(self, fields: list[str]) -> None:
-        client_id = int(fields[2])
-        self.client_id = client_id
-        if self.server._client_id_in_use(client_id, self):
+    def _start_api(self) -> None:
+        client_id = self.client_id
+        if client_id is None or self.server._client_id_in_use(client_id, self):
             logger.warning("client id %s already in use; refusing %r", client_id, self)
             self.send(
                 msg.error(
