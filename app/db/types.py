@@ -8,7 +8,33 @@ from typing import Any
 
 from sqlalchemy import DateTime, Numeric, Text
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.operators import OperatorType
 from sqlalchemy.types import TypeDecorator, TypeEngine
+
+# On SQLite the column is TEXT: ordering would be lexicographic ('10' < '9') and `+` would
+# concatenate, while PostgreSQL would compute. Refusing them keeps both backends identical.
+_REFUSED = frozenset(
+    {
+        operators.add,
+        operators.sub,
+        operators.mul,
+        operators.truediv,
+        operators.floordiv,
+        operators.mod,
+        operators.neg,
+        operators.concat_op,
+        operators.lt,
+        operators.le,
+        operators.gt,
+        operators.ge,
+        operators.between_op,
+        operators.not_between_op,
+        operators.asc_op,
+        operators.desc_op,
+    }
+)
 
 
 def decimal_text(value: Decimal) -> str:
@@ -25,16 +51,40 @@ def decimal_text(value: Decimal) -> str:
     return "0" if text in ("-0", "") else text
 
 
+def _refuse(op: OperatorType) -> None:
+    if op in _REFUSED:
+        raise TypeError(
+            f"SQL {getattr(op, '__name__', op)} on an exact-decimal column would compare or "
+            "compute text on SQLite; load the values and do it in Python"
+        )
+
+
+class _ExactDecimalComparator(TypeDecorator.Comparator[Decimal]):
+    """Allows `=`, `!=`, IN and IS NULL; refuses SQL ordering and arithmetic (see _REFUSED)."""
+
+    __slots__ = ()
+
+    def operate(self, op: OperatorType, *other: Any, **kwargs: Any) -> ColumnElement[Any]:
+        _refuse(op)
+        return super().operate(op, *other, **kwargs)
+
+    def reverse_operate(self, op: OperatorType, other: Any, **kwargs: Any) -> ColumnElement[Any]:
+        _refuse(op)
+        return super().reverse_operate(op, other, **kwargs)
+
+
 class ExactDecimal(TypeDecorator[Decimal]):
     """A `Decimal` stored without loss: TEXT on SQLite, unconstrained NUMERIC on PostgreSQL.
 
-    SQLAlchemy's Numeric goes through float on SQLite. On SQLite, compare only with `=` in SQL:
-    ordering and arithmetic there see text or floats, so sort and sum in Python instead.
-    Binding a float is refused (it is already inexact); convert with `Decimal(str(x))`.
+    SQLAlchemy's Numeric goes through float on SQLite. Only `=`, `!=`, IN and IS NULL are
+    allowed in SQL expressions: ordering and arithmetic would see text on SQLite, so they raise
+    TypeError (sort and sum in Python). Binding a float is refused (it is already inexact);
+    convert with `Decimal(str(x))`.
     """
 
     impl = Text
     cache_ok = True
+    comparator_factory = _ExactDecimalComparator
 
     @property
     def python_type(self) -> type[Decimal]:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -128,3 +129,39 @@ def test_utc_datetime_refuses_naive(engine: sa.Engine) -> None:
     naive = datetime(2026, 11, 26, 13, 15)
     with engine.begin() as connection, pytest.raises(StatementError, match="naive"):
         connection.execute(things.insert().values(id=1, at=naive))
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda c: c + 1,
+        lambda c: 1 - c,
+        lambda c: c < Decimal("10"),
+        lambda c: c >= 0,
+        lambda c: c.between(1, 2),
+        lambda c: c.desc(),
+        lambda c: -c,
+    ],
+    ids=["add", "rsub", "lt", "ge", "between", "desc", "neg"],
+)
+def test_decimal_refuses_sql_ordering_and_arithmetic(build: Any) -> None:
+    """Guards against '10' < '9' and '1' || '1' on SQLite where PostgreSQL would compute."""
+    with pytest.raises(TypeError, match="in Python"):
+        build(things.c.amount)
+
+
+def test_decimal_allows_equality_membership_and_null_tests(engine: sa.Engine) -> None:
+    """`=`, `!=`, IN and IS NULL work, on the canonical text."""
+    with engine.begin() as connection:
+        connection.execute(
+            things.insert(), [{"id": 1, "amount": Decimal("2.50")}, {"id": 2, "amount": None}]
+        )
+        amount = things.c.amount
+        assert connection.scalars(sa.select(things.c.id).where(amount == Decimal("2.5"))).all() == [
+            1
+        ]
+        assert connection.scalars(
+            sa.select(things.c.id).where(amount.in_([Decimal("2.500")]))
+        ).all() == [1]
+        assert connection.scalars(sa.select(things.c.id).where(amount.is_(None))).all() == [2]
+        assert connection.scalars(sa.select(things.c.id).where(amount != 0)).all() == [1]
