@@ -211,3 +211,17 @@ def test_realized_pnl_unknown_stays_null(db: Database) -> None:
         return row.realized_pnl, row.commission
 
     assert db.run_sync(add_and_read) == (None, None)
+
+
+def test_in_memory_ledger_for_fast_tests() -> None:
+    """`sqlite://` gives a migrated, private in-memory ledger with foreign keys on."""
+    database = open_database("sqlite://")
+    try:
+        account = database.run_sync(add_account)
+        database.run_sync(add_position, account, 1)
+        assert database.run_sync(count, PositionRow) == 1
+        assert database.path is None
+        with pytest.raises(DatabaseIntegrityError):
+            database.run_sync(add_position, 999, 2)
+    finally:
+        database.close()
