@@ -44,7 +44,7 @@ class RawClient:
             payload = await asyncio.wait_for(self.reader.readexactly(size), within)
         except (asyncio.IncompleteReadError, ConnectionError):
             return None
-        return payload.decode().split("\0")[:-1]
+        return payload.decode(errors="replace").split("\0")[:-1]
 
     async def read_until(self, msg_id: str, within: float = 5.0) -> list[Frame]:
         """Frames up to and including the first with this id (raises at EOF or timeout)."""
@@ -57,6 +57,13 @@ class RawClient:
                 frames.append(frame)
                 if frame[0] == msg_id:
                     return frames
+
+    async def ready(self) -> list[Frame]:
+        """After startApi: frames through nextValidId and the last farm notice (2158)."""
+        frames = await self.read_until("9")
+        while frames[-1][:4] != ["4", "2", "-1", "2158"]:
+            frames += await self.read_until("4")
+        return frames
 
     async def drain(self, quiet: float = 0.3, within: float = 5.0) -> tuple[list[Frame], bool]:
         """Frames until none arrives for `quiet` s; also whether the peer closed."""
@@ -78,7 +85,7 @@ class RawClient:
             payload = await self.reader.readexactly(size)
         except (asyncio.IncompleteReadError, ConnectionError):
             return None
-        return payload.decode().split("\0")[:-1]
+        return payload.decode(errors="replace").split("\0")[:-1]
 
     async def closed_by_peer(self, within: float = 3.0) -> bool:
         """True when the server closes the socket within `within` s (data is discarded)."""

@@ -50,7 +50,7 @@ def test_fill_is_delivered_in_tws_order_then_position_and_portfolio(
 ) -> None:
     async def scenario() -> list[list[str]]:
         client = await RawClient.open(basic.port, client_id=4)
-        await client.read_until("9")
+        await client.ready()
         client.send("61", "1")
         await client.read_until("62")
         client.send("6", "2", "1", A)
@@ -182,7 +182,7 @@ def test_execution_filter_and_utility_requests(
         ib.disconnect()
 
         client = await RawClient.open(basic.port, client_id=9)
-        await client.read_until("9")
+        await client.ready()
         client.send("8", "1", "1")
         assert (await client.read_until("9"))[-1] == ["9", "1", "1"]
         client.send("17", "1")
@@ -199,7 +199,7 @@ def test_order_messages_and_unknown_requests_are_recorded_and_refused(
 
     async def scenario() -> list[list[str]]:
         client = await RawClient.open(basic.port, client_id=10)
-        await client.read_until("9")
+        await client.ready()
         client.send("3", "42", "265598", "AAPL", "STK")
         client.send("4", "1", "42", "")
         client.send("58", "1")

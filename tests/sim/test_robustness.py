@@ -22,7 +22,7 @@ async def _healthy_client_still_served(
     assert [f[0] for f in frames][:3] == ["5", "3", "11"]
     newcomer = await RawClient.open(port, client_id=99)
     assert newcomer.handshake is not None and newcomer.handshake[0] == "176"
-    await newcomer.read_until("9")
+    await newcomer.ready()
     await newcomer.close()
 
 
@@ -38,7 +38,7 @@ async def _unsupported_versions(port: int) -> RawClient:
 
 async def _oversized_frame(port: int) -> RawClient:
     client = await RawClient.open(port, client_id=31)
-    await client.read_until("9")
+    await client.ready()
     client.send_bytes(struct.pack(">I", 200 * 1024 * 1024) + b"x" * 64)
     return client
 
@@ -81,7 +81,7 @@ def test_a_bad_client_is_closed_and_the_others_are_served(
 ) -> None:
     async def scenario() -> None:
         healthy = await RawClient.open(basic.port, client_id=1)
-        await healthy.read_until("9")
+        await healthy.ready()
         bad = await misbehave(basic.port)
         assert await bad.closed_by_peer(within=3.0)
         await bad.close()

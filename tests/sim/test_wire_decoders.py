@@ -68,7 +68,7 @@ class Recorder(EWrapper):
 
 async def _session(port: int, sim: Any) -> tuple[Frame | None, list[Frame]]:
     client = await RawClient.open(port, client_id=21)
-    frames = await client.read_until("9")  # managedAccounts, nextValidId
+    frames = await client.ready()  # managedAccounts, nextValidId
     for request in (
         ("61", "1"),
         ("6", "2", "1", ACCOUNT),
