@@ -1,0 +1,65 @@
+"""`position-sync gateway [--port N] [--scenario NAME]`: the TWS simulator alone, until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from app.cli.exit_codes import ExitCode
+
+
+def register(subparsers: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add `gateway` to the top-level subparsers."""
+    from app.sim.scenarios import scenario_names
+
+    parser = subparsers.add_parser(
+        "gateway",
+        help="run the embedded TWS simulator on 127.0.0.1 until Ctrl-C",
+        description=(
+            "Serve the TWS socket protocol (server version 176) from the built-in simulator, "
+            "so ib_insync, ib_async or ibapi clients can connect to it like to TWS."
+        ),
+    )
+    add_common(parser)
+    parser.add_argument(
+        "--scenario",
+        metavar="NAME",
+        default="demo",
+        help=f"broker set-up: {', '.join(scenario_names())}, or scale-N (default: demo)",
+    )
+    parser.set_defaults(handler=run_gateway)
+
+
+def run_gateway(args: argparse.Namespace) -> int:
+    """Run until interrupted; exit 2 for a bad scenario or a non-loopback host."""
+    from app.sim.runner import SimulatorThread
+    from app.sim.scenarios import get_scenario
+
+    port = int(getattr(args, "port", 7497))
+    host = str(getattr(args, "host", None) or "127.0.0.1")
+    try:
+        scenario = get_scenario(args.scenario)
+        thread = SimulatorThread(scenario, port=port, host=host)
+    except (KeyError, ValueError) as exc:
+        print(f"position-sync gateway: {exc}", file=sys.stderr)
+        return int(ExitCode.USAGE)
+    try:
+        thread.start()
+    except (RuntimeError, TimeoutError) as exc:
+        cause = exc.__cause__ or exc
+        print(f"position-sync gateway: cannot listen on {host}:{port}: {cause}", file=sys.stderr)
+        return int(ExitCode.UNEXPECTED)
+    print(
+        f"TWS simulator ({scenario.name}) listening on {host}:{thread.port}; Ctrl-C to stop",
+        flush=True,
+    )
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        thread.stop()
+    return int(ExitCode.OK)
