@@ -10,18 +10,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from app.domain.decimals import decimal_text
 from app.domain.records import LedgerStatus, SyncRun, SyncStats
 from app.domain.values import Lifecycle
 
 
 def dec(value: Decimal | None) -> str | None:
     """Exact decimal text without exponent or trailing zeros (None stays None)."""
-    if value is None:
-        return None
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
+    return decimal_text(value) if value is not None else None
 
 
 def iso(value: datetime | None) -> str | None:

@@ -13,6 +13,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.operators import OperatorType
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from app.domain.decimals import decimal_text
+
 # On SQLite the column is TEXT: ordering would be lexicographic ('10' < '9') and `+` would
 # concatenate, while PostgreSQL would compute. Refusing them keeps both backends identical.
 _REFUSED = frozenset(
@@ -35,20 +37,6 @@ _REFUSED = frozenset(
         operators.desc_op,
     }
 )
-
-
-def decimal_text(value: Decimal) -> str:
-    """The canonical text of a finite decimal: fixed point, no exponent, no trailing zeros.
-
-    One text per value keeps `=` in SQL, unique constraints and GROUP BY correct on SQLite, where
-    the column is TEXT; `Decimal.normalize()` is not used because it rounds to the context.
-    """
-    if not value.is_finite():
-        raise ValueError(f"{value} cannot be stored as an exact decimal")
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
 
 
 def _refuse(op: OperatorType) -> None:

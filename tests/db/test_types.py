@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import StatementError
 
 from app.db.engine import create_engine
-from app.db.types import ExactDecimal, UTCDateTime, decimal_text
+from app.db.types import ExactDecimal, UTCDateTime
+from app.domain.decimals import decimal_text
 
 metadata = sa.MetaData()
 things = sa.Table(
