@@ -7,59 +7,31 @@ app.broker's IB adapter and app.db's repository, and tests may plug in the real 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Protocol
 
+from app.domain.connection import (
+    BrokerEvent,
+    BrokerEventKind,
+    BrokerUnavailableError,
+    ConnectionState,
+    ConnectionStatus,
+    IncompleteSnapshotError,
+)
 from app.domain.plan import ReconcileOptions, SyncPlan
 from app.domain.records import RunOutcome
 from app.domain.values import BrokerSnapshot, PositionKey, SyncTrigger
 
-
-class IncompleteSnapshotError(Exception):
-    """The broker could not deliver a complete snapshot (DESIGN rule 1); `reason` says why."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class BrokerUnavailableError(IncompleteSnapshotError):
-    """Not connected (TWS closed, refused, client id in use, or IB connectivity lost)."""
-
-
-class ConnectionState(StrEnum):
-    """The broker connection as the banner tells it."""
-
-    DISCONNECTED = "disconnected"  # TWS not reachable; retrying
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    IB_LOST = "ib_lost"  # 1100: TWS is up but lost its link to IB; syncing paused
-    CLIENT_ID_IN_USE = "client_id_in_use"  # 326: another API client holds our client id
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionStatus:
-    """A connection state with a human explanation (what to do, when it matters)."""
-
-    state: ConnectionState
-    message: str = ""
-
-
-class BrokerEventKind(StrEnum):
-    """A live push from the broker that should trigger a (debounced) sync."""
-
-    POSITION = "position"  # position or portfolio row changed
-    EXECUTION = "execution"  # a fill or its commission report arrived
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerEvent:
-    """One live push; `key` lets the service sync just that contract."""
-
-    kind: BrokerEventKind
-    key: PositionKey | None
+__all__ = [
+    "BrokerEvent",
+    "BrokerEventKind",
+    "BrokerPort",
+    "BrokerUnavailableError",
+    "ConnectionState",
+    "ConnectionStatus",
+    "IncompleteSnapshotError",
+    "LedgerPort",
+]
 
 
 class BrokerPort(Protocol):
