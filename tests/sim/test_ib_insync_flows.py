@@ -223,3 +223,27 @@ def test_order_messages_and_unknown_requests_are_recorded_and_refused(
     received = basic.sim.received_ids(client_id=10)
     assert set(received) >= ORDER_MESSAGES
     assert received == [71, 3, 4, 58, 21, 1, 300]
+
+
+def test_a_new_account_subscription_replaces_the_old_one(
+    basic: SimulatorThread, loop: asyncio.AbstractEventLoop
+) -> None:
+    """One reqAccountUpdates per client (TWS's rule): B replaces A, with the 2100 notice."""
+
+    async def scenario() -> None:
+        client = await RawClient.open(basic.port, client_id=11)
+        await client.ready()
+        client.send("6", "2", "1", A)
+        first = await client.read_until("54")
+        assert {f[-1] for f in first if f[0] == "7"} == {A}
+        client.send("6", "2", "1", B)
+        second = await client.read_until("54")
+        assert second[0][:4] == ["4", "2", "-1", "2100"]
+        assert {f[-1] for f in second if f[0] == "7"} == {B}
+        await off_loop(lambda: basic.sim.fill(A, AAPL, Decimal(1), Decimal(190)))
+        await off_loop(lambda: basic.sim.fill(B, AAPL, Decimal(1), Decimal(190)))
+        frames, _ = await client.drain(quiet=0.3)
+        assert {f[-1] for f in frames if f[0] == "7"} == {B}
+        await client.close()
+
+    loop.run_until_complete(asyncio.wait_for(scenario(), 20))
