@@ -1,0 +1,300 @@
+"""IB rows → domain values, once per row: exact Decimals, UTC times, unset values as None.
+
+Position (61) and portfolio (7) rows are decoded here straight from the wire's text fields
+instead of through ib_insync's objects: ib_insync reads an empty quantity as 0.0 (which would
+look like an explicit close, DESIGN rule 3) and drops a row with a garbled number silently (which
+would look like an absent position, rule 2). Reading the text also keeps Decimal-typed fields
+(quantities, since server version 163) exact without a detour through float.
+
+Doubles (prices, avgCost, money) become `Decimal(str(float))`: the shortest text that round-trips
+the double IB meant, so 190.5 stays 190.5 and never 190.49999999999999.
+TWS's unset double (Java's Double.MAX_VALUE), NaN and ±Infinity become None.
+
+Executions (11) still come through ib_insync's `Fill` (its floats follow the same rule); their
+commission reports (59) are read from the text too, because ib_insync turns an unset realizedPNL
+into 0.0 — indistinguishable from a real break-even close (see `commission_fields`).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from app.domain.values import ONE, ZERO, BrokerPosition, Contract, Fill, PositionKey, Side
+
+UNSET_DOUBLE = sys.float_info.max
+# Texts ibapi treats as UNSET_DECIMAL in Decimal-typed fields (tws-protocol.md §2).
+UNSET_QUANTITY_TEXTS = frozenset(
+    {
+        "",
+        "2147483647",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "1.7976931348623157E308",
+    }
+)
+_UNSET_QUANTITY_FLOATS = frozenset({2147483647.0, 9223372036854775807.0, -9223372036854775808.0})
+# Security types whose strike means something; for the rest TWS sends 0.0.
+OPTION_TYPES = frozenset({"OPT", "FOP", "WAR", "IOPT"})
+
+POSITION_FIELDS = 16
+PORTFOLIO_FIELDS = 20
+COMMISSION_FIELDS = 8
+
+
+class RowError(ValueError):
+    """A broker row that cannot be used (DESIGN rule 10); the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """Market data of one position from a portfolio row; None where IB left a value unset."""
+
+    market_price: Decimal | None
+    market_value: Decimal | None
+    unrealized_pnl: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class Commission:
+    """One commission report: None where IB left the value unset."""
+
+    commission: Decimal | None
+    currency: str
+    realized_pnl: Decimal | None
+
+
+# ---------------------------------------------------------------------------- numbers
+
+
+def double(value: float) -> Decimal | None:
+    """An IB double as an exact Decimal; None for unset (Double.MAX_VALUE), NaN or ±inf."""
+    if not math.isfinite(value) or abs(value) >= UNSET_DOUBLE:
+        return None
+    if value == 0:
+        return ZERO  # also turns -0.0 into a plain zero
+    text = repr(value)
+    # 80.0 is the integer 80: keep Decimal("80"), not Decimal("80.0").
+    return Decimal(text[:-2] if text.endswith(".0") else text)
+
+
+def double_text(text: str) -> Decimal | None:
+    """A double field's text (`""` and unparseable text are unset too)."""
+    if not text:
+        return None
+    try:
+        return double(float(text))
+    except ValueError:
+        return None
+
+
+def quantity_text(text: str) -> Decimal:
+    """A Decimal-typed quantity field, exactly as sent; RowError for unset or not a number."""
+    if text in UNSET_QUANTITY_TEXTS:
+        raise RowError("quantity unset" if not text else f"quantity unset ({text})")
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise RowError(f"quantity {text[:20]!r} is not a number") from None
+    if not value.is_finite():
+        raise RowError(f"quantity is {text}")
+    return value if value != 0 else ZERO
+
+
+def quantity(value: float) -> Decimal:
+    """A quantity ib_insync already made a float (execution shares)."""
+    if value in _UNSET_QUANTITY_FLOATS:
+        raise RowError("quantity unset")
+    converted = double(value)
+    if converted is None:
+        raise RowError("quantity unset or not a number")
+    return converted
+
+
+def multiplier_text(text: str) -> Decimal:
+    """`""` (stocks) is 1; otherwise a positive number."""
+    if not text:
+        return ONE
+    value = double_text(text)
+    if value is None or value <= 0:
+        raise RowError(f"multiplier {text[:20]!r} is not a positive number")
+    return value
+
+
+def strike_value(value: Decimal | None, sec_type: str) -> Decimal | None:
+    """TWS sends strike 0.0 for everything but options; that is "no strike", not zero."""
+    if value is None or (value == 0 and sec_type not in OPTION_TYPES):
+        return None
+    return value
+
+
+def con_id_text(text: str) -> int:
+    """A conId field; RowError unless a positive integer (0 means TWS did not say)."""
+    try:
+        con_id = int(text)
+    except ValueError:
+        raise RowError(f"conId {text[:20]!r} is not a number") from None
+    if con_id <= 0:
+        raise RowError("no conId")
+    return con_id
+
+
+def row_key(account: str, con_id: str) -> PositionKey | None:
+    """The key of a raw row when it has a usable one (for SkippedRow), else None."""
+    try:
+        return (account, con_id_text(con_id)) if account else None
+    except RowError:
+        return None
+
+
+def utc(moment: datetime) -> datetime:
+    """An aware UTC datetime (a naive one is read as local time, as ib_insync does)."""
+    return moment.astimezone(UTC)
+
+
+# ---------------------------------------------------------------------------- rows
+
+
+def position_fields(fields: list[str]) -> BrokerPosition:
+    """A position row (61, version 3, 16 fields) without market data; RowError if unusable.
+
+    `61|3|account|conId|symbol|secType|expiry|strike|right|multiplier|exchange|currency|
+    localSymbol|tradingClass|position|avgCost`
+    """
+    if len(fields) != POSITION_FIELDS:
+        raise RowError(f"position row has {len(fields)} fields, expected {POSITION_FIELDS}")
+    (
+        _,
+        _,
+        account,
+        con_id,
+        symbol,
+        sec_type,
+        expiry,
+        strike,
+        right,
+        multiplier,
+        exchange,
+        currency,
+        local_symbol,
+        _trading_class,
+        position,
+        avg_cost,
+    ) = fields
+    if not account:
+        raise RowError("no account")
+    contract = Contract(
+        con_id=con_id_text(con_id),
+        symbol=symbol,
+        sec_type=sec_type,
+        currency=currency,
+        exchange=exchange,
+        local_symbol=local_symbol,
+        multiplier=multiplier_text(multiplier),
+        expiry=expiry,
+        strike=strike_value(double_text(strike), sec_type),
+        right=right,
+    )
+    qty = quantity_text(position)
+    cost = double_text(avg_cost)
+    if cost is None:
+        if qty != 0:
+            raise RowError(f"average cost {avg_cost[:24]!r} unset or not a number")
+        cost = ZERO  # a closed position's avgCost means nothing
+    return BrokerPosition(account=account, contract=contract, quantity=qty, average_cost=cost)
+
+
+def portfolio_fields(fields: list[str]) -> tuple[PositionKey, Decimal, Mark]:
+    """A portfolio row (7, version 8, 20 fields) → (key, quantity, market data).
+
+    `7|8|conId|symbol|secType|expiry|strike|right|multiplier|primaryExchange|currency|
+    localSymbol|tradingClass|position|marketPrice|marketValue|averageCost|unrealizedPNL|
+    realizedPNL|accountName`. Only the market data is used: quantities come from position rows.
+    """
+    if len(fields) != PORTFOLIO_FIELDS:
+        raise RowError(f"portfolio row has {len(fields)} fields, expected {PORTFOLIO_FIELDS}")
+    account = fields[19]
+    if not account:
+        raise RowError("no account")
+    key = (account, con_id_text(fields[2]))
+    mark = Mark(
+        market_price=double_text(fields[14]),
+        market_value=double_text(fields[15]),
+        unrealized_pnl=double_text(fields[17]),
+    )
+    return key, quantity_text(fields[13]), mark
+
+
+def commission_fields(fields: list[str]) -> tuple[str, Commission]:
+    """A commission report (59, 8 fields) → (execId, Commission).
+
+    Decision on realizedPNL: TWS sends Java's Double.MAX_VALUE when it has none (an opening
+    fill). ib_insync's decoder reads `float(text or 0)` and its wrapper then replaces
+    UNSET_DOUBLE by 0.0, so from `Fill.commissionReport` "unset" and "a real 0.00 P&L" look the
+    same. We read the text instead: unset, empty, NaN or ±inf → None (the `executions` table
+    stores NULL, never 0.0 for unknown); a literal zero stays Decimal 0. Commission likewise.
+    """
+    if len(fields) != COMMISSION_FIELDS:
+        raise RowError(f"commission report has {len(fields)} fields, expected {COMMISSION_FIELDS}")
+    exec_id = fields[2]
+    if not exec_id:
+        raise RowError("commission report without execId")
+    return exec_id, Commission(
+        commission=double_text(fields[3]),
+        currency=fields[4],
+        realized_pnl=double_text(fields[5]),
+    )
+
+
+def contract_from_ib(c: Any) -> Contract:
+    """An ib_insync Contract (of a fill) as a domain Contract."""
+    sec_type = str(c.secType)
+    strike = double(float(c.strike)) if c.strike is not None else None
+    return Contract(
+        con_id=con_id_text(str(c.conId)),
+        symbol=str(c.symbol),
+        sec_type=sec_type,
+        currency=str(c.currency),
+        exchange=str(c.exchange or c.primaryExchange or ""),
+        local_symbol=str(c.localSymbol),
+        multiplier=multiplier_text(str(c.multiplier or "")),
+        expiry=str(c.lastTradeDateOrContractMonth),
+        strike=strike_value(strike, sec_type),
+        right=str(c.right),
+    )
+
+
+def fill_from_ib(ib_fill: Any, commission: Commission | None) -> Fill:
+    """An ib_insync Fill plus our own reading of its commission report; RowError if unusable."""
+    ex = ib_fill.execution
+    account = str(ex.acctNumber)
+    if not account:
+        raise RowError("no account")
+    try:
+        side = Side(ex.side)
+    except ValueError:
+        raise RowError(f"side {str(ex.side)[:10]!r} is neither BOT nor SLD") from None
+    shares = quantity(float(ex.shares))
+    if shares <= 0:
+        raise RowError("shares not positive")
+    price = double(float(ex.price))
+    if price is None:
+        raise RowError("price unset or not a number")
+    return Fill(
+        exec_id=str(ex.execId),
+        account=account,
+        contract=contract_from_ib(ib_fill.contract),
+        side=side,
+        shares=shares,
+        price=price,
+        time=utc(ex.time),
+        perm_id=int(ex.permId),
+        order_ref=str(ex.orderRef),
+        commission=commission.commission if commission else None,
+        commission_currency=commission.currency if commission else "",
+        realized_pnl=commission.realized_pnl if commission else None,
+    )

@@ -1,0 +1,190 @@
+"""LiveBook: what one TWS connection has reported so far, converted once, keyed by position.
+
+One book per connection; a reconnect starts a new one, so nothing from before a drop can leak
+into a snapshot. Within a connection, `generation` moves on every IB connectivity loss (1100)
+and restore (1101/1102): data is "current" only when its end marker arrived for a request made
+in the current generation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from app.broker.convert import Mark
+from app.broker.logmask import mask_account
+from app.domain.values import BrokerPosition, BrokerSnapshot, Fill, PositionKey, SkippedRow
+
+logger = logging.getLogger(__name__)
+
+# Unkeyed bad rows (no usable account/conId) are only reported, never block a key; keep a few.
+_MAX_UNKEYED = 100
+
+
+class LiveBook:
+    """Positions, market data and bad rows of one connection, plus request bookkeeping."""
+
+    def __init__(self) -> None:
+        self.managed: tuple[str, ...] = ()
+        self.generation = 0
+        self.rows: dict[PositionKey, BrokerPosition] = {}
+        self.skipped: dict[PositionKey, SkippedRow] = {}
+        self.unkeyed: list[SkippedRow] = []
+        self.marks: dict[str, dict[int, Mark]] = {}
+        self.positions_pending: int | None = None  # generation of the request in flight
+        self.positions_generation: int | None = None  # positionEnd came for this generation
+        self.accounts_pending: dict[str, int] = {}
+        self.accounts_generation: dict[str, int] = {}
+        self.live_account: str | None = None  # the one reqAccountUpdates subscription
+        self.executions_pending: set[int] = set()  # reqIds of reqExecutions in flight
+        self.exec_keys: dict[str, PositionKey] = {}
+        self.exec_skipped: dict[str, SkippedRow] = {}
+
+    # ------------------------------------------------------------------ connection
+    def set_managed(self, accounts: Iterable[str]) -> None:
+        """The accounts this TWS login manages (managedAccounts, message 15)."""
+        self.managed = tuple(dict.fromkeys(a for a in accounts if a))
+
+    def invalidate(self) -> None:
+        """IB connectivity lost or restored: everything must be requested again."""
+        self.generation += 1
+
+    # ------------------------------------------------------------------ positions
+    def begin_positions(self) -> None:
+        """A reqPositions went out: its answer replaces what we hold.
+
+        Explicit zeros stay: TWS said the position is closed and nothing since said otherwise,
+        so a fresh answer that no longer lists it must not turn that close into "missing".
+        """
+        self.positions_pending = self.generation
+        self.rows = {key: row for key, row in self.rows.items() if row.quantity == 0}
+        self.skipped.clear()
+
+    def end_positions(self) -> None:
+        """positionEnd arrived."""
+        if self.positions_pending is not None:
+            self.positions_generation = self.positions_pending
+        self.positions_pending = None
+
+    def abandon_positions(self) -> None:
+        """Our positions request timed out: stop treating pushes as part of its answer."""
+        self.positions_pending = None
+
+    def positions_current(self) -> bool:
+        """positionEnd came for a request made in this generation of this connection."""
+        return self.positions_generation == self.generation
+
+    def put_position(self, row: BrokerPosition) -> None:
+        self.rows[row.key] = row
+        self.skipped.pop(row.key, None)
+
+    def skip(self, key: PositionKey | None, reason: str) -> None:
+        """A bad position row: its key stays blocked until a good row for it arrives."""
+        if key is None:
+            self.unkeyed.append(SkippedRow(None, reason))
+            del self.unkeyed[:-_MAX_UNKEYED]
+            logger.warning("skipped a position row without a usable key: %s", reason)
+            return
+        self.skipped[key] = SkippedRow(key, reason)
+        self.rows.pop(key, None)
+        logger.warning("skipped position row %s/%s: %s", mask_account(key[0]), key[1], reason)
+
+    # ------------------------------------------------------------------ account data
+    def begin_account(self, account: str) -> None:
+        """reqAccountUpdates(subscribe, account) went out: it replaces the one subscription."""
+        self.accounts_pending[account] = self.generation
+        self.live_account = account
+        self.marks[account] = {}
+
+    def end_account(self, account: str) -> None:
+        """accountDownloadEnd for `account` arrived."""
+        started = self.accounts_pending.pop(account, None)
+        if started is not None:
+            self.accounts_generation[account] = started
+
+    def abandon_account(self, account: str) -> None:
+        self.accounts_pending.pop(account, None)
+
+    def account_current(self, account: str, *, live_only: bool) -> bool:
+        """Its download ended in this generation (and, if `live_only`, it is still subscribed:
+        only the subscribed account's market data keeps moving)."""
+        if self.accounts_generation.get(account) != self.generation:
+            return False
+        return not live_only or self.live_account == account
+
+    def put_mark(self, key: PositionKey, quantity_is_zero: bool, mark: Mark) -> None:
+        marks = self.marks.setdefault(key[0], {})
+        if quantity_is_zero:
+            marks.pop(key[1], None)
+        else:
+            marks[key[1]] = mark
+
+    # ------------------------------------------------------------------ executions
+    def skip_execution(self, exec_id: str, key: PositionKey | None, reason: str) -> None:
+        row = SkippedRow(key, f"execution {exec_id}: {reason}")
+        if exec_id:
+            self.exec_skipped[exec_id] = row
+        else:
+            self.unkeyed.append(row)
+            del self.unkeyed[:-_MAX_UNKEYED]
+        where = f"{mask_account(key[0])}/{key[1]}" if key else "?"
+        logger.warning("skipped execution row %s (%s): %s", exec_id or "?", where, reason)
+
+    # ------------------------------------------------------------------ snapshots
+    def assemble(
+        self,
+        accounts: tuple[str, ...],
+        scope: frozenset[PositionKey] | None,
+        fills: Iterable[Fill],
+        fill_skips: Iterable[SkippedRow],
+    ) -> BrokerSnapshot:
+        """A snapshot of `accounts` (limited to `scope`) from what this book holds now."""
+        wanted = frozenset(accounts)
+
+        def included(key: PositionKey | None) -> bool:
+            if key is None:
+                return scope is None
+            return key[0] in wanted and (scope is None or key in scope)
+
+        positions: list[BrokerPosition] = []
+        for key, held in self.rows.items():
+            if not included(key):
+                continue
+            mark = self.marks.get(key[0], {}).get(key[1])
+            row = held
+            if mark is not None:
+                row = BrokerPosition(
+                    account=row.account,
+                    contract=row.contract,
+                    quantity=row.quantity,
+                    average_cost=row.average_cost,
+                    market_price=mark.market_price,
+                    market_value=mark.market_value,
+                    unrealized_pnl=mark.unrealized_pnl,
+                )
+            positions.append(row)
+
+        managed = frozenset(self.managed)
+
+        def reported(key: PositionKey | None) -> bool:
+            # A row of an account this login does not manage is reported (it is a bad row),
+            # a row of a managed account outside the `account` limit is simply not ours.
+            if key is not None and key[0] not in managed:
+                return scope is None
+            return included(key)
+
+        skipped = [row for key, row in self.skipped.items() if reported(key)]
+        skipped += [row for row in self.exec_skipped.values() if reported(row.key)]
+        skipped += [row for row in fill_skips if reported(row.key)]
+        if scope is None:
+            skipped += self.unkeyed
+            self.unkeyed = []  # reported once; they block nothing
+        return BrokerSnapshot(
+            taken_at=datetime.now(UTC),
+            accounts=wanted,
+            positions=tuple(positions),
+            fills=tuple(f for f in fills if included(f.key)),
+            skipped=tuple(skipped),
+            scope=scope,
+        )

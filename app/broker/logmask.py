@@ -1,0 +1,63 @@
+"""Account numbers in log lines: ours go through mask_account(); ib_insync's get a filter.
+
+ib_insync logs every position, portfolio row and fill at INFO with the full account code, and
+decoder errors with the raw fields. House rule 6 wants account numbers masked in every log, so
+a filter on ib_insync's loggers rewrites them before any handler sees the record.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+
+# IB account codes: one or two capital letters and at least five digits (DU1234567, U1234567,
+# F1234567, DF1234567). Known codes are masked too, whatever their shape.
+_ACCOUNT_LIKE = r"\b[A-Z]{1,2}\d{5,}\b"
+_IB_LOGGERS = ("ib_insync.wrapper", "ib_insync.client", "ib_insync.ib", "ib_insync.Decoder")
+
+
+def mask_account(account: str) -> str:
+    """An account code for logs and messages: at most its last three characters (`…567`)."""
+    return "…" + account[-3:] if account else "<none>"
+
+
+class AccountMaskFilter(logging.Filter):
+    """Rewrites account codes in a record's message to their masked form."""
+
+    def __init__(self) -> None:
+        super().__init__("")
+        self._known: set[str] = set()
+        self._pattern = re.compile(_ACCOUNT_LIKE)
+
+    def remember(self, accounts: Iterable[str]) -> None:
+        """Mask these codes too (managed accounts of a connection, whatever their shape)."""
+        new = {a for a in accounts if a} - self._known
+        if not new:
+            return
+        self._known |= new
+        known = "|".join(re.escape(a) for a in sorted(self._known, key=len, reverse=True))
+        self._pattern = re.compile(f"{known}|{_ACCOUNT_LIKE}")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string is the logging module's problem, not ours
+            return True
+        masked = self._pattern.sub(lambda m: mask_account(m.group(0)), message)
+        if masked != message:
+            record.msg = masked
+            record.args = None
+        return True
+
+
+IB_LOG_MASK = AccountMaskFilter()
+
+
+def mask_ib_insync_logs() -> AccountMaskFilter:
+    """Attach the shared filter to ib_insync's loggers (idempotent) and return it."""
+    for name in _IB_LOGGERS:
+        target = logging.getLogger(name)
+        if IB_LOG_MASK not in target.filters:
+            target.addFilter(IB_LOG_MASK)
+    return IB_LOG_MASK

@@ -1,0 +1,542 @@
+"""One TWS connection: its ib_insync IB object, the hooks on its decoder, its LiveBook, and the
+snapshots taken over it.
+
+A new session (and a new IB object) is made for every connection attempt, so nothing ib_insync
+or we remember from before a drop survives into the next connection (DESIGN rule 1: the socket
+stayed up throughout). Only `…Async` requests are used, each bounded by the session's timeout,
+on whatever loop is running (plain asyncio or qasync); nothing here creates or patches a loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ib_insync import IB
+from ib_insync.wrapper import RequestError
+
+from app.broker.convert import (
+    Commission,
+    RowError,
+    commission_fields,
+    fill_from_ib,
+    portfolio_fields,
+    position_fields,
+    row_key,
+)
+from app.broker.guard import install_guard
+from app.broker.live import LiveBook
+from app.broker.logmask import IB_LOG_MASK, mask_account
+from app.broker.vocabulary import (
+    BrokerEvent,
+    BrokerEventKind,
+    BrokerUnavailableError,
+    ConnectionState,
+    ConnectionStatus,
+    IncompleteSnapshotError,
+)
+from app.domain.values import BrokerSnapshot, Fill, PositionKey, SkippedRow
+
+logger = logging.getLogger(__name__)
+
+StatusSink = Callable[[ConnectionStatus], None]
+EventSink = Callable[[BrokerEvent], None]
+Forward = Callable[[list[str]], None]
+
+IB_LOST = 1100
+IB_RESTORED_DATA_LOST = 1101
+IB_RESTORED = 1102
+CLIENT_ID_IN_USE = 326
+
+IB_LOST_MESSAGE = (
+    "TWS lost its connection to IB's servers (error 1100); syncing is paused until it is restored."
+)
+
+
+class ClientIdInUseError(ConnectionError):
+    """TWS refused the API connection: another client already uses this client id (326)."""
+
+
+class ReadOnlyIB(IB):
+    """ib_insync's IB that never binds TWS's manual orders to itself.
+
+    ib_insync sends reqAutoOpenOrders(autoBind=True) when the client id is 0; that hands
+    orders entered in TWS to this API client so it may modify them. Fills do not need it
+    (executions of client id 0 include manual ones anyway), so it is never sent; the guard
+    would refuse it as an order-changing message.
+    """
+
+    def reqAutoOpenOrders(self, autoBind: bool = True) -> None:
+        logger.debug("reqAutoOpenOrders(%s) not sent: the adapter is read-only", autoBind)
+
+
+class _Watch:
+    """One snapshot's view of the connection: breaks on a drop, 1100, restore or stop."""
+
+    def __init__(self, generation: int, timeout: float) -> None:
+        self.generation = generation
+        self.timeout = timeout
+        self.broken: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def break_with(self, reason: str) -> None:
+        if not self.broken.done():
+            self.broken.set_result(reason)
+
+    async def wait(self, request: Callable[[], Awaitable[Any]], what: str) -> Any:
+        """Send `request` and wait for its end marker, the connection breaking, or timeout."""
+        if self.broken.done():
+            raise IncompleteSnapshotError(f"{self.broken.result()} before the {what} request")
+        try:
+            future = asyncio.ensure_future(request())
+        except ConnectionError as exc:
+            raise IncompleteSnapshotError(f"could not send the {what} request: {exc}") from exc
+        try:
+            await asyncio.wait(
+                (future, self.broken), timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            if not future.done():
+                future.cancel()  # ib_insync skips cancelled futures when the answer comes
+        if future.done() and not future.cancelled():
+            try:
+                return future.result()
+            except ConnectionError as exc:
+                raise IncompleteSnapshotError(
+                    f"the connection to TWS dropped during the {what} request"
+                ) from exc
+            except RequestError as exc:
+                raise IncompleteSnapshotError(
+                    f"TWS answered the {what} request with error {exc.code}: {exc.message}"
+                ) from exc
+        if self.broken.done():
+            raise IncompleteSnapshotError(f"{self.broken.result()} during the {what} request")
+        raise IncompleteSnapshotError(
+            f"no complete answer to the {what} request within {self.timeout:g} s"
+        )
+
+
+class IbSession:
+    """A single API connection to TWS / IB Gateway, read-only."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        client_id: int,
+        account: str,
+        timeout: float,
+        on_status: StatusSink,
+        on_event: EventSink,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        self.host = host
+        self.port = port
+        self.client_id = client_id
+        self.account = account
+        self.timeout = timeout
+        self._on_status = on_status
+        self._on_event = on_event
+        self.book = LiveBook()
+        self.commissions: dict[str, Commission] = {}
+        self.ready = False
+        self.ib_lost = False
+        self._closed: asyncio.Future[str] = loop.create_future()
+        self._transport_closed: asyncio.Future[None] = loop.create_future()
+        self._watches: set[_Watch] = set()
+
+        ib = ReadOnlyIB()  # type: ignore[no-untyped-call]
+        # An error answering one of our requests must fail it, not end it with a partial list.
+        ib.RaiseRequestErrors = True
+        # ib_insync answers 1102 with an unreferenced reqAccountSummary task (never awaited,
+        # no timeout); we need no account summary, and no stray task may outlive stop().
+        ib.errorEvent -= ib._onError
+        ib.errorEvent += self._on_error
+        ib.disconnectedEvent += self._on_disconnected
+        ib.client.conn.disconnected += self._on_transport_closed
+        install_guard(ib.client, self._on_request)
+        handlers: dict[int, Callable[[list[str]], None]] = ib.client.decoder.handlers
+        hooks: dict[int, Callable[[list[str], Forward], None]] = {
+            15: self._on_managed_accounts,
+            61: self._on_position,
+            62: self._on_position_end,
+            7: self._on_portfolio,
+            54: self._on_account_end,
+            11: self._on_execution,
+            55: self._on_execution_end,
+            59: self._on_commission,
+        }
+        for msg_id, hook in hooks.items():
+            handlers[msg_id] = _hooked(hook, handlers[msg_id])
+        self.ib = ib
+
+    # ------------------------------------------------------------------ connect / close
+    async def connect(self) -> None:
+        """Connect read-only; raises ConnectionRefusedError/OSError, TimeoutError,
+        ClientIdInUseError or ConnectionError (closed during the handshake)."""
+        loop = asyncio.get_running_loop()
+        failure: asyncio.Future[BaseException] = loop.create_future()
+
+        def on_error(req_id: int, code: int, text: str, contract: Any) -> None:
+            if code == CLIENT_ID_IN_USE and not failure.done():
+                failure.set_result(ClientIdInUseError(f"client id {self.client_id} in use"))
+
+        def on_api_error(message: str) -> None:
+            # TWS closed the socket before the API was ready (after a 326, or on overload).
+            if not failure.done():
+                failure.set_result(ConnectionError(message))
+
+        self.ib.errorEvent += on_error
+        self.ib.client.apiError += on_api_error
+        connecting = asyncio.ensure_future(
+            self.ib.connectAsync(
+                self.host,
+                self.port,
+                self.client_id,
+                timeout=self.timeout,
+                readonly=True,
+                account=self.account,
+            )
+        )
+        try:
+            # ib_insync bounds each stage (socket, handshake, first requests, executions) by
+            # `timeout`; this is only a backstop for all of them together.
+            await asyncio.wait(
+                (connecting, failure),
+                timeout=self.timeout * 4 + 1,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            if not connecting.done():
+                connecting.cancel()
+                await asyncio.wait((connecting,))
+            self.ib.errorEvent -= on_error
+            self.ib.client.apiError -= on_api_error
+        if failure.done() and isinstance(failure.result(), ClientIdInUseError):
+            raise failure.result()
+        if connecting.done() and not connecting.cancelled():
+            connecting.result()  # raises what connectAsync raised
+            if self._closed.done() or not self.ib.isConnected():
+                raise ConnectionError("TWS closed the connection right after connecting")
+            self.ready = True
+            accounts = list(self.ib.client.getAccounts())
+            self.book.set_managed(accounts)
+            IB_LOG_MASK.remember(accounts)
+            logger.info(
+                "connected to %s:%s as client id %s; accounts %s",
+                self.host,
+                self.port,
+                self.client_id,
+                ", ".join(mask_account(a) for a in self.book.managed),
+            )
+            return
+        if failure.done():
+            raise failure.result()
+        raise TimeoutError(f"no answer from TWS within {self.timeout * 4 + 1:g} s")
+
+    async def wait_closed(self) -> str:
+        """Wait until the connection ends; returns why."""
+        return await asyncio.shield(self._closed)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.done()
+
+    def close(self, reason: str) -> None:
+        """Disconnect (idempotent). Snapshots in flight fail with `reason`."""
+        self._mark_closed(reason)
+        client = self.ib.client
+        if client.isConnected():  # type: ignore[no-untyped-call]
+            self.ib.disconnect()  # type: ignore[no-untyped-call]
+        else:
+            client.disconnect()  # type: ignore[no-untyped-call]
+
+    async def aclose(self, reason: str, wait: float = 2.0) -> None:
+        """close(), then wait (bounded) until the socket is really closed."""
+        opened = self.ib.client.conn.transport is not None
+        self.close(reason)
+        if opened and not self._transport_closed.done():
+            await asyncio.wait((self._transport_closed,), timeout=wait)
+
+    def _mark_closed(self, reason: str) -> None:
+        self.ready = False
+        if not self._closed.done():
+            self._closed.set_result(reason)
+        for watch in list(self._watches):
+            watch.break_with(reason)
+
+    def _on_disconnected(self) -> None:
+        self._mark_closed("the connection to TWS dropped")
+
+    def _on_transport_closed(self, message: str) -> None:
+        if not self._transport_closed.done():
+            self._transport_closed.set_result(None)
+
+    # ------------------------------------------------------------------ connectivity
+    def _on_error(self, req_id: int, code: int, text: str, contract: Any) -> None:
+        self.book.executions_pending.discard(req_id)
+        if code == IB_LOST:
+            self.book.invalidate()
+            for watch in list(self._watches):
+                watch.break_with("TWS lost its connection to IB (error 1100)")
+            if not self.ib_lost:
+                self.ib_lost = True
+                logger.warning("TWS lost its connection to IB (1100); syncing paused")
+                if self.ready:
+                    self._on_status(ConnectionStatus(ConnectionState.IB_LOST, IB_LOST_MESSAGE))
+        elif code in (IB_RESTORED_DATA_LOST, IB_RESTORED):
+            # Whatever we held may have missed updates while IB was away: request it all again.
+            self.book.invalidate()
+            for watch in list(self._watches):
+                watch.break_with(f"TWS's connection to IB was restored ({code}) meanwhile")
+            was_lost, self.ib_lost = self.ib_lost, False
+            logger.info("TWS's connection to IB restored (%s)", code)
+            if self.ready:
+                detail = "data lost" if code == IB_RESTORED_DATA_LOST else "data maintained"
+                self._on_status(
+                    ConnectionStatus(
+                        ConnectionState.CONNECTED,
+                        f"{self.describe()}; IB connectivity restored ({code}, {detail})"
+                        if was_lost
+                        else self.describe(),
+                    )
+                )
+
+    def describe(self) -> str:
+        """`Connected to TWS at host:port as client id N`."""
+        return f"Connected to TWS at {self.host}:{self.port} as client id {self.client_id}"
+
+    def status(self) -> ConnectionStatus:
+        """What the banner should say about this (connected) session."""
+        if self.ib_lost:
+            return ConnectionStatus(ConnectionState.IB_LOST, IB_LOST_MESSAGE)
+        return ConnectionStatus(ConnectionState.CONNECTED, self.describe())
+
+    # ------------------------------------------------------------------ outgoing requests
+    def _on_request(self, fields: list[str]) -> None:
+        """Every request that passed the guard: note which answers are now in flight."""
+        msg_id = fields[0]
+        if msg_id == "61":
+            self.book.begin_positions()
+        elif msg_id == "6" and len(fields) > 3 and fields[2] == "1" and fields[3]:
+            self.book.begin_account(fields[3])
+        elif msg_id == "7" and len(fields) > 2:
+            self.book.executions_pending.add(int(fields[2]))
+
+    # ------------------------------------------------------------------ incoming rows
+    def _emit(self, kind: BrokerEventKind, key: PositionKey | None) -> None:
+        self._on_event(BrokerEvent(kind, key))
+
+    def _on_managed_accounts(self, fields: list[str], forward: Forward) -> None:
+        if len(fields) == 3:
+            self.book.set_managed(fields[2].split(","))
+            IB_LOG_MASK.remember(self.book.managed)
+        forward(fields)
+
+    def _on_position(self, fields: list[str], forward: Forward) -> None:
+        # Not forwarded: ib_insync would read an empty quantity as an explicit 0 (a close) and
+        # drop a garbled row silently (an absence). We keep our own book instead.
+        solicited = self.book.positions_pending is not None
+        key = row_key(fields[2], fields[3]) if len(fields) > 3 else None
+        try:
+            row = position_fields(fields)
+        except RowError as exc:
+            self.book.skip(key, str(exc))
+        else:
+            if row.account not in self.book.managed:
+                self.book.skip(
+                    row.key, f"account {mask_account(row.account)} is not managed by this login"
+                )
+                return
+            self.book.put_position(row)
+            key = row.key
+        if not solicited:
+            self._emit(BrokerEventKind.POSITION, key)
+
+    def _on_position_end(self, fields: list[str], forward: Forward) -> None:
+        self.book.end_positions()
+        forward(fields)
+
+    def _on_portfolio(self, fields: list[str], forward: Forward) -> None:
+        # Not forwarded either: we merge market data into our own rows by (account, conId).
+        try:
+            key, quantity, mark = portfolio_fields(fields)
+        except RowError as exc:
+            # Quantities come from position rows; a bad portfolio row only costs market data.
+            account = fields[19] if len(fields) > 19 else ""
+            logger.warning("ignored a portfolio row of %s: %s", mask_account(account), exc)
+            return
+        if key[0] not in self.book.managed:
+            logger.warning("ignored a portfolio row of unmanaged %s", mask_account(key[0]))
+            return
+        self.book.put_mark(key, quantity == 0, mark)
+        if key[0] not in self.book.accounts_pending:
+            self._emit(BrokerEventKind.POSITION, key)
+
+    def _on_account_end(self, fields: list[str], forward: Forward) -> None:
+        if len(fields) == 3:
+            self.book.end_account(fields[2])
+        forward(fields)
+
+    def _on_execution(self, fields: list[str], forward: Forward) -> None:
+        exec_id = fields[14] if len(fields) > 14 else ""
+        key = row_key(fields[16], fields[3]) if len(fields) > 16 else None
+        try:
+            live = int(fields[1]) not in self.book.executions_pending
+        except (IndexError, ValueError):
+            live = True
+        try:
+            forward(fields)
+        except Exception as exc:  # ib_insync could not decode it: the fill is lost to it
+            self.book.skip_execution(exec_id, key, f"unreadable execution row ({exc})")
+        else:
+            if exec_id:
+                self.book.exec_skipped.pop(exec_id, None)
+                if key is not None:
+                    self.book.exec_keys[exec_id] = key
+        if live:
+            self._emit(BrokerEventKind.EXECUTION, key)
+
+    def _on_execution_end(self, fields: list[str], forward: Forward) -> None:
+        if len(fields) == 3:
+            with contextlib.suppress(ValueError):
+                self.book.executions_pending.discard(int(fields[2]))
+        forward(fields)
+
+    def _on_commission(self, fields: list[str], forward: Forward) -> None:
+        try:
+            exec_id, commission = commission_fields(fields)
+        except RowError as exc:
+            logger.warning("ignored a commission report: %s", exc)
+            return
+        self.commissions[exec_id] = commission
+        try:
+            forward(fields)
+        except Exception:  # ib_insync's copy is not used; ours is already stored
+            logger.debug("ib_insync could not decode commission report %s", exec_id)
+        if not self.book.executions_pending:
+            self._emit(BrokerEventKind.EXECUTION, self.book.exec_keys.get(exec_id))
+
+    # ------------------------------------------------------------------ snapshots
+    def covered_accounts(self) -> tuple[str, ...]:
+        """Every managed account, or only the configured one (which must be managed)."""
+        managed = self.book.managed
+        if self.account:
+            if self.account not in managed:
+                listed = ", ".join(mask_account(a) for a in managed) or "none"
+                raise IncompleteSnapshotError(
+                    f"account {mask_account(self.account)} is not managed by this TWS login "
+                    f"(it manages {listed}); check the ib_account setting (--account)"
+                )
+            return (self.account,)
+        if not managed:
+            raise IncompleteSnapshotError("TWS reported no managed accounts")
+        return managed
+
+    async def snapshot(
+        self, scope: frozenset[PositionKey] | None, *, refresh: bool = False
+    ) -> BrokerSnapshot:
+        """A complete snapshot over this connection, or IncompleteSnapshotError.
+
+        Reuses what the live subscriptions already delivered in this generation (positions
+        after their positionEnd; the subscribed account's market data after its download end)
+        unless `refresh`; executions are always requested again.
+        """
+        if not self.ready or self.closed:
+            raise BrokerUnavailableError("not connected to TWS")
+        if self.ib_lost:
+            raise BrokerUnavailableError(IB_LOST_MESSAGE)
+        accounts = self.covered_accounts()
+        watch = _Watch(self.book.generation, self.timeout)
+        self._watches.add(watch)
+        try:
+            if refresh or not self.book.positions_current():
+                try:
+                    await watch.wait(self.ib.reqPositionsAsync, "positions")
+                except IncompleteSnapshotError:
+                    self.book.abandon_positions()
+                    raise
+                if not self.book.positions_current():
+                    raise IncompleteSnapshotError(
+                        "positionEnd arrived for a request older than the current connection state"
+                    )
+            in_scope = {key[0] for key in scope} if scope is not None else None
+            for account in accounts:
+                if in_scope is not None and account not in in_scope:
+                    continue
+                if refresh or not self.book.account_current(account, live_only=scope is None):
+                    what = f"account data of {mask_account(account)}"
+                    try:
+                        request = functools.partial(self.ib.reqAccountUpdatesAsync, account)
+                        await watch.wait(request, what)
+                    except IncompleteSnapshotError:
+                        self.book.abandon_account(account)
+                        raise
+                    if not self.book.account_current(account, live_only=False):
+                        raise IncompleteSnapshotError(f"the {what} did not end")
+            try:
+                ib_fills = await watch.wait(self.ib.reqExecutionsAsync, "executions")
+            except IncompleteSnapshotError:
+                self.book.executions_pending.clear()
+                raise
+            self._check(watch)
+            fills, fill_skips = self._fills(ib_fills, accounts)
+            return self.book.assemble(accounts, scope, fills, fill_skips)
+        finally:
+            self._watches.discard(watch)
+
+    def _check(self, watch: _Watch) -> None:
+        """The socket stayed up and IB stayed connected throughout (DESIGN rule 1)."""
+        if watch.broken.done():
+            raise IncompleteSnapshotError(f"{watch.broken.result()} during the snapshot")
+        if self.closed or not self.ib.isConnected():
+            raise IncompleteSnapshotError("the connection to TWS dropped during the snapshot")
+        if self.ib_lost or self.book.generation != watch.generation:
+            raise IncompleteSnapshotError("TWS's connection to IB changed during the snapshot")
+
+    def _fills(
+        self, ib_fills: list[Any], accounts: tuple[str, ...]
+    ) -> tuple[list[Fill], list[SkippedRow]]:
+        fills: dict[str, Fill] = {}
+        skipped: list[SkippedRow] = []
+        managed = set(self.book.managed)
+        wanted = set(accounts)
+        for ib_fill in ib_fills:
+            exec_id = str(ib_fill.execution.execId)
+            account = str(ib_fill.execution.acctNumber)
+            key = row_key(account, str(ib_fill.contract.conId))
+            try:
+                fill = fill_from_ib(ib_fill, self.commissions.get(exec_id))
+            except RowError as exc:
+                skipped.append(SkippedRow(key, f"execution {exec_id}: {exc}"))
+                logger.warning(
+                    "skipped execution %s of %s: %s", exec_id, mask_account(account), exc
+                )
+                continue
+            if fill.account not in managed:
+                reason = f"account {mask_account(fill.account)} is not managed by this login"
+                skipped.append(SkippedRow(fill.key, f"execution {exec_id}: {reason}"))
+                logger.warning("skipped execution %s: %s", exec_id, reason)
+                continue
+            if fill.account in wanted:
+                fills[exec_id] = fill  # the last report of an execId wins
+        return list(fills.values()), skipped
+
+
+def _hooked(
+    hook: Callable[[list[str], Forward], None], original: Forward
+) -> Callable[[list[str]], None]:
+    """A decoder handler that runs `hook(fields, original)`; the hook decides on forwarding."""
+
+    def handler(fields: list[str]) -> None:
+        try:
+            hook(fields, original)
+        except Exception:
+            # ib_insync's decoder would log the raw fields (account numbers and all).
+            logger.exception("error handling message %s", fields[0] if fields else "?")
+
+    return handler

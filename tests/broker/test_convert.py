@@ -1,0 +1,128 @@
+"""IB rows → domain values: exact decimals, unset values, bad rows (no network)."""
+
+from __future__ import annotations
+
+import sys
+from decimal import Decimal
+
+import pytest
+
+from app.broker.convert import (
+    RowError,
+    commission_fields,
+    double,
+    double_text,
+    multiplier_text,
+    portfolio_fields,
+    position_fields,
+    quantity_text,
+)
+
+UNSET = "1.7976931348623157E308"
+
+
+def position(qty: str = "100", avg: str = "150.25", **kw: str) -> list[str]:
+    f = {
+        "account": "DU1234567",
+        "con_id": "265598",
+        "symbol": "AAPL",
+        "sec_type": "STK",
+        "expiry": "",
+        "strike": "0.0",
+        "right": "",
+        "multiplier": "",
+        "exchange": "NASDAQ",
+        "currency": "USD",
+    } | kw
+    return [
+        "61", "3", f["account"], f["con_id"], f["symbol"], f["sec_type"], f["expiry"],
+        f["strike"], f["right"], f["multiplier"], f["exchange"], f["currency"], f["symbol"],
+        "NMS", qty, avg,
+    ]  # fmt: skip
+
+
+def test_doubles_become_the_decimal_ib_meant() -> None:
+    assert double(0.1) == Decimal("0.1")
+    assert str(double(190.5)) == "190.5"
+    assert str(double(80.0)) == "80"
+    assert str(double(-0.0)) == "0"
+    assert double(sys.float_info.max) is None
+    assert double(float("nan")) is None
+    assert double(float("inf")) is None
+    assert double_text(UNSET) is None
+    assert double_text("") is None
+    assert double_text("Infinity") is None
+    assert double_text("garbage") is None
+
+
+def test_quantities_are_exact_and_unset_is_refused() -> None:
+    assert quantity_text("0.3") == Decimal("0.3")
+    assert quantity_text("0.0001") == Decimal("0.0001")
+    assert quantity_text("12345678901234567") == Decimal("12345678901234567")
+    assert quantity_text("-60") == Decimal(-60)
+    for bad in ("", "2147483647", "9223372036854775807", UNSET, "NaN", "Infinity", "x"):
+        with pytest.raises(RowError):
+            quantity_text(bad)
+
+
+def test_multiplier_empty_is_one() -> None:
+    assert multiplier_text("") == 1
+    assert multiplier_text("100") == 100
+    assert multiplier_text("0.1") == Decimal("0.1")
+    with pytest.raises(RowError):
+        multiplier_text("0")
+
+
+def test_position_row_stock_option_future() -> None:
+    stock = position_fields(position())
+    assert stock.key == ("DU1234567", 265598)
+    assert stock.quantity == 100 and stock.average_cost == Decimal("150.25")
+    assert stock.contract.multiplier == 1 and stock.contract.strike is None
+
+    option = position_fields(
+        position("5", "350.65", sec_type="OPT", strike="200.0", right="C", multiplier="100")
+    )
+    assert option.contract.strike == Decimal(200) and option.contract.right == "C"
+    assert option.average_price == Decimal("3.5065")
+
+    future = position_fields(
+        position("2", "250012.5", sec_type="FUT", multiplier="50", exchange="", expiry="20271217")
+    )
+    assert future.contract.multiplier == 50 and future.contract.strike is None
+    assert future.average_price == Decimal("5000.25")
+
+
+def test_bad_position_rows_are_row_errors() -> None:
+    """Regression: ib_insync reads an empty quantity as 0.0, which would close the position."""
+    with pytest.raises(RowError, match="quantity unset"):
+        position_fields(position(qty=""))
+    with pytest.raises(RowError, match="no conId"):
+        position_fields(position(con_id="0"))
+    with pytest.raises(RowError, match="average cost"):
+        position_fields(position(avg=UNSET))
+    with pytest.raises(RowError, match="fields"):
+        position_fields(["61", "3", "DU1234567", "1"])
+    closed = position_fields(position(qty="0", avg=UNSET))
+    assert closed.quantity == 0 and closed.average_cost == 0
+
+
+def test_portfolio_row_unset_prices_are_none() -> None:
+    fields = [
+        "7", "8", "265598", "AAPL", "STK", "", "0.0", "", "", "NASDAQ", "USD", "AAPL", "NMS",
+        "100", "NaN", UNSET, "150.25", "Infinity", "0.0", "DU1234567",
+    ]  # fmt: skip
+    key, qty, mark = portfolio_fields(fields)
+    assert key == ("DU1234567", 265598) and qty == 100
+    assert mark.market_price is None and mark.market_value is None
+    assert mark.unrealized_pnl is None
+
+
+def test_commission_realized_pnl_unset_is_none_and_zero_stays_zero() -> None:
+    """Regression: ib_insync reports an unset realizedPNL as 0.0 (looks like break-even)."""
+    exec_id, opening = commission_fields(["59", "1", "e.1", "1.25", "USD", UNSET, UNSET, ""])
+    assert exec_id == "e.1"
+    assert opening.commission == Decimal("1.25") and opening.realized_pnl is None
+    _, flat = commission_fields(["59", "1", "e.2", "1.0", "USD", "0.0", UNSET, ""])
+    assert flat.realized_pnl == 0
+    _, closing = commission_fields(["59", "1", "e.3", "1.0", "USD", "89.0", UNSET, ""])
+    assert closing.realized_pnl == Decimal(89)
