@@ -22,7 +22,7 @@ from app.broker.logmask import mask_ib_insync_logs
 from app.broker.session import IbSession
 from app.broker.supervisor import Backoff, Supervisor
 from app.broker.tasks import BackgroundTasks
-from app.broker.vocabulary import (
+from app.domain.connection import (
     BrokerEvent,
     BrokerUnavailableError,
     ConnectionState,

@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable
 
 from app.broker.session import ClientIdInUseError, IbSession
-from app.broker.vocabulary import ConnectionState, ConnectionStatus
+from app.domain.connection import ConnectionState, ConnectionStatus
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 import pytest
 
 from app.broker import IbBroker
+from app.domain.connection import BrokerEvent, ConnectionState, ConnectionStatus
 from app.sim.runner import SimulatorThread
-from app.sync.ports import BrokerEvent, ConnectionState, ConnectionStatus
 
 T = TypeVar("T")
 

@@ -10,9 +10,9 @@ import pytest
 from ib_insync import Contract, LimitOrder, Order
 
 from app.broker.guard import OrderMessageBlockedError, check_fields, check_frames
+from app.domain.connection import ConnectionState
 from app.sim.requests import ORDER_MESSAGES, In
 from app.sim.runner import SimulatorThread
-from app.sync.ports import ConnectionState
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from app.domain.connection import ConnectionState
 from app.sim import contracts as c
 from app.sim.requests import In
 from app.sim.runner import SimulatorThread
-from app.sync.ports import ConnectionState
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -102,7 +102,7 @@ def test_account_limit_and_single_account(
 def test_account_limit_not_managed_is_incomplete(
     run: Callable[..., Any], start_sim: Callable[..., SimulatorThread], make_broker: Any
 ) -> None:
-    from app.sync.ports import IncompleteSnapshotError
+    from app.domain.connection import IncompleteSnapshotError
 
     sim = start_sim("single").sim
     broker, rec = make_broker(sim.port, account="DU7777777", timeout=0.5)
