@@ -64,6 +64,10 @@ def default_commission(contract: Contract, shares: Decimal) -> Decimal:
     return max(Decimal(1), (Decimal("0.005") * shares).quantize(Decimal("0.0001")))
 
 
+def _is_future(contract: Contract) -> bool:
+    return contract.sec_type in ("FUT", "FOP")
+
+
 class SimState:
     """Accounts, holdings keyed by (account, conId), prices by conId, today's executions."""
 
@@ -216,9 +220,13 @@ class SimState:
         self.prices.setdefault(contract.con_id, price)
         if account in self.accounts:
             cash = self.accounts[account].cash
-            cash[contract.currency] = (
-                cash.get(contract.currency, ZERO) - shares * price * contract.factor - fee
-            )
+            if _is_future(contract):
+                # Futures move cash only by fees and realized P&L (marked to market, no premium);
+                # a flip's opening share of the fee is ignored.
+                delta = -fee if outcome.realized is None else outcome.realized
+            else:
+                delta = -shares * price * contract.factor - fee
+            cash[contract.currency] = cash.get(contract.currency, ZERO) + delta
         when = when or self.clock()
         self._perm_id += 1
         execution = Execution(
@@ -293,7 +301,8 @@ class SimState:
             row = bucket(holding.contract.currency)
             _, value, unrealized = self.valuation(holding)
             if value is not None and value.is_finite() and unrealized is not None:
-                row["value"] += value
+                # A future's notional is not equity: only its open P&L counts toward NetLiq.
+                row["value"] += unrealized if _is_future(holding.contract) else value
                 row["unrealized"] += unrealized
             row["realized"] += holding.realized_pnl
         return currencies
