@@ -5,6 +5,7 @@ fills, or a residual change the fills do not explain — and yields the lifecycl
 events. Realized P&L follows TWS's average-cost method: the average includes opening
 commissions, a reduction realizes `(exit − average) × qty × multiplier` (negated for a short)
 minus its own commission, and a fill through zero closes one lifecycle and opens the other side.
+(For a short, "average" is the average proceeds: commissions lower it.)
 """
 
 from __future__ import annotations
@@ -125,7 +126,8 @@ class KeyBook:
             self._reduce(change)
 
     def _start(self, change: Change, quantity: Decimal, commission: Decimal) -> None:
-        average = change.price + commission / (abs(quantity) * self.multiplier)
+        # Commission raises a long's average cost and lowers a short's average proceeds.
+        average = change.price + sign(quantity) * commission / (abs(quantity) * self.multiplier)
         state = Lifecycle(
             id=None,
             account=self.account,
@@ -153,7 +155,7 @@ class KeyBook:
         held = abs(state.quantity)
         added = abs(change.delta)
         cost = held * state.average_price + added * change.price
-        cost += change.commission / self.multiplier
+        cost += sign(change.delta) * change.commission / self.multiplier
         average = cost / (held + added)
         self._open.state = replace(
             state,

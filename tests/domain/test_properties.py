@@ -28,9 +28,9 @@ commissions = st.sampled_from(["0", "0.35", "1.00", "2.47"]).map(Decimal)
 class PlainLedger:
     """An independent average-cost ledger, written as plainly as possible (IB's method).
 
-    Average price per unit includes opening commissions; a reduction realizes
-    (price − average) × units × multiplier on a long (the reverse on a short) minus the
-    commission share of the units it closes.
+    A long's average is its cost per unit including opening commissions; a short's is its
+    proceeds per unit net of them. A reduction realizes (price − average) × units × multiplier
+    on a long (the reverse on a short) minus the commission share of the units it closes.
     """
 
     multiplier: Decimal
@@ -41,9 +41,13 @@ class PlainLedger:
     def trade(self, signed: Decimal, price: Decimal, commission: Decimal) -> None:
         units = abs(signed)
         if self.qty == 0 or (self.qty > 0) == (signed > 0):
-            total_cost = self.avg * abs(self.qty) + price * units + commission / self.multiplier
+            per_unit_fee = commission / self.multiplier
+            if signed > 0:  # buying: the fee is part of the cost
+                total = self.avg * abs(self.qty) + price * units + per_unit_fee
+            else:  # selling short: the fee comes off the proceeds
+                total = self.avg * abs(self.qty) + price * units - per_unit_fee
             self.qty += signed
-            self.avg = total_cost / abs(self.qty)
+            self.avg = total / abs(self.qty)
             return
         closing = min(units, abs(self.qty))
         part = commission * closing / units
@@ -58,7 +62,8 @@ class PlainLedger:
             self.qty, self.avg = Decimal(0), Decimal(0)
         else:
             self.qty = opening if signed > 0 else -opening
-            self.avg = price + (commission - part) / (opening * self.multiplier)
+            fee = (commission - part) / (opening * self.multiplier)
+            self.avg = price + fee if signed > 0 else price - fee
 
 
 @st.composite
@@ -199,3 +204,27 @@ def test_incomplete_snapshot_never_changes_anything(data, reason):
     assert plan.is_empty and plan.market_updates == () and plan.seen_position_ids == ()
     assert plan.incomplete_reason == reason
     assert ledger.rows == rows_before
+
+
+@given(trading_days())
+@settings(max_examples=200, deadline=None)
+def test_plain_ledger_agrees_with_simulated_ib(day):
+    """The test's ledger and the simulator's IB model (written separately) agree fill by fill.
+
+    Guards the two from sharing a mistake, such as adding a short sale's commission to its
+    average instead of taking it off the proceeds.
+    """
+    from app.sim.pnl import apply_fill
+
+    contract, batches = day
+    plain = PlainLedger(contract.multiplier)
+    qty, avg_cost, realized = Decimal(0), Decimal(0), Decimal(0)
+    for batch in batches:
+        for signed, price, commission in batch:
+            plain.trade(signed, price, commission)
+            outcome = apply_fill(qty, avg_cost, signed, price, contract.multiplier, commission)
+            qty, avg_cost = outcome.quantity, outcome.avg_cost
+            realized += outcome.realized or 0
+            assert qty == plain.qty
+            assert abs(avg_cost - plain.avg * contract.multiplier) < Decimal("1e-12")
+            assert abs(realized - plain.realized) < Decimal("1e-9")
