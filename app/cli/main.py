@@ -71,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.WARNING - 10 * min(verbosity, 2),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # ib_insync logs every refused connection and farm notice at ERROR/INFO; the CLI already
+    # explains the outcome in one line, so its chatter shows only with -vv.
+    logging.getLogger("ib_insync").setLevel(logging.DEBUG if verbosity >= 2 else logging.CRITICAL)
     handler = getattr(args, "handler", None)
     if handler is None:
         from app.cli.commands import default_command

@@ -27,6 +27,8 @@ class SyncResult:
     error: str | None = None
     pnl_mismatches: tuple[PnlMismatch, ...] = ()
     selective: bool = False
+    ledger_error: bool = False
+    """True when the snapshot was fine but the ledger could not be written (nothing changed)."""
 
     @property
     def ok(self) -> bool:

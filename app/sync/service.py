@@ -179,7 +179,12 @@ class PositionSyncService:
             except Exception as exc:  # a database failure: nothing was committed
                 log.exception("sync could not be written")
                 result = SyncResult(
-                    trigger, SyncStatus.FAILED, started, datetime.now(UTC), error=str(exc)
+                    trigger,
+                    SyncStatus.FAILED,
+                    started,
+                    datetime.now(UTC),
+                    error=f"the ledger could not be written: {exc}",
+                    ledger_error=True,
                 )
             else:
                 result = SyncResult(

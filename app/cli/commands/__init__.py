@@ -10,9 +10,9 @@ Register = Callable[[Any, Callable[[argparse.ArgumentParser], None]], None]
 
 
 def _registry() -> list[Register]:
-    from app.cli.commands import db, positions, status
+    from app.cli.commands import db, gateway, positions, status, sync
 
-    return [status.register, positions.register, db.register]
+    return [sync.register, status.register, positions.register, gateway.register, db.register]
 
 
 REGISTRY: list[Register] = _registry()
