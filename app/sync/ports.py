@@ -50,8 +50,15 @@ class BrokerPort(Protocol):
         """Disconnect and stop reconnecting."""
         ...
 
-    async def snapshot(self, scope: frozenset[PositionKey] | None = None) -> BrokerSnapshot:
-        """A complete snapshot, or raise IncompleteSnapshotError naming the reason."""
+    async def snapshot(
+        self, scope: frozenset[PositionKey] | None = None, *, refresh: bool = False
+    ) -> BrokerSnapshot:
+        """A complete snapshot, or raise IncompleteSnapshotError naming the reason.
+
+        Without `refresh` the adapter may reuse what the live subscription delivered since its
+        last complete snapshot; with it, positions and account data are downloaded again (the
+        only way to see a position that vanished without a push).
+        """
         ...
 
     def on_status(self, callback: Callable[[ConnectionStatus], None]) -> None:

@@ -166,7 +166,9 @@ class PositionSyncService:
             callback(trigger)
         frozen = frozenset(scope) if scope is not None else None
         try:
-            snapshot = await self.broker.snapshot(frozen)
+            # A full sync downloads everything again: it is the safety net that catches what no
+            # push announced (a position removed silently). Selective syncs reuse live data.
+            snapshot = await self.broker.snapshot(frozen, refresh=frozen is None)
         except BrokerUnavailableError as exc:
             result = await self._nothing_changed(trigger, started, SyncStatus.SKIPPED, exc.reason)
         except IncompleteSnapshotError as exc:

@@ -1,0 +1,56 @@
+"""A sync stack on a real SQLite file, talking to the simulator through real ib_insync."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from app.broker import IbBroker
+from app.db.migrate import open_database
+from app.db.store import LedgerStore
+from app.sim.runner import SimulatorThread
+from app.sync.service import PositionSyncService, SyncOptions
+from tests.conftest import ORDER_MESSAGE_IDS
+
+
+class Stack:
+    """Simulator + broker + ledger + service, wired as the app wires them."""
+
+    def __init__(self, sim: SimulatorThread, db_path: Any, options: SyncOptions, **broker: Any):
+        self.sim_thread = sim
+        self.sim = sim.sim
+        self.db = open_database(db_path)
+        self.broker = IbBroker(
+            "127.0.0.1", sim.port, client_id=broker.pop("client_id", 7), timeout=3.0, **broker
+        )
+        self.service = PositionSyncService(self.broker, LedgerStore(self.db), options)
+        self.results: list[Any] = []
+        self.service.on_result(self.results.append)
+
+    def assert_no_order_messages(self) -> None:
+        sent = set(self.sim.received_ids())
+        assert not sent & ORDER_MESSAGE_IDS, f"order messages reached TWS: {sent}"
+
+
+@pytest.fixture
+def make_stack(
+    tmp_path: Any, loop: Any, start_sim: Callable[..., SimulatorThread]
+) -> Iterator[Callable[..., Stack]]:
+    """make_stack(scenario_or_state, options=SyncOptions(...)) → a Stack (stopped afterwards)."""
+    stacks: list[Stack] = []
+
+    def make(
+        scenario: Any = None, *, state: Any = None, options: SyncOptions | None = None, **kw: Any
+    ) -> Stack:
+        sim = start_sim(scenario, state=state) if state is not None else start_sim(scenario)
+        stack = Stack(sim, tmp_path / f"ledger{len(stacks)}.sqlite", options or SyncOptions(), **kw)
+        stacks.append(stack)
+        return stack
+
+    yield make
+    for stack in stacks:
+        loop.run_until_complete(stack.service.stop())
+        stack.db.close()
+        stack.assert_no_order_messages()
