@@ -3,7 +3,7 @@
 `IbBroker` (adapter.py) implements app.sync's BrokerPort: read-only connection supervision,
 complete snapshots and live events. The rest are its parts: `session` (one connection),
 `live` (what that connection reported), `convert` (IB rows → domain values), `guard` (no order
-message leaves), `supervisor` (reconnect loop), `tasks`, `logmask`.
+message leaves), `supervisor` (reconnect loop), `tasks`, `logs`.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from app.broker.logmask import mask_ib_insync_logs
+from app.broker.logs import tame_ib_insync_logs
 from app.broker.session import IbSession
 from app.broker.supervisor import Backoff, Supervisor
 from app.broker.tasks import BackgroundTasks
@@ -67,7 +67,7 @@ class IbBroker:
         self._session: IbSession | None = None
         self._tasks = BackgroundTasks()
         self._snapshot_lock: asyncio.Lock | None = None
-        mask_ib_insync_logs()
+        tame_ib_insync_logs()
 
     # ------------------------------------------------------------------ BrokerPort
     @property

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from app.broker.convert import Mark
-from app.broker.logmask import mask_account
+from app.broker.logs import mask_account
 from app.domain.values import BrokerPosition, BrokerSnapshot, Fill, PositionKey, SkippedRow
 
 logger = logging.getLogger(__name__)

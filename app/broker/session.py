@@ -30,7 +30,7 @@ from app.broker.convert import (
 )
 from app.broker.guard import install_guard
 from app.broker.live import LiveBook
-from app.broker.logmask import IB_LOG_MASK, mask_account
+from app.broker.logs import IB_LOG_MASK, mask_account
 from app.domain.connection import (
     BrokerEvent,
     BrokerEventKind,

@@ -116,7 +116,7 @@ class Supervisor:
                 if not isinstance(exc, OSError):  # OSError / TimeoutError are the expected ones
                     logger.error("connecting to TWS failed unexpectedly", exc_info=exc)
                 else:
-                    logger.info("connecting to TWS failed: %s", status.message)
+                    logger.debug("connecting to TWS failed: %s", status.message)
                 self._on_status(status)
                 delay = self._backoff.next()
                 if status.state is ConnectionState.CLIENT_ID_IN_USE:

@@ -1,8 +1,13 @@
-"""Account numbers in log lines: ours go through mask_account(); ib_insync's get a filter.
+"""Log hygiene: account numbers masked everywhere, and ib_insync's offline noise turned down.
 
 ib_insync logs every position, portfolio row and fill at INFO with the full account code, and
 decoder errors with the raw fields. House rule 6 wants account numbers masked in every log, so
 a filter on ib_insync's loggers rewrites them before any handler sees the record.
+
+ib_insync also logs two ERROR lines for every refused connection attempt. A closed TWS is the
+normal offline state (retried every 30 s, all evening), so those become DEBUG; our status
+message already says it once. The same goes for the "failed: CancelledError" line it writes when
+we abandon a connect ourselves (client id in use, stop()).
 """
 
 from __future__ import annotations
@@ -51,13 +56,34 @@ class AccountMaskFilter(logging.Filter):
         return True
 
 
+class OfflineNoiseFilter(logging.Filter):
+    """Demotes ib_insync's per-attempt connection-refused (and self-cancelled) lines to DEBUG."""
+
+    _EXPECTED = (
+        "API connection failed: ConnectionRefusedError",
+        "API connection failed: CancelledError",
+        "Make sure API port on TWS/IBG is open",
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.DEBUG and str(record.msg).startswith(self._EXPECTED):
+            record.levelno = logging.DEBUG
+            record.levelname = logging.getLevelName(logging.DEBUG)
+        # Handlers check the (now lowered) level; the logger's own check has already passed.
+        return record.levelno >= logging.getLogger(record.name).getEffectiveLevel()
+
+
 IB_LOG_MASK = AccountMaskFilter()
+_OFFLINE_NOISE = OfflineNoiseFilter()
 
 
-def mask_ib_insync_logs() -> AccountMaskFilter:
-    """Attach the shared filter to ib_insync's loggers (idempotent) and return it."""
+def tame_ib_insync_logs() -> AccountMaskFilter:
+    """Attach the shared filters to ib_insync's loggers (idempotent); returns the mask."""
     for name in _IB_LOGGERS:
         target = logging.getLogger(name)
         if IB_LOG_MASK not in target.filters:
             target.addFilter(IB_LOG_MASK)
+    client = logging.getLogger("ib_insync.client")
+    if _OFFLINE_NOISE not in client.filters:
+        client.addFilter(_OFFLINE_NOISE)
     return IB_LOG_MASK

@@ -1,0 +1,158 @@
+"""Anything less than complete raises IncompleteSnapshotError naming why (DESIGN rule 1)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from app.domain.connection import (
+    BrokerUnavailableError,
+    ConnectionState,
+    IncompleteSnapshotError,
+)
+from app.sim.requests import In
+from app.sim.runner import SimulatorThread
+
+pytestmark = pytest.mark.timeout(30)
+
+
+async def until_requests(sim: Any, msg_id: int, count: int, rec: Any) -> None:
+    """Wait until the simulator has received `count` requests of `msg_id`."""
+    await rec.until(lambda: sim.received_ids().count(msg_id) >= count)
+
+
+def test_drop_mid_positions_is_incomplete_then_reconnects(
+    run: Callable[..., Any], start_sim: Callable[..., SimulatorThread], make_broker: Any
+) -> None:
+    sim = start_sim("basic").sim
+    broker, rec = make_broker(sim.port)
+
+    async def scenario() -> str:
+        await broker.start()
+        await rec.until_state(ConnectionState.CONNECTED)
+        sim.set_faults(drop_after_position_rows=3)  # once: the next positions answer
+        with pytest.raises(IncompleteSnapshotError) as info:
+            await broker.snapshot(refresh=True)
+        await rec.until(lambda: rec.connected_count() == 2)  # reconnected by itself
+        assert (await broker.snapshot()).complete
+        return info.value.reason
+
+    reason = run(scenario())
+    assert "dropped" in reason and "positions" in reason
+    states = rec.states()
+    assert ConnectionState.DISCONNECTED in states[states.index(ConnectionState.CONNECTED) :]
+
+
+def test_drop_while_waiting_for_executions_is_incomplete(
+    run: Callable[..., Any], start_sim: Callable[..., SimulatorThread], make_broker: Any
+) -> None:
+    sim = start_sim("basic").sim
+    broker, rec = make_broker(sim.port, timeout=5.0)
+
+    async def scenario() -> str:
+        await broker.start()
+        await rec.until_state(ConnectionState.CONNECTED)
+        sim.set_faults(withhold_end={"executions"})
+        task = asyncio.ensure_future(broker.snapshot())
+        await until_requests(sim, In.REQ_EXECUTIONS, 2, rec)  # the snapshot's request is out
+        sim.drop_connections()
+        with pytest.raises(IncompleteSnapshotError) as info:
+            await task
+        return info.value.reason
+
+    reason = run(scenario(), timeout=4.0)  # well before the 5 s request timeout
+    assert "dropped" in reason and "executions" in reason
+
+
+def test_1100_during_snapshot_then_1102_resumes(
+    run: Callable[..., Any], start_sim: Callable[..., SimulatorThread], make_broker: Any
+) -> None:
+    """1100 mid-snapshot → incomplete; IB_LOST refuses snapshots; 1102 → CONNECTED (resync)."""
+    sim = start_sim("basic").sim
+    broker, rec = make_broker(sim.port, timeout=5.0)
+
+    async def scenario() -> str:
+        await broker.start()
+        await rec.until_state(ConnectionState.CONNECTED)
+        sim.set_faults(withhold_end={"executions"})
+        task = asyncio.ensure_future(broker.snapshot())
+        await until_requests(sim, In.REQ_EXECUTIONS, 2, rec)
+        sim.push_error(1100)
+        with pytest.raises(IncompleteSnapshotError) as info:
+            await task
+        await rec.until_state(ConnectionState.IB_LOST)
+        with pytest.raises(BrokerUnavailableError):
+            await broker.snapshot()
+        sim.set_faults(withhold_end=set())
+        sim.push_error(1102)
+        await rec.until(lambda: rec.connected_count() == 2)
+        snap = await broker.snapshot()
+        assert snap.complete
+        return info.value.reason
+
+    positions_before = sim.received_ids().count(In.REQ_POSITIONS)
+    reason = run(scenario(), timeout=4.0)
+    assert "1100" in reason
+    assert rec.states()[-2:] == [ConnectionState.IB_LOST, ConnectionState.CONNECTED]
+    # After the restore nothing held before counts: positions were requested again.
+    assert sim.received_ids().count(In.REQ_POSITIONS) >= positions_before + 2
+
+
+def test_position_end_never_comes(
+    run: Callable[..., Any], start_sim: Callable[..., SimulatorThread], make_broker: Any
+) -> None:
+    sim = start_sim("no-position-end").sim
+    broker, rec = make_broker(sim.port, timeout=0.4)
+
+    async def scenario() -> str:
+        await broker.start()
+        # ib_insync logs the connect's positions timeout and connects all the same.
+        await rec.until_state(ConnectionState.CONNECTED)
+        with pytest.raises(IncompleteSnapshotError) as info:
+            await broker.snapshot()
+        return info.value.reason
+
+    reason = run(scenario())
+    assert "positions" in reason and "0.4 s" in reason
+
+
+def test_account_download_end_never_comes(
+    run: Callable[..., Any], start_sim: Callable[..., SimulatorThread], make_broker: Any
+) -> None:
+    sim = start_sim("basic").sim
+    broker, rec = make_broker(sim.port, timeout=0.4)
+
+    async def scenario() -> str:
+        await broker.start()
+        await rec.until_state(ConnectionState.CONNECTED)
+        sim.set_faults(withhold_end={"account_updates"})
+        with pytest.raises(IncompleteSnapshotError) as info:
+            await broker.snapshot()
+        return info.value.reason
+
+    reason = run(scenario())
+    assert "account data of …111" in reason
+
+
+def test_exec_details_end_never_comes_means_offline(
+    run: Callable[..., Any], start_sim: Callable[..., SimulatorThread], make_broker: Any
+) -> None:
+    """ib_insync's connect itself fails without execDetailsEnd: never CONNECTED, snapshots
+    refused, and it connects once TWS answers again."""
+    sim = start_sim("no-exec-end").sim
+    broker, rec = make_broker(sim.port, timeout=0.3)
+
+    async def scenario() -> None:
+        await broker.start()
+        await rec.until(lambda: ConnectionState.DISCONNECTED in rec.states())
+        assert "did not answer" in broker.status.message
+        with pytest.raises(BrokerUnavailableError):
+            await broker.snapshot()
+        sim.set_faults(withhold_end=set())
+        await rec.until_state(ConnectionState.CONNECTED)
+        assert (await broker.snapshot()).complete
+
+    run(scenario())
