@@ -56,3 +56,19 @@ def start_sim() -> Iterator[Callable[..., SimulatorThread]]:
 
 ORDER_MESSAGE_IDS = frozenset({3, 4, 21, 58})
 """placeOrder, cancelOrder, exerciseOptions, reqGlobalCancel: never sent (DESIGN rule 11)."""
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No test reads the developer's settings file, POSITION_SYNC_* variables or user folders."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("POSITION_SYNC_"):
+            monkeypatch.delenv(name)
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("POSITION_SYNC_SETTINGS_FILE", str(home / "settings.json"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
