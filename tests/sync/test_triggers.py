@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from decimal import Decimal
 
@@ -68,7 +69,7 @@ def test_periodic_runs_on_schedule(make_stack, run):
         assert all(r.ok for r in periodic)
         gaps = [
             (b.started_at - a.finished_at).total_seconds()
-            for a, b in zip(periodic, periodic[1:], strict=False)
+            for a, b in itertools.pairwise(periodic)
         ]
         assert all(interval * 0.8 <= gap <= interval * 3 for gap in gaps), gaps
 
