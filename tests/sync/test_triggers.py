@@ -68,8 +68,7 @@ def test_periodic_runs_on_schedule(make_stack, run):
         periodic = [r for r in stack.results if r.trigger is SyncTrigger.PERIODIC]
         assert all(r.ok for r in periodic)
         gaps = [
-            (b.started_at - a.finished_at).total_seconds()
-            for a, b in itertools.pairwise(periodic)
+            (b.started_at - a.finished_at).total_seconds() for a, b in itertools.pairwise(periodic)
         ]
         assert all(interval * 0.8 <= gap <= interval * 3 for gap in gaps), gaps
 
