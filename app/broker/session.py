@@ -112,6 +112,8 @@ class _Watch:
                 raise IncompleteSnapshotError(
                     f"TWS answered the {what} request with error {exc.code}: {exc.message}"
                 ) from exc
+            except Exception as exc:  # whatever it is, the answer is not a complete one
+                raise IncompleteSnapshotError(f"the {what} request failed: {exc!r}") from exc
         if self.broken.done():
             raise IncompleteSnapshotError(f"{self.broken.result()} during the {what} request")
         raise IncompleteSnapshotError(
@@ -329,6 +331,8 @@ class IbSession:
 
     # ------------------------------------------------------------------ incoming rows
     def _emit(self, kind: BrokerEventKind, key: PositionKey | None) -> None:
+        if self.account and key is not None and key[0] != self.account:
+            return  # another managed account, outside the `account` limit: not ours to sync
         self._on_event(BrokerEvent(kind, key))
 
     def _on_managed_accounts(self, fields: list[str], forward: Forward) -> None:

@@ -105,3 +105,22 @@ def test_position_closed_by_fill_stays_an_explicit_zero(
     for snap in run(scenario()):
         row = next(p for p in snap.positions if p.key == key)
         assert row.quantity == 0
+
+
+def test_account_limit_filters_events(
+    run: Callable[..., Any], start_sim: Callable[..., SimulatorThread], make_broker: Any
+) -> None:
+    """With `account` set, pushes for the other managed account trigger nothing."""
+    sim = start_sim("basic").sim
+    broker, rec = make_broker(sim.port, account=A)
+    ours, theirs = (A, c.SAP.con_id), (B, c.VOD.con_id)
+
+    async def scenario() -> None:
+        await broker.start()
+        await rec.until_state(ConnectionState.CONNECTED)
+        sim.adjust_quantity(B, c.VOD.con_id, Decimal(900))
+        sim.adjust_quantity(A, c.SAP.con_id, Decimal(25))
+        await rec.until(lambda: BrokerEvent(POSITION, ours) in rec.events)
+
+    run(scenario())
+    assert theirs not in {e.key for e in rec.events}
