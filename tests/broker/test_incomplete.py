@@ -99,6 +99,8 @@ def test_1100_during_snapshot_then_1102_resumes(
     assert rec.states()[-2:] == [ConnectionState.IB_LOST, ConnectionState.CONNECTED]
     # After the restore nothing held before counts: positions were requested again.
     assert sim.received_ids().count(In.REQ_POSITIONS) >= positions_before + 2
+    # ib_insync's own 1102 handler (an untracked reqAccountSummary task) is switched off.
+    assert In.REQ_ACCOUNT_SUMMARY not in sim.received_ids()
 
 
 def test_position_end_never_comes(
