@@ -23,6 +23,8 @@ from app.sync.service import PositionSyncService, SyncOptions
 
 log = logging.getLogger(__name__)
 
+DEMO_INTERVAL = 15.0
+
 # States after which waiting longer for a first connection is pointless.
 _SETTLED = frozenset(
     {ConnectionState.CONNECTED, ConnectionState.DISCONNECTED, ConnectionState.CLIENT_ID_IN_USE,
@@ -65,7 +67,15 @@ class Runtime:
         gateway: SimulatorThread | None = None
         if demo:
             port, gateway = start_demo()
-            settings = settings.model_copy(update={"ib_host": "127.0.0.1", "ib_port": port})
+            # The demo's vanishing position shows up only in a full sync: run one every
+            # DEMO_INTERVAL seconds so the warning appears within the first minute.
+            settings = settings.model_copy(
+                update={
+                    "ib_host": "127.0.0.1",
+                    "ib_port": port,
+                    "sync_interval": min(settings.sync_interval, DEMO_INTERVAL),
+                }
+            )
         try:
             db = open_database(settings.database_url)
         except BaseException:

@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="A durable local ledger of Interactive Brokers positions.",
     )
     parser.add_argument("--version", action="version", version=f"position-sync {__version__}")
+    parser.add_argument(
+        "--demo", action="store_true", help="run on the embedded demo gateway (no TWS needed)"
+    )
     _common(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for register in commands.REGISTRY:

@@ -19,7 +19,15 @@ REGISTRY: list[Register] = _registry()
 
 
 def default_command(args: argparse.Namespace) -> int:
-    """The bare `position-sync`: the window (falls back to `status` until the window exists)."""
-    from app.cli.commands import status
+    """The bare `position-sync`.
 
+    Until the window lands (issue 5) this is the headless equivalent: with `--demo`, keep
+    syncing from the demo gateway and print every run (`sync --demo --watch`); without it,
+    the cache's `status`.
+    """
+    from app.cli.commands import status, sync
+
+    if getattr(args, "demo", False):
+        args.watch = True
+        return sync.run_sync(args)
     return status.run_status(args)
