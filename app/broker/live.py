@@ -76,7 +76,9 @@ class LiveBook:
         return self.positions_generation == self.generation
 
     def put_position(self, row: BrokerPosition) -> None:
-        self.rows[row.key] = row
+        """A good position row; it carries the latest market data we hold for its key."""
+        mark = self.marks.get(row.account, {}).get(row.contract.con_id)
+        self.rows[row.key] = _with_mark(row, mark) if mark is not None else row
         self.skipped.pop(row.key, None)
 
     def skip(self, key: PositionKey | None, reason: str) -> None:
@@ -95,6 +97,7 @@ class LiveBook:
         """reqAccountUpdates(subscribe, account) went out: it replaces the one subscription."""
         self.accounts_pending[account] = self.generation
         self.live_account = account
+        # Fresh market data replaces this account's; rows keep the last known until it comes.
         self.marks[account] = {}
 
     def end_account(self, account: str) -> None:
@@ -114,11 +117,16 @@ class LiveBook:
         return not live_only or self.live_account == account
 
     def put_mark(self, key: PositionKey, quantity_is_zero: bool, mark: Mark) -> None:
+        """Market data of a portfolio row, merged into the position row at once: rows are
+        kept ready to hand out, so a snapshot of 20,000 positions is a filter, not a rebuild."""
         marks = self.marks.setdefault(key[0], {})
         if quantity_is_zero:
             marks.pop(key[1], None)
-        else:
-            marks[key[1]] = mark
+            return
+        marks[key[1]] = mark
+        row = self.rows.get(key)
+        if row is not None:
+            self.rows[key] = _with_mark(row, mark)
 
     # ------------------------------------------------------------------ executions
     def skip_execution(self, exec_id: str, key: PositionKey | None, reason: str) -> None:
@@ -147,23 +155,12 @@ class LiveBook:
                 return scope is None
             return key[0] in wanted and (scope is None or key in scope)
 
-        positions: list[BrokerPosition] = []
-        for key, held in self.rows.items():
-            if not included(key):
-                continue
-            mark = self.marks.get(key[0], {}).get(key[1])
-            row = held
-            if mark is not None:
-                row = BrokerPosition(
-                    account=row.account,
-                    contract=row.contract,
-                    quantity=row.quantity,
-                    average_cost=row.average_cost,
-                    market_price=mark.market_price,
-                    market_value=mark.market_value,
-                    unrealized_pnl=mark.unrealized_pnl,
-                )
-            positions.append(row)
+        if scope is None:
+            positions = [row for key, row in self.rows.items() if key[0] in wanted]
+        else:  # a selective sync touches its own keys only, however many rows we hold
+            positions = [
+                row for key in sorted(scope) if key[0] in wanted and (row := self.rows.get(key))
+            ]
 
         managed = frozenset(self.managed)
 
@@ -188,3 +185,15 @@ class LiveBook:
             skipped=tuple(skipped),
             scope=scope,
         )
+
+
+def _with_mark(row: BrokerPosition, mark: Mark) -> BrokerPosition:
+    return BrokerPosition(
+        account=row.account,
+        contract=row.contract,
+        quantity=row.quantity,
+        average_cost=row.average_cost,
+        market_price=mark.market_price,
+        market_value=mark.market_value,
+        unrealized_pnl=mark.unrealized_pnl,
+    )
