@@ -186,3 +186,32 @@ def test_garbage_frames_do_not_break_the_connection(
     snap = run(scenario())
     assert snap.complete and len(snap.positions) == len(sim.positions())
     assert rec.connected_count() == 1
+
+
+def test_live_bad_rows_nan_quantity_and_no_con_id(
+    run: Callable[..., Any], start_sim: Callable[..., SimulatorThread], make_broker: Any
+) -> None:
+    """Pushed rows with a NaN quantity or conId 0 are skipped (the NaN one keeps its key
+    blocked); they never become a zero, and the next snapshot is still complete."""
+    from app.sim.model import Contract as SimContract
+
+    sim = start_sim("basic").sim
+    broker, rec = make_broker(sim.port)
+
+    async def scenario() -> Any:
+        await broker.start()
+        await rec.until_state(ConnectionState.CONNECTED)
+        sim.set_position(A, c.NVDA, Decimal("NaN"), Decimal(100))
+        sim.set_position(A, SimContract(0, "NOID"), Decimal(5), Decimal(10))
+        sim.set_position(A, c.AMZN, Decimal(2), Decimal(180))  # a good row after them
+        await rec.until(lambda: any(e.key == (A, c.AMZN.con_id) for e in rec.events))
+        return await broker.snapshot()
+
+    snap = run(scenario())
+    assert snap.complete
+    skipped = {row.key: row.reason for row in snap.skipped}
+    assert "NaN" in skipped[(A, c.NVDA.con_id)]
+    assert "no conId" in skipped[None]
+    keys = {p.key for p in snap.positions}
+    assert (A, c.NVDA.con_id) not in keys and (A, c.AMZN.con_id) in keys
+    assert not any(p.contract.con_id == 0 for p in snap.positions)
