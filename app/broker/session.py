@@ -379,7 +379,8 @@ class IbSession:
             return
         self.book.put_mark(key, quantity == 0, mark)
         if key[0] not in self.book.accounts_pending:
-            self._emit(BrokerEventKind.POSITION, key)
+            # Quantity changes also arrive as position (61) pushes; this one is market data.
+            self._emit(BrokerEventKind.MARKET, key)
 
     def _on_account_end(self, fields: list[str], forward: Forward) -> None:
         if len(fields) == 3:

@@ -43,9 +43,10 @@ class ConnectionStatus:
 
 
 class BrokerEventKind(StrEnum):
-    """A live push from the broker that should trigger a (debounced) sync."""
+    """A live push from the broker; POSITION and EXECUTION trigger a (debounced) sync."""
 
-    POSITION = "position"  # position or portfolio row changed
+    POSITION = "position"  # a position row (quantity or average) was pushed
+    MARKET = "market"  # a portfolio row: market price/value moved (no sync needed for it)
     EXECUTION = "execution"  # a fill or its commission report arrived
 
 

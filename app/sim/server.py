@@ -327,7 +327,7 @@ class GatewaySimulator:
     def set_price(self, con_id: int, price: Price) -> None:
         """A price tick (Decimal, NaN, ±Infinity, or None for unset): portfolio rows move."""
         for holding in self.state.set_price(con_id, price):
-            self._push_holding(holding)
+            self._push_holding(holding, quantity_changed=False)
 
     @threadsafe
     def set_prices(self, prices: Mapping[int, Price]) -> None:
@@ -335,7 +335,7 @@ class GatewaySimulator:
         touched: set[str] = set()
         for con_id, price in prices.items():
             for holding in self.state.set_price(con_id, price):
-                self._push_holding(holding)
+                self._push_holding(holding, quantity_changed=False)
                 touched.add(holding.account)
         for account in touched:
             self._push_account(account)
@@ -414,9 +414,9 @@ class GatewaySimulator:
         self._restart_handle = loop.call_later(down_for, relisten)
 
     # ------------------------------------------------------------------ push helpers
-    def _push_holding(self, holding: Holding) -> None:
+    def _push_holding(self, holding: Holding, *, quantity_changed: bool = True) -> None:
         for session in self._ready():
-            session.push_holding(holding)
+            session.push_holding(holding, quantity_changed=quantity_changed)
 
     def _push_account(self, account: str) -> None:
         for session in self._ready():

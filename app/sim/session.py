@@ -413,12 +413,16 @@ class ClientSession:
             msg.commission_report(execution),
         )
 
-    def push_holding(self, holding: Holding) -> None:
-        """A position row to position subscribers, a portfolio row to that account's."""
+    def push_holding(self, holding: Holding, *, quantity_changed: bool = True) -> None:
+        """A position row to position subscribers, a portfolio row to that account's.
+
+        A price tick (`quantity_changed=False`) moves only the portfolio row: TWS's position
+        subscription reports quantity and average cost, which a tick does not change.
+        """
         if not self.ready:
             return
         out: list[msg.Fields] = []
-        if self.positions_subscribed:
+        if self.positions_subscribed and quantity_changed:
             out.append(msg.position(holding))
         if self.account_updates == holding.account:
             out.append(self._portfolio(holding))

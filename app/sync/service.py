@@ -243,7 +243,9 @@ class PositionSyncService:
         self._tasks.spawn(self.sync_positions(trigger), f"on-{status.state}")
 
     def _on_event(self, event: BrokerEvent) -> None:
-        if not self.options.enabled:
+        # Price ticks change no quantity: the periodic full sync stores the latest marks, and a
+        # sync per tick would fill the sync log with a run every second.
+        if not self.options.enabled or event.kind is BrokerEventKind.MARKET:
             return
         if event.kind is BrokerEventKind.EXECUTION:
             if not self.options.on_trade:

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.timeout(30)
 A, B = "DU1111111", "DU2222222"
 SINGLE = "DU5550001"
 POSITION, EXECUTION = BrokerEventKind.POSITION, BrokerEventKind.EXECUTION
+MARKET = BrokerEventKind.MARKET
 
 
 def test_fill_pushes_execution_and_position_events(
@@ -57,7 +58,9 @@ def test_price_and_quantity_pushes_name_their_keys(
         await broker.start()
         await rec.until_state(ConnectionState.CONNECTED)
         sim.set_price(c.MSFT.con_id, Decimal("420.5"))
-        await rec.until(lambda: BrokerEvent(POSITION, msft) in rec.events)
+        # A price tick is market data only: it must not look like a position change.
+        await rec.until(lambda: BrokerEvent(MARKET, msft) in rec.events)
+        assert BrokerEvent(POSITION, msft) not in rec.events
         sim.adjust_quantity(SINGLE, c.ES.con_id, Decimal(-3))
         await rec.until(lambda: BrokerEvent(POSITION, es) in rec.events)
         return await broker.snapshot()
@@ -66,7 +69,7 @@ def test_price_and_quantity_pushes_name_their_keys(
     by_key = {p.key: p for p in snap.positions}
     assert by_key[msft].market_price == Decimal("420.5")
     assert by_key[es].quantity == -3
-    assert {e.kind for e in rec.events} == {POSITION}
+    assert {e.kind for e in rec.events} == {POSITION, MARKET}
 
 
 def test_solicited_rows_raise_no_events(
