@@ -1,4 +1,4 @@
-"""Fixtures for the adapter tests: a per-test loop, simulators in threads, brokers that stop.
+"""Fixtures for the adapter tests: brokers that stop, and a recorder of what they report.
 
 Everything is real: ib_insync over loopback sockets against app.sim's gateway simulator.
 """
@@ -7,57 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
 
 from app.broker import IbBroker
 from app.domain.connection import BrokerEvent, ConnectionState, ConnectionStatus
-from app.sim.runner import SimulatorThread
 
 T = TypeVar("T")
-
-
-@pytest.fixture
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    """A fresh loop set as the policy's loop (ib_insync finds it through getLoop())."""
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    yield loop
-    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-    for task in pending:
-        task.cancel()
-    if pending:
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-    loop.run_until_complete(loop.shutdown_asyncgens())
-    loop.close()
-    asyncio.set_event_loop(None)
-
-
-@pytest.fixture
-def run(loop: asyncio.AbstractEventLoop) -> Callable[..., Any]:
-    """run(coro, timeout=10): run a scenario on the test's loop, bounded."""
-
-    def runner(coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
-        return loop.run_until_complete(asyncio.wait_for(coro, timeout))
-
-    return runner
-
-
-@pytest.fixture
-def start_sim() -> Iterator[Callable[..., SimulatorThread]]:
-    """Start simulators in background threads; all are stopped after the test."""
-    started: list[SimulatorThread] = []
-
-    def start(scenario: str | None = "basic", **options: Any) -> SimulatorThread:
-        thread = SimulatorThread(scenario, **options).start()
-        started.append(thread)
-        return thread
-
-    yield start
-    for thread in started:
-        thread.stop()
 
 
 class Recorder:
