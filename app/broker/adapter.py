@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from app.broker.logs import tame_ib_insync_logs
 from app.broker.session import IbSession
@@ -28,7 +28,7 @@ from app.domain.connection import (
     ConnectionState,
     ConnectionStatus,
 )
-from app.domain.values import BrokerSnapshot, PositionKey
+from app.domain.values import BrokerPosition, BrokerSnapshot, PositionKey
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +131,17 @@ class IbBroker:
             if session is None:
                 raise BrokerUnavailableError(self._status.message or "not connected to TWS")
             return await session.snapshot(scope, refresh=refresh)
+
+    def live_positions(self, keys: Iterable[PositionKey] | None = None) -> list[BrokerPosition]:
+        """The live subscription's rows (all, or these keys) for the window; no request is made.
+
+        Empty while not connected. Unlike `snapshot()`, this promises no completeness: it is a
+        view, never a reason to change the ledger.
+        """
+        session = self._session
+        if session is None or self._status.state is not ConnectionState.CONNECTED:
+            return []
+        return session.live_positions(keys)
 
     # ------------------------------------------------------------------ internals
     def _where(self) -> str:

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from ib_insync import IB
@@ -39,7 +39,7 @@ from app.domain.connection import (
     ConnectionStatus,
     IncompleteSnapshotError,
 )
-from app.domain.values import BrokerSnapshot, Fill, PositionKey, SkippedRow
+from app.domain.values import BrokerPosition, BrokerSnapshot, Fill, PositionKey, SkippedRow
 
 logger = logging.getLogger(__name__)
 
@@ -427,6 +427,15 @@ class IbSession:
             self._emit(BrokerEventKind.EXECUTION, self.book.exec_keys.get(exec_id))
 
     # ------------------------------------------------------------------ snapshots
+    def live_positions(self, keys: Iterable[PositionKey] | None = None) -> list[BrokerPosition]:
+        """What this connection holds now for its accounts (no request; may lag a snapshot)."""
+        wanted = set(self.book.managed) if not self.account else {self.account}
+        if keys is None:
+            return [row for key, row in self.book.rows.items() if key[0] in wanted]
+        return [
+            row for key in keys if key[0] in wanted and (row := self.book.rows.get(key)) is not None
+        ]
+
     def covered_accounts(self) -> tuple[str, ...]:
         """Every managed account, or only the configured one (which must be managed)."""
         managed = self.book.managed

@@ -6,7 +6,7 @@ app.broker's IB adapter and app.db's repository, and tests may plug in the real 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Protocol
 
@@ -20,7 +20,7 @@ from app.domain.connection import (
 )
 from app.domain.plan import ReconcileOptions, SyncPlan
 from app.domain.records import RunOutcome
-from app.domain.values import BrokerSnapshot, PositionKey, SyncTrigger
+from app.domain.values import BrokerPosition, BrokerSnapshot, PositionKey, SyncTrigger
 
 __all__ = [
     "BrokerEvent",
@@ -59,6 +59,10 @@ class BrokerPort(Protocol):
         last complete snapshot; with it, positions and account data are downloaded again (the
         only way to see a position that vanished without a push).
         """
+        ...
+
+    def live_positions(self, keys: Iterable[PositionKey] | None = None) -> list[BrokerPosition]:
+        """The live subscription's current rows (a view for the window; never synced from)."""
         ...
 
     def on_status(self, callback: Callable[[ConnectionStatus], None]) -> None:
