@@ -12,6 +12,11 @@ from app.sim.runner import SimulatorThread
 
 T = TypeVar("T")
 
+pytest_plugins = [
+    # The database engines (SQLite, PostgreSQL) and their fixtures: ledger_url, pg_url, ...
+    "tests.engines",
+]
+
 
 @pytest.fixture
 def loop() -> Iterator[asyncio.AbstractEventLoop]:

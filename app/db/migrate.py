@@ -4,6 +4,10 @@ Opening a ledger: a missing (or empty) SQLite file is created (0600) and migrate
 older revision is checked and backed up, then migrated in ONE transaction; one stamped with a
 revision this version does not know, a corrupt file and a non-ledger SQLite file are refused with
 the file left byte-identical (they are inspected read-only before any engine opens them).
+
+A PostgreSQL database (created beforehand by its owner) is migrated the same way, in one
+transaction under an advisory lock, without a backup: the DBA's pg_dump is the backup there. One
+stamped with an unknown (newer) revision, or holding tables but no stamp, is refused untouched.
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import Connection
+from sqlalchemy import Connection, inspect
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 import app
+from app.db.concurrency import lock_migrations
 from app.db.database import Database
 from app.db.engine import (
     create_engine,
@@ -38,6 +43,7 @@ from app.db.engine import (
 from app.db.errors import (
     DatabaseError,
     DatabaseMigrationError,
+    DatabaseNotLedgerError,
     DatabaseTooNewError,
     translate,
 )
@@ -177,9 +183,28 @@ def _open(url: str | Path | URL) -> tuple[Database, UpgradeResult]:
         raise
     if path is None:
         before = start
+        created = start is None
     if start != after:
         log.info("migrated %s from %s to %s", location, start or "nothing", after)
     return database, UpgradeResult(location, before, after, backup_path, created)
+
+
+def _refuse_foreign_tables(connection: Connection, location: str) -> None:
+    """A server database with tables but no revision stamp is not ours to migrate.
+
+    (A SQLite file was inspected before the engine opened it; this covers PostgreSQL, where the
+    URL may name a database that another application uses.)
+    """
+    if connection.dialect.name == "sqlite":
+        return
+    tables = sorted(set(inspect(connection).get_table_names()) - {"alembic_version"})
+    if tables:
+        raise DatabaseNotLedgerError(
+            f"{location} holds tables but no Position Sync revision stamp (it holds: "
+            f"{', '.join(tables[:5])}); it was left untouched. Give the ledger a database of "
+            "its own.",
+            location=location,
+        )
 
 
 def _migrate(engine: Engine, location: str) -> tuple[str | None, str]:
@@ -192,9 +217,14 @@ def _migrate(engine: Engine, location: str) -> tuple[str | None, str]:
             set_sqlite_foreign_keys(connection, False)
             try:
                 with connection.begin():
+                    # Two workstations starting a new version at once: one migrates, the other
+                    # waits here and then finds the database at head.
+                    lock_migrations(connection)
                     start = MigrationContext.configure(connection).get_current_revision()
                     if start is not None and start not in known_revisions():
                         raise DatabaseTooNewError(location, start, head)
+                    if start is None:
+                        _refuse_foreign_tables(connection, location)
                     if start != head:
                         command.upgrade(alembic_config(connection), "head")
                         violations = sqlite_foreign_key_violations(connection)

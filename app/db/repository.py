@@ -15,6 +15,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import Row, Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from app.db import concurrency
 from app.db.tables import AccountRow, ExecutionRow, PositionEventRow, PositionRow, SyncRunRow
 from app.domain.executions import base_exec_id, correction_rank
 from app.domain.plan import LifecycleChange, SyncPlan
@@ -382,6 +383,7 @@ def record_run(session: Session, outcome: RunOutcome) -> int:
 def apply_manual_change(session: Session, change: LifecycleChange) -> None:
     """Write a user's Mark closed (no sync run); the row must still be as the user saw it."""
     assert change.before is not None and change.before.id is not None
+    concurrency.lock_accounts(session, [change.after.account])  # a sync may be closing it too
     status = session.execute(select(P.c.status).where(P.c.id == change.before.id)).scalar_one()
     if status != PositionStatus.OPEN.value:
         raise ValueError("the position was closed meanwhile; reload and try again")

@@ -84,6 +84,9 @@ class AccountRow(Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     alias: Mapped[str | None] = mapped_column(String(64))
     base_currency: Mapped[str | None] = mapped_column(String(8))
+    # When the newest committed broker snapshot of this account finished collecting; kept where
+    # several syncers share the ledger (PostgreSQL; see app.db.concurrency), NULL on SQLite.
+    last_snapshot_at: Mapped[datetime | None]
 
 
 class PositionRow(Base):

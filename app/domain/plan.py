@@ -100,6 +100,10 @@ class SyncPlan:
     positions_seen: int = 0
     incomplete_reason: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    superseded: bool = False
+    """Another syncer committed a newer snapshot of these accounts while this one was taken, so
+    nothing but a `skipped` run row was written (`incomplete_reason` says so); see
+    app.db.concurrency."""
 
     @property
     def is_empty(self) -> bool:

@@ -70,6 +70,7 @@ class PositionSyncService:
         self._debounce_trigger = SyncTrigger.POSITION_UPDATE
         self._connected_once = False
         self._periodic: asyncio.Task[None] | None = None
+        self._superseded_streak = 0
         self.last_result: SyncResult | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -189,9 +190,15 @@ class PositionSyncService:
                     ledger_error=True,
                 )
             else:
+                if plan.superseded:
+                    status = SyncStatus.SKIPPED
+                    self._after_superseded(trigger, frozen)
+                else:
+                    status = SyncStatus.OK if plan.incomplete_reason is None else SyncStatus.FAILED
+                    self._superseded_streak = 0
                 result = SyncResult(
                     trigger=trigger,
-                    status=SyncStatus.OK if plan.incomplete_reason is None else SyncStatus.FAILED,
+                    status=status,
                     started_at=started,
                     finished_at=datetime.now(UTC),
                     run_id=run_id,
@@ -213,6 +220,18 @@ class PositionSyncService:
             except Exception:
                 log.exception("a sync result listener failed")
         return result
+
+    def _after_superseded(self, trigger: SyncTrigger, scope: frozenset[PositionKey] | None) -> None:
+        # Another syncer sharing the ledger committed a newer snapshot while this one was taken.
+        # Theirs may still predate what triggered this run, so ask for one follow-up run with a
+        # fresh snapshot (it starts after theirs ended); a few in a row at most, since the
+        # other syncer is making progress meanwhile.
+        self._superseded_streak += 1
+        if self._superseded_streak > SUPERSEDED_FOLLOW_UPS:
+            self._superseded_streak = 0
+            return
+        keys = set(scope) if scope is not None else None
+        self._tasks.spawn(self.sync_positions(trigger, keys), "after-superseded")
 
     async def _nothing_changed(
         self, trigger: SyncTrigger, started: datetime, status: SyncStatus, reason: str
@@ -269,5 +288,8 @@ class PositionSyncService:
         trigger, self._debounce_trigger = self._debounce_trigger, SyncTrigger.POSITION_UPDATE
         self._tasks.spawn(self.sync_positions(trigger, keys), f"debounced-{trigger}")
 
+
+SUPERSEDED_FOLLOW_UPS = 2
+"""Follow-up runs in a row after runs another syncer superseded (app.db.concurrency)."""
 
 _SELECTIVE_TRIGGERS = frozenset({SyncTrigger.POSITION_UPDATE, SyncTrigger.EXECUTION})

@@ -1,4 +1,5 @@
-"""Fixtures for the database layer: real SQLite files in tmp_path, real Alembic."""
+"""Fixtures for the database layer: real SQLite files in tmp_path (and, for the tests that take
+`any_db` / `ledger_url`, fresh PostgreSQL databases — see tests.engines), real Alembic."""
 
 from __future__ import annotations
 
@@ -31,10 +32,28 @@ def db(db_path: Path) -> Iterator[Database]:
         database.close()
 
 
-def build_at(path: Path, revision: str) -> None:
-    """A database migrated only up to `revision`, opened the way the seed app would (no WAL)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    engine = sqlalchemy.create_engine(f"sqlite:///{path}")
+@pytest.fixture
+def any_db(ledger_url: str) -> Iterator[Database]:
+    """A fresh ledger at head, once on SQLite and once on PostgreSQL."""
+    database = open_database(ledger_url)
+    try:
+        yield database
+    finally:
+        database.close()
+
+
+def build_at(path: Path | str, revision: str) -> None:
+    """A database migrated only up to `revision`, opened the way the seed app would (no WAL).
+
+    A path is a SQLite file; a `postgresql…://` URL a server database.
+    """
+    if "://" in str(path):
+        url = str(path)
+    else:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{path}"
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
     try:
         with engine.connect() as connection:
             command.upgrade(alembic_config(connection), revision)
@@ -43,8 +62,20 @@ def build_at(path: Path, revision: str) -> None:
         engine.dispose()
 
 
-def execute(path: Path, *statements: str) -> None:
-    """Run raw SQL on the file with plain sqlite3 (as a seed-era app or another tool would)."""
+def execute(path: Path | str, *statements: str) -> None:
+    """Run raw SQL on the file with plain sqlite3 (as a seed-era app or another tool would).
+
+    A `postgresql…://` URL runs them on that server database instead, in one transaction.
+    """
+    if "://" in str(path):
+        engine = sqlalchemy.create_engine(str(path), poolclass=sqlalchemy.pool.NullPool)
+        try:
+            with engine.begin() as server:
+                for statement in statements:
+                    server.exec_driver_sql(statement)
+        finally:
+            engine.dispose()
+        return
     connection = sqlite3.connect(path)
     try:
         for statement in statements:
@@ -54,8 +85,15 @@ def execute(path: Path, *statements: str) -> None:
         connection.close()
 
 
-def query(path: Path, sql: str) -> list[tuple[object, ...]]:
-    """Rows from plain sqlite3."""
+def query(path: Path | str, sql: str) -> list[tuple[object, ...]]:
+    """Rows from plain sqlite3 (or from the server database a `postgresql…://` URL names)."""
+    if "://" in str(path):
+        engine = sqlalchemy.create_engine(str(path), poolclass=sqlalchemy.pool.NullPool)
+        try:
+            with engine.connect() as server:
+                return [tuple(row) for row in server.exec_driver_sql(sql)]
+        finally:
+            engine.dispose()
     connection = sqlite3.connect(path)
     try:
         return connection.execute(sql).fetchall()

@@ -1,4 +1,5 @@
-"""The repository on a real migrated SQLite file: plans commit whole, read back exactly."""
+"""The repository on a real migrated ledger (SQLite and PostgreSQL): plans commit whole, read
+back exactly."""
 
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ from tests.domain.ledger_fixture import AAPL, ES, MSFT, SPY_C, D, at, fill, pos,
 
 
 @pytest.fixture
-def db(tmp_path):
-    database = open_database(tmp_path / "ledger.sqlite")
+def db(ledger_url):
+    database = open_database(ledger_url)
     yield database
     database.close()
 

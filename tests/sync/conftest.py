@@ -1,4 +1,8 @@
-"""A sync stack on a real SQLite file, talking to the simulator through real ib_insync."""
+"""A sync stack on a real ledger, talking to the simulator through real ib_insync.
+
+Every test using `make_stack` runs twice: on a SQLite file and on a fresh PostgreSQL database
+(tests.engines).
+"""
 
 from __future__ import annotations
 
@@ -18,10 +22,10 @@ from tests.conftest import ORDER_MESSAGE_IDS
 class Stack:
     """Simulator + broker + ledger + service, wired as the app wires them."""
 
-    def __init__(self, sim: SimulatorThread, db_path: Any, options: SyncOptions, **broker: Any):
+    def __init__(self, sim: SimulatorThread, db_url: Any, options: SyncOptions, **broker: Any):
         self.sim_thread = sim
         self.sim = sim.sim
-        self.db = open_database(db_path)
+        self.db = open_database(db_url)
         self.broker = IbBroker(
             "127.0.0.1", sim.port, client_id=broker.pop("client_id", 7), timeout=3.0, **broker
         )
@@ -36,7 +40,7 @@ class Stack:
 
 @pytest.fixture
 def make_stack(
-    tmp_path: Any, loop: Any, start_sim: Callable[..., SimulatorThread]
+    ledger_urls: Callable[[], str], loop: Any, start_sim: Callable[..., SimulatorThread]
 ) -> Iterator[Callable[..., Stack]]:
     """make_stack(scenario_or_state, options=SyncOptions(...)) → a Stack (stopped afterwards)."""
     stacks: list[Stack] = []
@@ -45,7 +49,7 @@ def make_stack(
         scenario: Any = None, *, state: Any = None, options: SyncOptions | None = None, **kw: Any
     ) -> Stack:
         sim = start_sim(scenario, state=state) if state is not None else start_sim(scenario)
-        stack = Stack(sim, tmp_path / f"ledger{len(stacks)}.sqlite", options or SyncOptions(), **kw)
+        stack = Stack(sim, ledger_urls(), options or SyncOptions(), **kw)
         stacks.append(stack)
         return stack
 
