@@ -52,11 +52,12 @@ def run_gateway(args: argparse.Namespace) -> int:
         cause = exc.__cause__ or exc
         print(f"position-sync gateway: cannot listen on {host}:{port}: {cause}", file=sys.stderr)
         return int(ExitCode.UNEXPECTED)
-    print(
-        f"TWS simulator ({scenario.name}) listening on {host}:{thread.port}; Ctrl-C to stop",
-        flush=True,
-    )
     try:
+        # Announced inside the try: a Ctrl-C right after the announcement is a clean stop too.
+        print(
+            f"TWS simulator ({scenario.name}) listening on {host}:{thread.port}; Ctrl-C to stop",
+            flush=True,
+        )
         threading.Event().wait()
     except KeyboardInterrupt:
         pass
