@@ -52,6 +52,9 @@ class Runtime:
     """Everything a sync needs, built from settings; `close()` releases it all."""
 
     settings: Settings
+    """What is in force: the user's settings, pointed at the demo gateway in demo mode."""
+    requested: Settings
+    """The user's settings, as the settings dialog edits and saves them."""
     db: Database
     broker: IbBroker
     service: PositionSyncService
@@ -59,27 +62,24 @@ class Runtime:
     _closed: bool = field(default=False, repr=False)
 
     @classmethod
-    def open(cls, settings: Settings, *, demo: bool = False) -> Self:
-        """Open (create, back up, migrate) the ledger; with `demo`, start the demo gateway.
+    def open(
+        cls, settings: Settings, *, demo: bool = False, gateway: SimulatorThread | None = None
+    ) -> Self:
+        """Open (create, back up, migrate) the ledger; with `demo`, start the demo gateway
+        (or reuse `gateway`, one started earlier, when settings are applied again).
 
-        Blocking: call it before the event loop runs. Raises app.db.errors.DatabaseError.
+        Blocking (migrations): call it before the loop runs, or accept a short pause.
+        Raises app.db.errors.DatabaseError.
         """
-        gateway: SimulatorThread | None = None
-        if demo:
-            port, gateway = start_demo()
-            # The demo's vanishing position shows up only in a full sync: run one every
-            # DEMO_INTERVAL seconds so the warning appears within the first minute.
-            settings = settings.model_copy(
-                update={
-                    "ib_host": "127.0.0.1",
-                    "ib_port": port,
-                    "sync_interval": min(settings.sync_interval, DEMO_INTERVAL),
-                }
-            )
+        owned = gateway is None
+        if demo and gateway is None:
+            _, gateway = start_demo()
+        requested = settings
+        settings = cls.effective(settings, gateway)
         try:
             db = open_database(settings.database_url)
         except BaseException:
-            if gateway is not None:
+            if gateway is not None and owned:
                 gateway.stop()
             raise
         broker = IbBroker(
@@ -90,7 +90,24 @@ class Runtime:
             timeout=settings.ib_timeout,
         )
         service = PositionSyncService(broker, LedgerStore(db), sync_options(settings))
-        return cls(settings, db, broker, service, gateway)
+        return cls(settings, requested, db, broker, service, gateway)
+
+    @staticmethod
+    def effective(settings: Settings, gateway: SimulatorThread | None) -> Settings:
+        """The settings in force: the user's, pointed at the demo gateway when there is one.
+
+        The demo's vanishing position shows only in a full sync, so the demo runs one every
+        DEMO_INTERVAL seconds: the warning appears within the first minute.
+        """
+        if gateway is None:
+            return settings
+        return settings.model_copy(
+            update={
+                "ib_host": "127.0.0.1",
+                "ib_port": gateway.port,
+                "sync_interval": min(settings.sync_interval, DEMO_INTERVAL),
+            }
+        )
 
     async def first_connection(self) -> ConnectionStatus:
         """Start the broker and wait (up to the connect timeout) for its first settled state."""
@@ -108,13 +125,13 @@ class Runtime:
             log.warning("no answer from TWS at %s:%s", self.settings.ib_host, self.settings.ib_port)
         return self.broker.status
 
-    def close(self) -> None:
-        """Close the database and stop the demo gateway (idempotent; after the loop stops)."""
+    def close(self, *, keep_gateway: bool = False) -> None:
+        """Close the database and stop the demo gateway unless kept (idempotent)."""
         if self._closed:
             return
         self._closed = True
         try:
             self.db.close()
         finally:
-            if self.gateway is not None:
+            if self.gateway is not None and not keep_gateway:
                 self.gateway.stop()

@@ -93,3 +93,21 @@ class Settings(BaseSettings):
 def load_settings(**overrides: Any) -> Settings:
     """Settings from file and environment, with non-None `overrides` (CLI flags) on top."""
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def save_settings(settings: Settings, path: Path | None = None) -> Path:
+    """Write `settings` as the settings file (mode 0600); returns its path.
+
+    Environment variables still win over the file at the next start, as documented.
+    """
+    import json
+
+    target = path or default_settings_file()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    data = settings.model_dump(mode="json")
+    temporary = target.with_suffix(".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True)
+    os.replace(temporary, target)  # atomic: a crash leaves the old file or the new one
+    return target

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.domain.plan import PnlMismatch
-from app.domain.values import SyncStatus, SyncTrigger
+from app.domain.values import PositionKey, SyncStatus, SyncTrigger
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +29,10 @@ class SyncResult:
     selective: bool = False
     ledger_error: bool = False
     """True when the snapshot was fine but the ledger could not be written (nothing changed)."""
+    changed_keys: frozenset[PositionKey] = frozenset()
+    """Keys whose lifecycles changed (events written): what a view must reload."""
+    market_moved: bool = False
+    """Market data of unchanged positions moved too (a view reloads everything then)."""
 
     @property
     def ok(self) -> bool:

@@ -211,6 +211,8 @@ class PositionSyncService:
                     error=plan.incomplete_reason,
                     pnl_mismatches=plan.pnl_mismatches,
                     selective=frozen is not None,
+                    changed_keys=frozenset(c.after.key for c in plan.changes),
+                    market_moved=bool(plan.market_updates),
                 )
         self.last_result = result
         log.info("%s", result.summary())

@@ -1,0 +1,34 @@
+"""`position-sync [gui] [--demo]`: the window."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from app.cli.context import guarded, settings_from
+
+
+def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add the `gui` subcommand (also what the bare command runs)."""
+    parser = sub.add_parser("gui", help="the window (the default)")
+    parser.add_argument("--demo", action="store_true", help="use the embedded demo gateway")
+    parser.add_argument("--quit-after", type=float, metavar="S", help=argparse.SUPPRESS)
+    add_common(parser)
+    parser.set_defaults(handler=run_gui)
+
+
+def run_gui(args: argparse.Namespace) -> int:
+    """Show the window until it is closed."""
+
+    def body() -> int:
+        from app.ui.app import run_window
+
+        settings = settings_from(args)
+        return run_window(
+            settings,
+            demo=bool(getattr(args, "demo", False)),
+            quit_after=getattr(args, "quit_after", None),
+        )
+
+    return guarded(body)

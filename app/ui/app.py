@@ -1,0 +1,98 @@
+"""Start the window: QApplication, the qasync loop, the controller; until the window closes.
+
+QT_API must name PySide6 before qasync is imported (it prefers PyQt6 when both exist), and the
+qasync loop must be the policy's loop (ib_insync finds its loop there) — STYLE.md traps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+
+os.environ.setdefault("QT_API", "pyside6")
+
+import qasync
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from app.db.errors import DatabaseError
+from app.runtime import Runtime
+from app.settings import APP_NAME, Settings
+from app.ui.controller import WindowController
+from app.ui.main_window import MainWindow
+from app.ui.resources import app_icon
+
+log = logging.getLogger(__name__)
+
+EXIT_DATABASE = 4
+
+
+def application() -> QApplication:
+    """The process's one QApplication."""
+    existing = QApplication.instance()
+    if isinstance(existing, QApplication):
+        return existing
+    qt_app = QApplication(sys.argv[:1])
+    qt_app.setApplicationName("Position Sync")
+    qt_app.setOrganizationName(APP_NAME)
+    qt_app.setWindowIcon(app_icon())
+    return qt_app
+
+
+def window_state_store() -> QSettings:
+    """Where geometry and column layouts are remembered (not user settings)."""
+    return QSettings(APP_NAME, "window")
+
+
+def run_window(settings: Settings, *, demo: bool = False, quit_after: float | None = None) -> int:
+    """Show the window until it is closed; returns the process exit code."""
+    qt_app = application()
+    try:
+        runtime = Runtime.open(settings, demo=demo)
+    except DatabaseError as exc:
+        QMessageBox.critical(None, "Position Sync — database", str(exc))
+        print(f"position-sync: database error: {exc}", file=sys.stderr)
+        return EXIT_DATABASE
+
+    loop = qasync.QEventLoop(qt_app)
+    asyncio.set_event_loop(loop)
+    title = "Position Sync — demo" if demo else "Position Sync"
+    window = MainWindow(title)
+    controller = WindowController(window, runtime, demo=demo)
+    store = window_state_store()
+    window.restore_state(store)
+    closed: asyncio.Future[None] = loop.create_future()
+
+    def on_window_closing() -> None:
+        if not closed.done():
+            closed.set_result(None)
+
+    window.closing.connect(on_window_closing)
+    # The loop must outlive the window: shutting down (stop syncing, close the ledger) still
+    # needs it after the last window closes.
+    qt_app.setQuitOnLastWindowClosed(False)
+    if quit_after is not None:
+        QTimer.singleShot(int(quit_after * 1000), window.close)
+
+    async def main() -> None:
+        window.show()
+        try:
+            await controller.start()
+            await closed
+        finally:
+            window.save_state(store)
+            await controller.stop()
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        asyncio.set_event_loop(None)
+        loop.close()
+    return 0

@@ -1,0 +1,475 @@
+"""WindowController: runs the sync stack on the qasync loop and keeps the window truthful.
+
+Everything here runs on the GUI thread (qasync drives asyncio from Qt's loop); database work goes
+to the database thread through `await db.run(...)`, broker work is asyncio I/O, and big model
+updates are sliced so the event loop never stalls for long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from PySide6.QtCore import QItemSelection, QTimer
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QStyle
+
+from app.db import repository
+from app.db.errors import DatabaseError
+from app.domain.connection import (
+    BrokerEvent,
+    ConnectionState,
+    ConnectionStatus,
+)
+from app.domain.discrepancy import Difference, Discrepancy, compare
+from app.domain.manual import MarkClosedError, mark_closed
+from app.domain.values import BrokerPosition, Lifecycle, PositionKey, SyncTrigger
+from app.runtime import Runtime, sync_options
+from app.settings import Settings, save_settings
+from app.sync.results import SyncResult
+from app.sync.tasks import TaskGroup
+from app.ui import formatting as fmt
+from app.ui.banner import banner_state
+from app.ui.dialogs.awaiting import ask, result_of, tell
+from app.ui.dialogs.mark_closed import MarkClosedDialog
+from app.ui.dialogs.settings_dialog import SettingsDialog
+from app.ui.main_window import ALL_ACCOUNTS, MainWindow
+from app.ui.models.keyed import Highlight, KeyedTableModel
+from app.ui.resources import standard_icon
+
+log = logging.getLogger(__name__)
+
+SLICE = 2_000  # rows per model update slice: a few milliseconds of GUI work each
+BROKER_VIEW_DELAY_MS = 250  # coalesce bursts of live pushes into one repaint
+
+
+class WindowController:
+    """Connects a MainWindow to a Runtime (ledger + broker + sync service)."""
+
+    def __init__(self, window: MainWindow, runtime: Runtime, *, demo: bool = False) -> None:
+        self.window = window
+        self.runtime = runtime
+        self.demo = demo
+        self.tasks = TaskGroup("window")
+        self.status = ConnectionStatus(ConnectionState.CONNECTING, "Connecting to TWS…")
+        self.running = False
+        self.last_result: SyncResult | None = None
+        self.last_synced: datetime | None = None
+        self.loaded = asyncio.Event()
+        self.missing = 0  # cached positions the broker does not report (banner count)
+        self._broker_loaded = False  # the broker side holds a full live view
+        self._selected: Lifecycle | None = None
+        self._broker_keys: set[PositionKey] | None = set()
+        self._broker_timer = QTimer(window)
+        self._broker_timer.setSingleShot(True)
+        self._broker_timer.timeout.connect(self._refresh_broker_view)
+        self._ticker = QTimer(window)
+        self._ticker.setInterval(1000)  # the banner's age ticks every second
+        self._ticker.timeout.connect(self.update_banner)
+        self._icons = {
+            Discrepancy.MISSING_AT_BROKER: standard_icon(
+                QStyle.StandardPixmap.SP_MessageBoxWarning
+            ),
+            Discrepancy.QUANTITY_DIFFERS: standard_icon(QStyle.StandardPixmap.SP_MessageBoxWarning),
+            Discrepancy.NOT_CACHED: standard_icon(QStyle.StandardPixmap.SP_MessageBoxInformation),
+        }
+        self._wire_window()
+
+    # ------------------------------------------------------------------ start / stop
+    async def start(self) -> None:
+        """Paint the cache at once, then connect and sync in the background."""
+        self.window.database_label.setText(self.runtime.db.location)
+        self.update_banner()
+        await self.reload_everything()
+        self.loaded.set()
+        self._hook(self.runtime)
+        await self.runtime.service.start()
+        self._ticker.start()
+
+    async def stop(self) -> None:
+        """Stop syncing and release the ledger (the window stays until the app quits)."""
+        self._ticker.stop()
+        self._broker_timer.stop()
+        await self.tasks.cancel_all()
+        await self.runtime.service.stop()
+        self.runtime.close()
+
+    def _hook(self, runtime: Runtime) -> None:
+        runtime.broker.on_status(self._on_status)
+        runtime.broker.on_event(self._on_event)
+        runtime.service.on_run_started(self._on_run_started)
+        runtime.service.on_result(self._on_result)
+
+    def _wire_window(self) -> None:
+        w = self.window
+        w.sync_button.clicked.connect(self.on_sync_button_clicked)
+        w.mark_closed_button.clicked.connect(self.on_mark_closed_button_clicked)
+        w.settings_action.triggered.connect(self.on_settings_action_triggered)
+        w.account_filter.currentTextChanged.connect(self.on_filters_changed)
+        w.text_filter.textChanged.connect(self.on_filters_changed)
+        w.cache_table.selectionModel().selectionChanged.connect(self.on_cache_selection_changed)
+        w.closed_table.selectionModel().selectionChanged.connect(self.on_closed_selection_changed)
+
+    # ------------------------------------------------------------------ slots
+    def on_sync_button_clicked(self) -> None:
+        """Sync now (button and F5)."""
+        self.tasks.spawn(self.runtime.service.sync_positions(SyncTrigger.MANUAL), "sync-now")
+
+    def on_mark_closed_button_clicked(self) -> None:
+        """Mark the selected cached position closed (asks first when the broker disagrees)."""
+        if self._selected is not None and self._selected.is_open:
+            self.tasks.spawn(self.mark_selected_closed(self._selected), "mark-closed")
+
+    def on_settings_action_triggered(self) -> None:
+        """Open the settings dialog."""
+        self.tasks.spawn(self.edit_settings(), "settings")
+
+    def on_filters_changed(self, _text: str = "") -> None:
+        """Account or text filter changed."""
+        account = self.window.account_filter.currentText()
+        needle = self.window.text_filter.text().strip().lower()
+
+        def accept(row: Any) -> bool:
+            if account and account not in (ALL_ACCOUNTS, row.account):
+                return False
+            if not needle:
+                return True
+            contract = row.contract
+            haystack = (
+                f"{row.account} {contract.symbol} {contract.local_symbol} {contract.sec_type}"
+            )
+            return needle in haystack.lower()
+
+        for model in (self.window.broker_model, self.window.cache_model, self.window.closed_model):
+            model.set_filter(accept)
+        self._update_counts()
+
+    def on_cache_selection_changed(self, selected: QItemSelection, _old: QItemSelection) -> None:
+        """Show the selected open lifecycle's history; enable Mark closed."""
+        self._select_from(self.window.cache_model, selected)
+
+    def on_closed_selection_changed(self, selected: QItemSelection, _old: QItemSelection) -> None:
+        """Show the selected closed lifecycle's history."""
+        self._select_from(self.window.closed_model, selected)
+
+    def _select_from(self, model: KeyedTableModel, selected: QItemSelection) -> None:
+        rows = {index.row() for index in selected.indexes()}
+        position: Lifecycle | None = model.row(min(rows)) if rows else None
+        self._selected = position
+        self.window.mark_closed_button.setEnabled(position is not None and position.is_open)
+        self.tasks.spawn(self.show_history(position), "history")
+
+    # ------------------------------------------------------------------ broker and service
+    def _on_status(self, status: ConnectionStatus) -> None:
+        self.status = status
+        self._broker_loaded = False
+        if status.state is not ConnectionState.CONNECTED:
+            # Stale rows must not pass for live ones: the broker side empties while offline.
+            self.window.broker_model.reset([])
+        else:
+            self._schedule_broker_view(None)
+        self.refresh_differences()
+        self.update_banner()
+
+    def _on_event(self, event: BrokerEvent) -> None:
+        self._schedule_broker_view(event.key)
+
+    def _on_run_started(self, _trigger: SyncTrigger) -> None:
+        self.running = True
+        self.window.sync_button.setEnabled(False)
+        self.window.sync_button.setText("Syncing…")
+        self.update_banner()
+
+    def _on_result(self, result: SyncResult) -> None:
+        # A coalesced follow-up run, if any, announces itself through _on_run_started.
+        self.running = False
+        self.last_result = result
+        if result.ok:
+            self.last_synced = result.finished_at
+        self.window.sync_button.setEnabled(True)
+        self.window.sync_button.setText("Sync now")
+        if result.ok and result.selective and not result.market_moved:
+            self.tasks.spawn(self.reload_keys(result.changed_keys), "reload-keys")
+        else:
+            self.tasks.spawn(self.reload_everything(), "reload")
+        self._schedule_broker_view(None)
+        self.update_banner()
+
+    # ------------------------------------------------------------------ loading
+    async def reload_everything(self) -> None:
+        """Read the whole cache and sync log and bring every view up to date."""
+        db = self.runtime.db
+        rows = await db.run(repository.positions, include_closed=True)
+        runs = await db.run(repository.sync_runs, 200)
+        stats = await db.run(repository.sync_stats)
+        success = await db.run(repository.last_success)
+        if success is not None and success.finished_at is not None:
+            self.last_synced = max(filter(None, (self.last_synced, success.finished_at)))
+        open_rows = [p for p in rows if p.is_open]
+        closed = [p for p in rows if not p.is_open]
+        await self._replace(self.window.cache_model, open_rows)
+        await self._replace(self.window.closed_model, closed)
+        self.window.runs_model.reset(runs)
+        rate = stats.success_rate
+        self.window.run_stats.setText(
+            f"Last {stats.runs} runs: {stats.ok} ok, {stats.failed} failed, "
+            f"{stats.skipped} skipped"
+            + (f" · success rate {rate:.0%}" if rate is not None else "")
+            + (f" · mean {stats.mean_duration_ms:.0f} ms" if stats.mean_duration_ms else "")
+            + (f" · slowest {stats.max_duration_ms} ms" if stats.max_duration_ms else "")
+        )
+        self._update_accounts(p.account for p in rows)
+        self._update_totals()
+        self.refresh_differences()
+        self.update_banner()
+
+    async def reload_keys(self, keys: Iterable[PositionKey]) -> None:
+        """Reload only these keys' lifecycles (a selective sync changed just them)."""
+        wanted = set(keys)
+        if wanted:
+            rows = await self.runtime.db.run(repository.lifecycles_for, wanted)
+            open_rows = [p for p in rows if p.is_open]
+            still_open = {p.key for p in open_rows}
+            self.window.cache_model.remove(k for k in wanted if k not in still_open)
+            self.window.cache_model.upsert(open_rows)
+            self.window.closed_model.upsert(p for p in rows if not p.is_open)
+            self._update_accounts(p.account for p in rows)
+            self._update_totals()
+        runs = await self.runtime.db.run(repository.sync_runs, 200)
+        self.window.runs_model.reset(runs)
+        self.refresh_differences()
+        if self._selected is not None and self._selected.key in wanted:
+            await self.show_history(self._current_version(self._selected))
+
+    async def _replace(self, model: KeyedTableModel, rows: list[Any]) -> None:
+        """Bring `model` to exactly `rows`, in slices; keeps selection for kept keys."""
+        keys = {model.key_of(r) for r in rows}
+        stale = [key for key in map(model.key_of, model.values()) if key not in keys]
+        if stale:
+            model.remove(stale)
+        if not model.rowCount() and len(rows) > SLICE:
+            # First paint of a big cache: one reset is cheaper than thousands of inserts.
+            model.reset(rows)
+            return
+        for start in range(0, len(rows), SLICE):
+            model.upsert(rows[start : start + SLICE])
+            await asyncio.sleep(0)  # let Qt paint and handle input between slices
+
+    def _current_version(self, position: Lifecycle) -> Lifecycle:
+        """The freshest copy of a lifecycle the views hold (it may have closed meanwhile)."""
+        found: Lifecycle | None = None
+        if position.is_open:
+            found = self.window.cache_model.get(position.key)
+            if found is not None and found.id != position.id:
+                found = None
+        if found is None:
+            found = self.window.closed_model.get(position.id)
+        return found if found is not None else position
+
+    # ------------------------------------------------------------------ broker view
+    def _schedule_broker_view(self, key: PositionKey | None) -> None:
+        if self._broker_keys is not None:
+            if key is None:
+                self._broker_keys = None
+            else:
+                self._broker_keys.add(key)
+        if not self._broker_timer.isActive():
+            self._broker_timer.start(BROKER_VIEW_DELAY_MS)
+
+    def _refresh_broker_view(self) -> None:
+        keys, self._broker_keys = self._broker_keys, set()
+        if self.status.state is not ConnectionState.CONNECTED:
+            return
+        broker = self.runtime.broker
+        model = self.window.broker_model
+        if keys is None:
+            rows = [r for r in broker.live_positions() if r.quantity != 0]
+            self.tasks.spawn(self._load_broker_view(rows), "broker-view")
+            return
+        else:
+            rows = broker.live_positions(keys)
+            model.remove(r.key for r in rows if r.quantity == 0)
+            model.upsert(r for r in rows if r.quantity != 0)
+        self.refresh_differences()
+
+    async def _load_broker_view(self, rows: list[BrokerPosition]) -> None:
+        await self._replace(self.window.broker_model, rows)
+        # Only now does an empty broker side mean "not reported" rather than "not loaded yet".
+        self._broker_loaded = self.status.state is ConnectionState.CONNECTED
+        self.refresh_differences()
+
+    # ------------------------------------------------------------------ presentation
+    def refresh_differences(self) -> None:
+        """Recolour both tables by where broker and cache disagree."""
+        w = self.window
+        live: list[BrokerPosition] | None = None
+        if self.status.state is ConnectionState.CONNECTED and self._broker_loaded:
+            live = w.broker_model.values()
+        differences = compare(w.cache_model.values(), live)
+        cache_marks: dict[Any, Highlight] = {}
+        broker_marks: dict[Any, Highlight] = {}
+        for key, difference in differences.items():
+            mark = self._highlight(difference)
+            if difference.kind is not Discrepancy.NOT_CACHED:
+                cache_marks[key] = mark
+            if difference.kind is not Discrepancy.MISSING_AT_BROKER:
+                broker_marks[key] = mark
+        w.cache_model.set_highlights(cache_marks)
+        w.broker_model.set_highlights(broker_marks)
+        self.missing = sum(
+            1 for d in differences.values() if d.kind is Discrepancy.MISSING_AT_BROKER
+        )
+        self._update_counts()
+
+    def _highlight(self, difference: Difference) -> Highlight:
+        colour = {
+            Discrepancy.MISSING_AT_BROKER: QColor("#fde2e1"),
+            Discrepancy.QUANTITY_DIFFERS: QColor("#fff1c2"),
+            Discrepancy.NOT_CACHED: QColor("#dbe9ff"),
+        }[difference.kind]
+        title = {
+            Discrepancy.MISSING_AT_BROKER: "Missing at broker",
+            Discrepancy.QUANTITY_DIFFERS: "Quantity differs",
+            Discrepancy.NOT_CACHED: "Not yet cached",
+        }[difference.kind]
+        return Highlight(colour, self._icons[difference.kind], f"{title}: {difference.explanation}")
+
+    def update_banner(self) -> None:
+        """Repaint the banner for this second."""
+        state = banner_state(
+            self.status,
+            running=self.running,
+            last_result=self.last_result,
+            last_synced=self.last_synced,
+            missing=self.missing,
+            now=datetime.now(UTC),
+        )
+        self.window.banner.show_state(state)
+
+    def _update_counts(self) -> None:
+        w = self.window
+        broker = w.broker_model.rowCount()
+        w.broker_count.setText(
+            f"{broker} positions" if self.status.state is ConnectionState.CONNECTED else "offline"
+        )
+        w.cache_count.setText(f"{w.cache_model.rowCount()} open")
+
+    def _update_accounts(self, accounts: Iterable[str]) -> None:
+        combo = self.window.account_filter
+        known = {combo.itemText(i) for i in range(combo.count())}
+        for account in sorted(set(accounts) - known):
+            combo.addItem(account)
+
+    def _update_totals(self) -> None:
+        closed = self.window.closed_model.values()
+        open_rows = self.window.cache_model.values()
+        closed_total = sum((p.realized_pnl for p in closed), Decimal(0))
+        partial = sum((p.realized_pnl for p in open_rows), Decimal(0))
+        self.window.closed_totals.setText(
+            f"<b>{len(closed)}</b> closed positions · realized P&amp;L "
+            f"<b>{fmt.money(closed_total)}</b> · plus {fmt.money(partial)} realized by partial "
+            "closes of open positions (amounts in each position's currency)"
+        )
+
+    # ------------------------------------------------------------------ history
+    async def show_history(self, position: Lifecycle | None) -> None:
+        """Events and fills of one lifecycle in the history pane."""
+        w = self.window
+        if position is None or position.id is None:
+            w.history_title.setText("Select a position to see its history and fills.")
+            w.events_model.reset([])
+            w.fills_model.reset([])
+            return
+        db = self.runtime.db
+        events = await db.run(repository.events, position.id)
+        fills = await db.run(repository.fills_for, position.key, position.opened_at)
+        if position.closed_at is not None:
+            fills = [f for f in fills if f.time <= position.closed_at]
+        contract = position.contract
+        w.history_title.setText(
+            f"<b>{contract.local_symbol or contract.symbol}</b> in {position.account} — "
+            f"{position.status.value.lower()}, opened {fmt.local_time(position.opened_at)}"
+            + (f", closed {fmt.local_time(position.closed_at)}" if position.closed_at else "")
+            + f" · realized {fmt.money(position.realized_pnl)}"
+        )
+        w.events_model.reset(events)
+        w.fills_model.reset(fills)
+
+    # ------------------------------------------------------------------ Mark closed
+    async def mark_selected_closed(self, position: Lifecycle) -> None:
+        """Ask (when the broker still reports it), then record MARKED_CLOSED."""
+        w = self.window
+        # Ask the live subscription itself, not the table: the table repaints a moment later.
+        reported = [r for r in self.runtime.broker.live_positions([position.key]) if r.quantity]
+        if reported:
+            live = reported[0]
+            symbol = position.contract.local_symbol or position.contract.symbol
+            go_on = await ask(
+                w,
+                "The broker still reports this position",
+                f"TWS reports {fmt.quantity(live.quantity)} {symbol} in {position.account} "
+                "right now.",
+                "Marking it closed records a close the broker does not confirm; the next sync "
+                "will open a new lifecycle for what TWS reports. Mark it closed anyway?",
+            )
+            if not go_on:
+                return
+        dialog = MarkClosedDialog(position, w)
+        if await result_of(dialog) != MarkClosedDialog.DialogCode.Accepted:
+            return
+        price = dialog.exit_price()
+        assert price is not None
+        try:
+            change = mark_closed(position, price, dialog.closed_at(), dialog.note.text().strip())
+            await self.runtime.db.run(repository.apply_manual_change, change)
+        except (MarkClosedError, ValueError, DatabaseError) as exc:
+            await tell(w, "Could not mark closed", str(exc))
+        await self.reload_keys([position.key])
+        await self.show_history(self.window.closed_model.get(position.id))
+        self.update_banner()
+
+    # ------------------------------------------------------------------ settings
+    async def edit_settings(self) -> None:
+        """Settings dialog; applied at once, without a restart."""
+        dialog = SettingsDialog(self.runtime.requested, self.window)
+        if await result_of(dialog) != SettingsDialog.DialogCode.Accepted:
+            return
+        new = dialog.result_settings()
+        try:
+            save_settings(new)
+        except OSError as exc:
+            await tell(self.window, "Settings not saved", f"Could not write the settings: {exc}")
+        await self.apply_settings(new)
+
+    async def apply_settings(self, new: Settings) -> None:
+        """Use `new` now: sync options in place; a new connection or ledger when those change."""
+        old = self.runtime.requested
+        connection = ("ib_host", "ib_port", "ib_client_id", "ib_account", "ib_timeout")
+        rebuild = new.database_url != old.database_url or (
+            self.runtime.gateway is None
+            and any(getattr(new, f) != getattr(old, f) for f in connection)
+        )
+        if not rebuild:
+            self.runtime.requested = new
+            self.runtime.settings = Runtime.effective(new, self.runtime.gateway)
+            self.runtime.service.apply_options(sync_options(self.runtime.settings))
+            return
+        try:
+            fresh = Runtime.open(new, demo=self.demo, gateway=self.runtime.gateway)
+        except DatabaseError as exc:
+            await tell(self.window, "Settings not applied", str(exc))
+            return
+        await self.runtime.service.stop()
+        self.runtime.close(keep_gateway=True)
+        self.runtime = fresh
+        self.status = ConnectionStatus(ConnectionState.CONNECTING, "Connecting to TWS…")
+        self.last_result, self.last_synced = None, None
+        self.window.broker_model.reset([])
+        self.window.database_label.setText(fresh.db.location)
+        await self.reload_everything()
+        self._hook(fresh)
+        await fresh.service.start()

@@ -1,0 +1,1 @@
+"""Dialogs, opened with open() and awaited, never exec() inside a coroutine."""

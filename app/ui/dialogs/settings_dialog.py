@@ -1,0 +1,173 @@
+"""Settings…: connection, intervals, what to do with missing positions, database location.
+
+Reads and writes app.settings.Settings; the window applies the result without a restart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.settings import Settings
+
+CLIENT_ID_NOTE = (
+    "TWS shows fills of orders entered by hand only to client id 0 (or the Master API client "
+    "id set in TWS). With another id, manual fills still move positions, but their prices and "
+    "commissions are not seen; realized P&L then uses the market price at the sync."
+)
+
+
+class SettingsDialog(QDialog):
+    """Edits a copy of the settings; `result_settings()` is valid after Accepted."""
+
+    def __init__(self, settings: Settings, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("settingsDialog")
+        self.setWindowTitle("Settings")
+        self._original = settings
+        self._result: Settings | None = None
+
+        self.host = QLineEdit(settings.ib_host)
+        self.port = _spin(1, 65535, settings.ib_port)
+        self.client_id = _spin(0, 2_147_483_647, settings.ib_client_id)
+        self.account = QLineEdit(settings.ib_account)
+        self.account.setPlaceholderText("every managed account")
+        self.timeout = _seconds(1, 600, settings.ib_timeout)
+        note = QLabel(CLIENT_ID_NOTE)
+        note.setWordWrap(True)
+        note.setStyleSheet("color: #5f6368")
+        connection = QFormLayout()
+        connection.addRow("TWS / Gateway host", self.host)
+        connection.addRow("API port", self.port)
+        connection.addRow("Client id", self.client_id)
+        connection.addRow("", note)
+        connection.addRow("Account", self.account)
+        connection.addRow("Timeout (s)", self.timeout)
+
+        self.enabled = QCheckBox("Sync automatically")
+        self.enabled.setChecked(settings.enabled)
+        self.interval = _seconds(5, 86_400, settings.sync_interval)
+        self.debounce = _seconds(0, 60, settings.debounce_seconds)
+        self.on_trade = QCheckBox("Sync right after a fill")
+        self.on_trade.setChecked(settings.sync_on_trade)
+        self.on_update = QCheckBox("Sync when the broker pushes a position change")
+        self.on_update.setChecked(settings.sync_on_position_update)
+        self.close_missing = QCheckBox(
+            "Close positions the broker stops reporting (off: warn and let me decide)"
+        )
+        self.close_missing.setChecked(settings.mark_missing_as_closed)
+        self.realized = QCheckBox("Calculate realized P&L")
+        self.realized.setChecked(settings.calculate_realized_pnl)
+        syncing = QFormLayout()
+        syncing.addRow(self.enabled)
+        syncing.addRow("Full sync every (s)", self.interval)
+        syncing.addRow("Wait after broker events (s)", self.debounce)
+        syncing.addRow(self.on_trade)
+        syncing.addRow(self.on_update)
+        syncing.addRow(self.close_missing)
+        syncing.addRow(self.realized)
+
+        self.database = QLineEdit(settings.database_url)
+        self.database.setObjectName("databaseUrl")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.database)
+        row.addWidget(browse)
+        storage = QFormLayout()
+        storage.addRow("Database", _wrap(row))
+
+        self.error = QLabel()
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #c0392b")
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self._check_and_accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        for title, form in (
+            ("Connection", connection),
+            ("Syncing", syncing),
+            ("Storage", storage),
+        ):
+            box = QGroupBox(title)
+            box.setLayout(form)
+            layout.addWidget(box)
+        layout.addWidget(self.error)
+        layout.addWidget(buttons)
+
+    def result_settings(self) -> Settings:
+        """The edited settings (after Accepted)."""
+        assert self._result is not None
+        return self._result
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Ledger database", "", "SQLite database (*.sqlite *.db);;All files (*)"
+        )
+        if path:
+            self.database.setText(f"sqlite:///{path}")
+
+    def _check_and_accept(self) -> None:
+        values = {
+            "ib_host": self.host.text(),
+            "ib_port": self.port.value(),
+            "ib_client_id": self.client_id.value(),
+            "ib_account": self.account.text().strip(),
+            "ib_timeout": self.timeout.value(),
+            "enabled": self.enabled.isChecked(),
+            "sync_interval": self.interval.value(),
+            "debounce_seconds": self.debounce.value(),
+            "sync_on_trade": self.on_trade.isChecked(),
+            "sync_on_position_update": self.on_update.isChecked(),
+            "mark_missing_as_closed": self.close_missing.isChecked(),
+            "calculate_realized_pnl": self.realized.isChecked(),
+            "database_url": self.database.text().strip(),
+        }
+        try:
+            self._result = Settings.model_validate({**self._original.model_dump(), **values})
+        except ValidationError as exc:
+            problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+            self.error.setText(f"Please correct: {problems}")
+            return
+        self.accept()
+
+
+def _spin(low: int, high: int, value: int) -> QSpinBox:
+    box = QSpinBox()
+    box.setRange(low, high)
+    box.setValue(value)
+    return box
+
+
+def _seconds(low: float, high: float, value: float) -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setRange(low, high)
+    box.setDecimals(1)
+    box.setValue(value)
+    return box
+
+
+def _wrap(layout: QHBoxLayout) -> QWidget:
+    widget = QWidget()
+    layout.setContentsMargins(0, 0, 0, 0)
+    widget.setLayout(layout)
+    return widget

@@ -1,0 +1,238 @@
+"""The main window's widgets: banner, toolbar, broker | cache tables, history, closed, sync log.
+
+Layout only: app/ui/controller.py fills the models and reacts to the buttons.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.ui.banner import SyncBanner
+from app.ui.models.history import EventsModel, FillsModel, RunsModel
+from app.ui.models.keyed import KeyedTableModel
+from app.ui.models.positions import BrokerModel, CacheModel, ClosedModel
+from app.ui.resources import app_icon
+
+ALL_ACCOUNTS = "All accounts"
+
+
+def _table(name: str, model: KeyedTableModel) -> QTableView:
+    view = QTableView()
+    view.setObjectName(name)
+    view.setModel(model)
+    view.setSortingEnabled(True)
+    view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    view.setAlternatingRowColors(True)
+    view.setWordWrap(False)
+    view.verticalHeader().setVisible(False)
+    view.verticalHeader().setDefaultSectionSize(22)
+    header = view.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    header.setStretchLastSection(True)
+    header.setSectionsMovable(True)
+    header.setDefaultSectionSize(92)
+    return view
+
+
+def _titled(title: str, widget: QWidget, extra: QWidget | None = None) -> QWidget:
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(0, 0, 0, 0)
+    row = QHBoxLayout()
+    label = QLabel(f"<b>{title}</b>")
+    row.addWidget(label)
+    row.addStretch(1)
+    if extra is not None:
+        row.addWidget(extra)
+    layout.addLayout(row)
+    layout.addWidget(widget)
+    return box
+
+
+class MainWindow(QMainWindow):
+    """The Position Sync window."""
+
+    closing = Signal()
+
+    def __init__(self, title: str = "Position Sync", parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("mainWindow")
+        self.setWindowTitle(title)
+        self.setWindowIcon(app_icon())
+
+        self.broker_model = BrokerModel(self)
+        self.cache_model = CacheModel(self)
+        self.closed_model = ClosedModel(self)
+        self.events_model = EventsModel(self)
+        self.fills_model = FillsModel(self)
+        self.runs_model = RunsModel(self)
+
+        # ---- top: banner, filters, actions
+        self.banner = SyncBanner()
+        self.account_filter = QComboBox()
+        self.account_filter.setObjectName("accountFilter")
+        self.account_filter.addItem(ALL_ACCOUNTS)
+        self.account_filter.setMinimumWidth(140)
+        self.text_filter = QLineEdit()
+        self.text_filter.setObjectName("textFilter")
+        self.text_filter.setPlaceholderText("Filter symbol or account…")
+        self.text_filter.setClearButtonEnabled(True)
+        self.sync_button = QPushButton("Sync now")
+        self.sync_button.setObjectName("syncButton")
+        self.sync_button.setToolTip("Sync the ledger from TWS now (F5)")
+        self.mark_closed_button = QPushButton("Mark closed…")
+        self.mark_closed_button.setObjectName("markClosedButton")
+        self.mark_closed_button.setToolTip(
+            "Close the selected cached position in the ledger (nothing is sent to the broker)"
+        )
+        self.mark_closed_button.setEnabled(False)
+        controls = QHBoxLayout()
+        controls.addWidget(self.account_filter)
+        controls.addWidget(self.text_filter, 1)
+        controls.addWidget(self.sync_button)
+        controls.addWidget(self.mark_closed_button)
+
+        # ---- positions tab: broker | cache, history below
+        self.broker_table = _table("brokerTable", self.broker_model)
+        self.cache_table = _table("cacheTable", self.cache_model)
+        self.broker_count = QLabel()
+        self.cache_count = QLabel()
+        self.sides = QSplitter(Qt.Orientation.Horizontal)
+        self.sides.setObjectName("sidesSplitter")
+        self.sides.addWidget(
+            _titled("Broker — live from TWS", self.broker_table, self.broker_count)
+        )
+        self.sides.addWidget(_titled("Cache — local ledger", self.cache_table, self.cache_count))
+
+        # ---- history of the selected lifecycle (open or closed), under every tab
+        self.events_table = _table("eventsTable", self.events_model)
+        self.fills_table = _table("fillsTable", self.fills_model)
+        self.history_title = QLabel("Select a position to see its history and fills.")
+        self.history_title.setObjectName("historyTitle")
+        history = QWidget()
+        history_layout = QVBoxLayout(history)
+        history_layout.setContentsMargins(0, 0, 0, 0)
+        history_layout.addWidget(self.history_title)
+        history_split = QSplitter(Qt.Orientation.Horizontal)
+        history_split.addWidget(_titled("Events", self.events_table))
+        history_split.addWidget(_titled("Fills", self.fills_table))
+        history_split.setStretchFactor(0, 3)
+        history_split.setStretchFactor(1, 2)
+        history_layout.addWidget(history_split)
+
+        # ---- closed tab
+        self.closed_table = _table("closedTable", self.closed_model)
+        self.closed_totals = QLabel()
+        self.closed_totals.setObjectName("closedTotals")
+        closed = QWidget()
+        closed_layout = QVBoxLayout(closed)
+        closed_layout.addWidget(self.closed_totals)
+        closed_layout.addWidget(self.closed_table)
+
+        # ---- sync log tab
+        self.runs_table = _table("runsTable", self.runs_model)
+        self.run_stats = QLabel()
+        self.run_stats.setObjectName("runStats")
+        log = QWidget()
+        log_layout = QVBoxLayout(log)
+        log_layout.addWidget(self.run_stats)
+        log_layout.addWidget(self.runs_table)
+
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("views")
+        self.tabs.addTab(self.sides, "Open positions")
+        self.tabs.addTab(closed, "Closed")
+        self.tabs.addTab(log, "Sync log")
+        self.positions_split = QSplitter(Qt.Orientation.Vertical)
+        self.positions_split.setObjectName("historySplitter")
+        self.positions_split.addWidget(self.tabs)
+        self.positions_split.addWidget(history)
+        self.positions_split.setStretchFactor(0, 3)
+        self.positions_split.setStretchFactor(1, 1)
+
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.addWidget(self.banner)
+        layout.addLayout(controls)
+        layout.addWidget(self.positions_split, 1)
+        self.setCentralWidget(central)
+
+        # ---- menus and shortcuts
+        self.sync_action = QAction("Sync now", self)
+        self.sync_action.setShortcut(QKeySequence(Qt.Key.Key_F5))
+        self.sync_action.triggered.connect(self.sync_button.click)
+        self.settings_action = QAction("Settings…", self)
+        self.settings_action.setShortcut(QKeySequence.StandardKey.Preferences)
+        quit_action = QAction("Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction(self.sync_action)
+        file_menu.addAction(self.settings_action)
+        file_menu.addSeparator()
+        file_menu.addAction(quit_action)
+        self.addAction(self.sync_action)
+        self.database_label = QLabel()
+        self.statusBar().addPermanentWidget(self.database_label)
+        self.resize(1280, 800)
+
+    # ------------------------------------------------------------------ window state
+    def restore_state(self, store: QSettings) -> None:
+        """Geometry, splitters and column layouts from the last session."""
+        for key, restore in (
+            ("geometry", self.restoreGeometry),
+            ("state", self.restoreState),
+            ("sides", self.sides.restoreState),
+            ("positions", self.positions_split.restoreState),
+        ):
+            value = store.value(f"window/{key}")
+            if isinstance(value, QByteArray):
+                restore(value)
+        for view in self.tables():
+            value = store.value(f"columns/{view.objectName()}")
+            if isinstance(value, QByteArray):
+                view.horizontalHeader().restoreState(value)
+
+    def save_state(self, store: QSettings) -> None:
+        """Remember geometry, splitters and column layouts."""
+        store.setValue("window/geometry", self.saveGeometry())
+        store.setValue("window/state", self.saveState())
+        store.setValue("window/sides", self.sides.saveState())
+        store.setValue("window/positions", self.positions_split.saveState())
+        for view in self.tables():
+            store.setValue(f"columns/{view.objectName()}", view.horizontalHeader().saveState())
+
+    def tables(self) -> list[QTableView]:
+        """Every table view in the window."""
+        return [
+            self.broker_table,
+            self.cache_table,
+            self.events_table,
+            self.fills_table,
+            self.closed_table,
+            self.runs_table,
+        ]
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.closing.emit()
+        super().closeEvent(event)

@@ -1,0 +1,1 @@
+"""Qt table models: one per table, over domain values, keyed so live updates keep selection."""

@@ -1,0 +1,250 @@
+"""KeyedTableModel: rows keyed by identity, sorted and filtered in Python, updated in place.
+
+Sorting and filtering live in the model rather than a QSortFilterProxyModel: a proxy calls a
+Python `lessThan` about n·log n times, over a second for 20,000 rows, while sorting Python
+tuples by a precomputed key takes milliseconds. Decimal values sort as numbers (the default
+proxy would not order them at all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor, QIcon
+
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+KEY_ROLE = Qt.ItemDataRole.UserRole + 2
+
+GAIN = QColor("#1b7f3b")
+LOSS = QColor("#c0392b")
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column: its title, raw (sort) value, display text and presentation hints."""
+
+    title: str
+    value: Callable[[Any], Any]
+    text: Callable[[Any], str]
+    numeric: bool = False
+    pnl: bool = False  # coloured green/red by sign
+    tooltip: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Highlight:
+    """A row's marking: background, an icon in the first column, and why (tooltip)."""
+
+    background: QColor
+    icon: QIcon
+    reason: str
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    # None and blanks sort after every value in ascending order.
+    return (1, 0) if value is None or value == "" else (0, value)
+
+
+class KeyedTableModel(QAbstractTableModel):
+    """A table of domain values keyed by `key_of(row)`; see the module docstring."""
+
+    columns: Sequence[Column] = ()
+
+    def __init__(self, key_of: Callable[[Any], Hashable], parent: Any = None) -> None:
+        super().__init__(parent)
+        self._key_of = key_of
+        self._rows: dict[Hashable, Any] = {}
+        self._visible: list[Hashable] = []
+        self._position: dict[Hashable, int] = {}
+        self._accept: Callable[[Any], bool] = lambda _row: True
+        self._sort: tuple[int, Qt.SortOrder] | None = None
+        self._highlights: dict[Hashable, Highlight] = {}
+
+    # ------------------------------------------------------------------ Qt API
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._visible)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.columns)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self.columns):
+            return None
+        column = self.columns[section]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return column.title
+        if role == Qt.ItemDataRole.ToolTipRole and column.tooltip:
+            return column.tooltip
+        if role == Qt.ItemDataRole.TextAlignmentRole and column.numeric:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._visible):
+            return None
+        if not 0 <= index.column() < len(self.columns):
+            return None
+        key = self._visible[index.row()]
+        row = self._rows[key]
+        column = self.columns[index.column()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return column.text(row)
+        if role == SORT_ROLE:
+            return column.value(row)
+        if role == KEY_ROLE:
+            return key
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            horizontal = (
+                Qt.AlignmentFlag.AlignRight if column.numeric else Qt.AlignmentFlag.AlignLeft
+            )
+            return int(horizontal | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ForegroundRole and column.pnl:
+            value = column.value(row)
+            if value is not None and value > 0:
+                return QBrush(GAIN)
+            if value is not None and value < 0:
+                return QBrush(LOSS)
+            return None
+        highlight = self._highlights.get(key)
+        if highlight is None:
+            return None
+        if role == Qt.ItemDataRole.BackgroundRole:
+            return QBrush(highlight.background)
+        if role == Qt.ItemDataRole.DecorationRole and index.column() == 0:
+            return highlight.icon
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return highlight.reason
+        return None
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        if not 0 <= column < len(self.columns):
+            return
+        self._sort = (column, order)
+        self._resort()
+
+    # ------------------------------------------------------------------ content
+    def key_of(self, value: Any) -> Hashable:
+        """The key a value is held under."""
+        return self._key_of(value)
+
+    def row(self, position: int) -> Any:
+        """The domain value shown at a visible row."""
+        return self._rows[self._visible[position]]
+
+    def get(self, key: Hashable) -> Any | None:
+        """The domain value for a key (visible or filtered out)."""
+        return self._rows.get(key)
+
+    def row_of(self, key: Hashable) -> int | None:
+        """The visible row showing `key`, if any."""
+        return self._position.get(key)
+
+    def values(self) -> list[Any]:
+        """Every value held (also those the filter hides)."""
+        return list(self._rows.values())
+
+    def visible_values(self) -> list[Any]:
+        """The values shown, in display order."""
+        return [self._rows[k] for k in self._visible]
+
+    def reset(self, rows: Iterable[Any]) -> None:
+        """Replace everything (loads and filter changes; live updates use upsert)."""
+        self.beginResetModel()
+        self._rows = {self._key_of(r): r for r in rows}
+        self._visible = [k for k, r in self._rows.items() if self._accept(r)]
+        self._order_visible()
+        self.endResetModel()
+
+    def upsert(self, rows: Iterable[Any]) -> None:
+        """Update rows in place and append new ones; selection and scroll stay."""
+        changed_rows: list[int] = []
+        appended: list[Hashable] = []
+        for value in rows:
+            key = self._key_of(value)
+            had = key in self._rows
+            self._rows[key] = value
+            position = self._position.get(key)
+            if position is not None:
+                changed_rows.append(position)
+            elif (not had and self._accept(value)) or (had and self._accept(value)):
+                appended.append(key)
+        if changed_rows:
+            last = self.columnCount() - 1
+            self.dataChanged.emit(
+                self.index(min(changed_rows), 0), self.index(max(changed_rows), last)
+            )
+        if appended:
+            start = len(self._visible)
+            self.beginInsertRows(QModelIndex(), start, start + len(appended) - 1)
+            for offset, key in enumerate(appended):
+                self._position[key] = start + offset
+            self._visible.extend(appended)
+            self.endInsertRows()
+        if self._sort is not None and (changed_rows or appended):
+            self._resort()
+
+    def remove(self, keys: Iterable[Hashable]) -> None:
+        """Drop rows by key."""
+        for key in keys:
+            if key not in self._rows:
+                continue
+            del self._rows[key]
+            position = self._position.pop(key, None)
+            if position is None:
+                continue
+            self.beginRemoveRows(QModelIndex(), position, position)
+            del self._visible[position]
+            for moved in self._visible[position:]:
+                self._position[moved] -= 1
+            self.endRemoveRows()
+
+    def set_filter(self, accept: Callable[[Any], bool]) -> None:
+        """Show only rows for which `accept(row)` is true."""
+        self._accept = accept
+        self.reset(list(self._rows.values()))
+
+    def set_highlights(self, highlights: dict[Hashable, Highlight]) -> None:
+        """Mark rows (discrepancies); repaints only when the marking changed."""
+        if highlights == self._highlights:
+            return
+        self._highlights = highlights
+        if self._visible:
+            self.dataChanged.emit(
+                self.index(0, 0),
+                self.index(len(self._visible) - 1, self.columnCount() - 1),
+                [
+                    Qt.ItemDataRole.BackgroundRole,
+                    Qt.ItemDataRole.DecorationRole,
+                    Qt.ItemDataRole.ToolTipRole,
+                ],
+            )
+
+    # ------------------------------------------------------------------ ordering
+    def _order_visible(self) -> None:
+        if self._sort is not None:
+            column, order = self._sort
+            value = self.columns[column].value
+            self._visible.sort(
+                key=lambda k: _sort_key(value(self._rows[k])),
+                reverse=order == Qt.SortOrder.DescendingOrder,
+            )
+        self._position = {k: i for i, k in enumerate(self._visible)}
+
+    def _resort(self) -> None:
+        self.layoutAboutToBeChanged.emit()
+        persistent = self.persistentIndexList()
+        keys = [(self._visible[i.row()], i.column()) if i.isValid() else None for i in persistent]
+        self._order_visible()
+        new = [
+            self.index(self._position[key], col) if key is not None else QModelIndex()
+            for key, col in (k if k is not None else (None, 0) for k in keys)
+        ]
+        self.changePersistentIndexList(persistent, new)
+        self.layoutChanged.emit()

@@ -1,0 +1,146 @@
+"""Models of positions: the live broker rows, the cached OPEN lifecycles, the CLOSED ones."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from app.domain.values import BrokerPosition, Lifecycle
+from app.ui import formatting as fmt
+from app.ui.models.keyed import Column, KeyedTableModel
+
+
+def _symbol(contract: Any) -> str:
+    return str(contract.local_symbol or contract.symbol)
+
+
+def _cost_pct(row: BrokerPosition) -> Decimal | None:
+    basis = abs(row.quantity) * row.average_cost
+    if row.unrealized_pnl is None or not basis:
+        return None
+    return row.unrealized_pnl / basis * 100
+
+
+class BrokerModel(KeyedTableModel):
+    """What TWS reports right now (the live subscription), by (account, conId)."""
+
+    columns = (
+        Column("Account", lambda r: r.account, lambda r: r.account),
+        Column("Symbol", lambda r: _symbol(r.contract), lambda r: _symbol(r.contract)),
+        Column("Type", lambda r: r.contract.sec_type, lambda r: r.contract.sec_type),
+        Column("Qty", lambda r: r.quantity, lambda r: fmt.quantity(r.quantity), numeric=True),
+        Column(
+            "Avg price",
+            lambda r: r.average_price,
+            lambda r: fmt.price(r.average_price),
+            numeric=True,
+            tooltip="IB's average cost per unit (avgCost ÷ multiplier), commissions included",
+        ),
+        Column("Last", lambda r: r.market_price, lambda r: fmt.price(r.market_price), numeric=True),
+        Column(
+            "Mkt value", lambda r: r.market_value, lambda r: fmt.money(r.market_value), numeric=True
+        ),
+        Column(
+            "Unrealized",
+            lambda r: r.unrealized_pnl,
+            lambda r: fmt.money(r.unrealized_pnl),
+            numeric=True,
+            pnl=True,
+        ),
+        Column("Unrl %", _cost_pct, lambda r: fmt.percent(_cost_pct(r)), numeric=True, pnl=True),
+        Column("Ccy", lambda r: r.contract.currency, lambda r: r.contract.currency),
+    )
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(lambda r: r.key, parent)
+
+
+def _warning(p: Lifecycle) -> str:
+    if p.missing_since is not None:
+        return f"missing at broker since {fmt.local_time(p.missing_since)}"
+    return ""
+
+
+class CacheModel(KeyedTableModel):
+    """The local ledger's OPEN lifecycles, by (account, conId)."""
+
+    columns = (
+        Column("Account", lambda p: p.account, lambda p: p.account),
+        Column("Symbol", lambda p: _symbol(p.contract), lambda p: _symbol(p.contract)),
+        Column("Type", lambda p: p.contract.sec_type, lambda p: p.contract.sec_type),
+        Column("Qty", lambda p: p.quantity, lambda p: fmt.quantity(p.quantity), numeric=True),
+        Column(
+            "Avg price",
+            lambda p: p.average_price,
+            lambda p: fmt.price(p.average_price),
+            numeric=True,
+        ),
+        Column(
+            "Last",
+            lambda p: p.current_price,
+            lambda p: fmt.price(p.current_price),
+            numeric=True,
+            tooltip="The market price at the last sync",
+        ),
+        Column(
+            "Unrealized",
+            lambda p: p.unrealized_pnl,
+            lambda p: fmt.money(p.unrealized_pnl),
+            numeric=True,
+            pnl=True,
+        ),
+        Column(
+            "Realized",
+            lambda p: p.realized_pnl,
+            lambda p: fmt.money(p.realized_pnl),
+            numeric=True,
+            pnl=True,
+            tooltip="Realized so far in this lifecycle (partial closes)",
+        ),
+        Column("Opened", lambda p: p.opened_at, lambda p: fmt.local_time(p.opened_at)),
+        Column(
+            "Last synced", lambda p: p.last_synced_at, lambda p: fmt.local_time(p.last_synced_at)
+        ),
+        Column("Warning", _warning, _warning),
+    )
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(lambda p: p.key, parent)
+
+
+def _close_reason_text(p: Lifecycle) -> str:
+    reason = p.close_reason.value if p.close_reason else ""
+    return {
+        "broker": "closed at the broker",
+        "flip": "flipped to the other side",
+        "manual": "marked closed by you",
+        "missing": "absent at the broker (auto-closed)",
+    }.get(reason, reason)
+
+
+class ClosedModel(KeyedTableModel):
+    """CLOSED lifecycles, one row each (a contract can have many), by lifecycle id."""
+
+    columns = (
+        Column("Account", lambda p: p.account, lambda p: p.account),
+        Column("Symbol", lambda p: _symbol(p.contract), lambda p: _symbol(p.contract)),
+        Column("Type", lambda p: p.contract.sec_type, lambda p: p.contract.sec_type),
+        Column("Opened", lambda p: p.opened_at, lambda p: fmt.local_time(p.opened_at)),
+        Column("Closed", lambda p: p.closed_at, lambda p: fmt.local_time(p.closed_at)),
+        Column(
+            "Realized",
+            lambda p: p.realized_pnl,
+            lambda p: fmt.money(p.realized_pnl),
+            numeric=True,
+            pnl=True,
+        ),
+        Column(
+            "How",
+            lambda p: p.close_reason.value if p.close_reason else "",
+            _close_reason_text,
+        ),
+        Column("Ccy", lambda p: p.contract.currency, lambda p: p.contract.currency),
+    )
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(lambda p: p.id, parent)
