@@ -7,6 +7,8 @@ The only package that imports SQLAlchemy or Alembic; ORM rows never leave it.
 - `database.Database.run(fn, *args)`: `fn(session, *args)` in one transaction on the one
   database thread; `run_sync` for the CLI and tests.
 - `tables`: the contract's tables (`…Row` classes); `types`: `ExactDecimal`, `UTCDateTime`.
-- `engine`: URLs, paths and the SQLite connection setup; `sqlite_file`: read-only inspection and
-  online backup of a SQLite file.
+- `engine`: URLs, paths, the SQLite connection setup and the PostgreSQL engine; `sqlite_file`:
+  read-only inspection and online backup of a SQLite file.
+- `store.LedgerStore`: a sync's read-reconcile-write transaction; `concurrency`: the advisory
+  locks and newest-snapshot guard that let several syncers share one PostgreSQL ledger.
 """

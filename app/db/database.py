@@ -29,12 +29,13 @@ class Database:
     """Owns an engine and a single worker thread; every session runs on that thread.
 
     `fn(session, *args, **kwargs)` runs inside one transaction (on SQLite a BEGIN IMMEDIATE, so
-    a read-then-write cannot interleave with another process's write): committed when `fn`
-    returns, rolled back when it raises. Return domain values, never ORM rows (the session is
-    closed by the time the caller sees the result). Errors the database reports (locked,
-    read-only, corrupt, a broken constraint) arrive as `app.db.errors.DatabaseError`
-    subclasses; anything else from `fn`, including SQLAlchemy usage errors (bugs), arrives
-    unchanged.
+    a read-then-write cannot interleave with another process's write; on PostgreSQL READ
+    COMMITTED, where such a `fn` takes its accounts' locks first, see app.db.concurrency),
+    committed when `fn` returns, rolled back when it raises. Return domain values, never ORM
+    rows (the session is closed by the time the caller sees the result). Errors the database
+    reports (locked, read-only, corrupt, a broken constraint, an unreachable server) arrive as
+    `app.db.errors.DatabaseError` subclasses; anything else from `fn`, including SQLAlchemy
+    usage errors (bugs), arrives unchanged.
     """
 
     def __init__(self, engine: Engine) -> None:

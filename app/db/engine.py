@@ -76,8 +76,8 @@ def describe(url: URL) -> str:
         return str(path)
     secret = [key for key in url.query if "password" in key.lower()]
     if secret:
-        url = url.update_query_dict({key: "***" for key in secret})
-    return url.render_as_string(hide_password=True)
+        url = url.update_query_dict({key: "MASKED" for key in secret})
+    return url.render_as_string(hide_password=True).replace("=MASKED", "=***")
 
 
 def create_private_file(path: Path) -> None:
