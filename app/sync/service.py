@@ -70,7 +70,6 @@ class PositionSyncService:
         self._debounce_trigger = SyncTrigger.POSITION_UPDATE
         self._connected_once = False
         self._periodic: asyncio.Task[None] | None = None
-        self._superseded_streak = 0
         self.last_result: SyncResult | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -162,58 +161,19 @@ class PositionSyncService:
         self._running.add_done_callback(resolve)
 
     async def _run(self, trigger: SyncTrigger, scope: set[PositionKey] | None) -> SyncResult:
-        started = datetime.now(UTC)
         for callback in self._started:
             callback(trigger)
         frozen = frozenset(scope) if scope is not None else None
-        try:
-            # A full sync downloads everything again: it is the safety net that catches what no
-            # push announced (a position removed silently). Selective syncs reuse live data.
-            snapshot = await self.broker.snapshot(frozen, refresh=frozen is None)
-        except BrokerUnavailableError as exc:
-            result = await self._nothing_changed(trigger, started, SyncStatus.SKIPPED, exc.reason)
-        except IncompleteSnapshotError as exc:
-            result = await self._nothing_changed(trigger, started, SyncStatus.FAILED, exc.reason)
-        else:
-            try:
-                plan, run_id = await self.ledger.commit_snapshot(
-                    snapshot, self.options.reconcile, trigger, started
-                )
-            except Exception as exc:  # a database failure: nothing was committed
-                log.exception("sync could not be written")
-                result = SyncResult(
-                    trigger,
-                    SyncStatus.FAILED,
-                    started,
-                    datetime.now(UTC),
-                    error=f"the ledger could not be written: {exc}",
-                    ledger_error=True,
-                )
-            else:
-                if plan.superseded:
-                    status = SyncStatus.SKIPPED
-                    self._after_superseded(trigger, frozen)
-                else:
-                    status = SyncStatus.OK if plan.incomplete_reason is None else SyncStatus.FAILED
-                    self._superseded_streak = 0
-                result = SyncResult(
-                    trigger=trigger,
-                    status=status,
-                    started_at=started,
-                    finished_at=datetime.now(UTC),
-                    run_id=run_id,
-                    positions_seen=plan.positions_seen,
-                    opened=plan.opened,
-                    updated=plan.updated,
-                    closed=plan.closed,
-                    missing=plan.missing,
-                    skipped_rows=len(plan.skipped),
-                    error=plan.incomplete_reason,
-                    pnl_mismatches=plan.pnl_mismatches,
-                    selective=frozen is not None,
-                    changed_keys=frozenset(c.after.key for c in plan.changes),
-                    market_moved=bool(plan.market_updates),
-                )
+        result, superseded = await self._attempt(trigger, frozen)
+        for _ in range(SUPERSEDED_RETRIES):
+            if not superseded:
+                break
+            # Another syncer sharing the ledger committed a newer snapshot while this one was
+            # taken, and theirs may still predate what triggered this run: take a fresh one (it
+            # starts after theirs ended; app.db.concurrency). A few times at most: the other
+            # syncer is making progress meanwhile, and the ledger shows its commit.
+            log.info("%s; taking a fresh snapshot", result.summary())
+            result, superseded = await self._attempt(trigger, frozen)
         self.last_result = result
         log.info("%s", result.summary())
         for listener in self._listeners:
@@ -223,17 +183,59 @@ class PositionSyncService:
                 log.exception("a sync result listener failed")
         return result
 
-    def _after_superseded(self, trigger: SyncTrigger, scope: frozenset[PositionKey] | None) -> None:
-        # Another syncer sharing the ledger committed a newer snapshot while this one was taken.
-        # Theirs may still predate what triggered this run, so ask for one follow-up run with a
-        # fresh snapshot (it starts after theirs ended); a few in a row at most, since the
-        # other syncer is making progress meanwhile.
-        self._superseded_streak += 1
-        if self._superseded_streak > SUPERSEDED_FOLLOW_UPS:
-            self._superseded_streak = 0
-            return
-        keys = set(scope) if scope is not None else None
-        self._tasks.spawn(self.sync_positions(trigger, keys), "after-superseded")
+    async def _attempt(
+        self, trigger: SyncTrigger, frozen: frozenset[PositionKey] | None
+    ) -> tuple[SyncResult, bool]:
+        """One snapshot and its commit; (the result, whether another syncer superseded it)."""
+        started = datetime.now(UTC)
+        try:
+            # A full sync downloads everything again: it is the safety net that catches what no
+            # push announced (a position removed silently). Selective syncs reuse live data.
+            snapshot = await self.broker.snapshot(frozen, refresh=frozen is None)
+        except BrokerUnavailableError as exc:
+            status, reason = SyncStatus.SKIPPED, exc.reason
+        except IncompleteSnapshotError as exc:
+            status, reason = SyncStatus.FAILED, exc.reason
+        else:
+            try:
+                plan, run_id = await self.ledger.commit_snapshot(
+                    snapshot, self.options.reconcile, trigger, started
+                )
+            except Exception as exc:  # a database failure: nothing was committed
+                log.exception("sync could not be written")
+                failed = SyncResult(
+                    trigger,
+                    SyncStatus.FAILED,
+                    started,
+                    datetime.now(UTC),
+                    error=f"the ledger could not be written: {exc}",
+                    ledger_error=True,
+                )
+                return failed, False
+            if plan.superseded:
+                status = SyncStatus.SKIPPED
+            else:
+                status = SyncStatus.OK if plan.incomplete_reason is None else SyncStatus.FAILED
+            result = SyncResult(
+                trigger=trigger,
+                status=status,
+                started_at=started,
+                finished_at=datetime.now(UTC),
+                run_id=run_id,
+                positions_seen=plan.positions_seen,
+                opened=plan.opened,
+                updated=plan.updated,
+                closed=plan.closed,
+                missing=plan.missing,
+                skipped_rows=len(plan.skipped),
+                error=plan.incomplete_reason,
+                pnl_mismatches=plan.pnl_mismatches,
+                selective=frozen is not None,
+                changed_keys=frozenset(c.after.key for c in plan.changes),
+                market_moved=bool(plan.market_updates),
+            )
+            return result, plan.superseded
+        return await self._nothing_changed(trigger, started, status, reason), False
 
     async def _nothing_changed(
         self, trigger: SyncTrigger, started: datetime, status: SyncStatus, reason: str
@@ -291,7 +293,7 @@ class PositionSyncService:
         self._tasks.spawn(self.sync_positions(trigger, keys), f"debounced-{trigger}")
 
 
-SUPERSEDED_FOLLOW_UPS = 2
-"""Follow-up runs in a row after runs another syncer superseded (app.db.concurrency)."""
+SUPERSEDED_RETRIES = 2
+"""Fresh snapshots a run takes after another syncer superseded its own (app.db.concurrency)."""
 
 _SELECTIVE_TRIGGERS = frozenset({SyncTrigger.POSITION_UPDATE, SyncTrigger.EXECUTION})
