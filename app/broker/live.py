@@ -38,6 +38,9 @@ class LiveBook:
         self.accounts_generation: dict[str, int] = {}
         self.live_account: str | None = None  # the one reqAccountUpdates subscription
         self.executions_pending: set[int] = set()  # reqIds of reqExecutions in flight
+        self.executions_request: int | None = None  # the latest reqExecutions sent
+        self._cut: tuple[int, dict[PositionKey, BrokerPosition], dict[PositionKey, SkippedRow]]
+        self._cut = (-1, {}, {})
         self.exec_keys: dict[str, PositionKey] = {}
         self.exec_skipped: dict[str, SkippedRow] = {}
 
@@ -129,6 +132,17 @@ class LiveBook:
             self.rows[key] = _with_mark(row, mark)
 
     # ------------------------------------------------------------------ executions
+    def end_executions(self, req_id: int) -> None:
+        """execDetailsEnd for `req_id`: the rows as of this moment go with that answer.
+
+        A fill just after TWS answered reaches the position rows (its pushes follow the
+        answer) but not the answer; pairing the answer with those later rows would read the
+        fill's quantity as a change no fill explains. The next snapshot brings both.
+        """
+        self.executions_pending.discard(req_id)
+        if req_id == self.executions_request:
+            self._cut = (req_id, dict(self.rows), dict(self.skipped))
+
     def skip_execution(self, exec_id: str, key: PositionKey | None, reason: str) -> None:
         row = SkippedRow(key, f"execution {exec_id}: {reason}")
         if exec_id:
@@ -149,6 +163,10 @@ class LiveBook:
     ) -> BrokerSnapshot:
         """A snapshot of `accounts` (limited to `scope`) from what this book holds now."""
         wanted = frozenset(accounts)
+        rows, bad_rows = self.rows, self.skipped
+        if self.executions_request is not None and self._cut[0] == self.executions_request:
+            _, rows, bad_rows = self._cut  # as at the end of the executions answer
+        self._cut = (-1, {}, {})
 
         def included(key: PositionKey | None) -> bool:
             if key is None:
@@ -156,10 +174,10 @@ class LiveBook:
             return key[0] in wanted and (scope is None or key in scope)
 
         if scope is None:
-            positions = [row for key, row in self.rows.items() if key[0] in wanted]
+            positions = [row for key, row in rows.items() if key[0] in wanted]
         else:  # a selective sync touches its own keys only, however many rows we hold
             positions = [
-                row for key in sorted(scope) if key[0] in wanted and (row := self.rows.get(key))
+                row for key in sorted(scope) if key[0] in wanted and (row := rows.get(key))
             ]
 
         managed = frozenset(self.managed)
@@ -171,7 +189,7 @@ class LiveBook:
                 return scope is None
             return included(key)
 
-        skipped = [row for key, row in self.skipped.items() if reported(key)]
+        skipped = [row for key, row in bad_rows.items() if reported(key)]
         skipped += [row for row in self.exec_skipped.values() if reported(row.key)]
         skipped += [row for row in fill_skips if reported(row.key)]
         if scope is None:

@@ -328,6 +328,7 @@ class IbSession:
             self.book.begin_account(fields[3])
         elif msg_id == "7" and len(fields) > 2:
             self.book.executions_pending.add(int(fields[2]))
+            self.book.executions_request = int(fields[2])
 
     # ------------------------------------------------------------------ incoming rows
     def _emit(self, kind: BrokerEventKind, key: PositionKey | None) -> None:
@@ -409,7 +410,7 @@ class IbSession:
     def _on_execution_end(self, fields: list[str], forward: Forward) -> None:
         if len(fields) == 3:
             with contextlib.suppress(ValueError):
-                self.book.executions_pending.discard(int(fields[2]))
+                self.book.end_executions(int(fields[2]))
         forward(fields)
 
     def _on_commission(self, fields: list[str], forward: Forward) -> None:
