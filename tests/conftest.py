@@ -15,6 +15,8 @@ T = TypeVar("T")
 pytest_plugins = [
     # The database engines (SQLite, PostgreSQL) and their fixtures: ledger_url, pg_url, ...
     "tests.engines",
+    # DESIGN rule 11 checked after every test: no simulator received an order message.
+    "tests.faults.order_guard",
 ]
 
 

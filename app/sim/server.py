@@ -122,6 +122,7 @@ class GatewaySimulator:
         self._tasks: set[asyncio.Task[Any]] = set()  # drivers, relisten: cancelled on stop
         self._connection_tasks: set[asyncio.Task[Any]] = set()
         self._restart_handle: asyncio.TimerHandle | None = None
+        self._restarts = 0  # a relisten from an earlier restart must not outlive a later one
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -140,11 +141,13 @@ class GatewaySimulator:
         await self._listen()
         return self._port
 
-    async def _listen(self) -> None:
-        self._restart_handle = None
+    async def _listen(self, restart: int | None = None) -> None:
         server = await asyncio.start_server(
             self._on_connect, self.host, self._port, reuse_address=True
         )
+        if restart is not None and restart != self._restarts:
+            server.close()  # another restart began while this one was coming back
+            return
         self._port = server.sockets[0].getsockname()[1]
         self._server = server
         logger.info("TWS simulator listening on %s:%s", self.host, self._port)
@@ -407,9 +410,14 @@ class GatewaySimulator:
         for session in list(self._sessions):
             session.close()
         loop = asyncio.get_running_loop()
+        if self._restart_handle is not None:
+            self._restart_handle.cancel()  # restarted while down: come back once, later
+        self._restarts += 1
+        restart = self._restarts
 
         def relisten() -> None:
-            self.spawn(self._listen(), name="relisten")
+            self._restart_handle = None
+            self.spawn(self._listen(restart), name="relisten")
 
         self._restart_handle = loop.call_later(down_for, relisten)
 

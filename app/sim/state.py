@@ -175,6 +175,8 @@ class SimState:
         price = self.prices.get(holding.contract.con_id)
         if price is None:
             return None, None, None
+        if holding.quantity == 0:
+            return price, ZERO, ZERO  # 0 × ±Infinity is undefined: a flat holding is worth 0
         value = holding.quantity * price * holding.contract.factor
         if not price.is_finite():
             return price, value, value

@@ -7,6 +7,7 @@ import math
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from ib_insync import ExecutionFilter
 
 from app.sim.requests import ORDER_MESSAGES
@@ -192,6 +193,7 @@ def test_execution_filter_and_utility_requests(
     loop.run_until_complete(asyncio.wait_for(scenario(), 20))
 
 
+@pytest.mark.sends_order_messages(client_ids=[10])  # its raw client, on purpose
 def test_order_messages_and_unknown_requests_are_recorded_and_refused(
     basic: SimulatorThread, loop: asyncio.AbstractEventLoop
 ) -> None:
