@@ -62,6 +62,7 @@ class WindowController:
         self.loaded = asyncio.Event()
         self.missing = 0  # cached positions the broker does not report (banner count)
         self._broker_loaded = False  # the broker side holds a full live view
+        self._mirroring = False  # selecting the twin row in the other table
         self._selected: Lifecycle | None = None
         self._broker_keys: set[PositionKey] | None = set()
         self._broker_timer = QTimer(window)
@@ -112,6 +113,7 @@ class WindowController:
         w.account_filter.currentTextChanged.connect(self.on_filters_changed)
         w.text_filter.textChanged.connect(self.on_filters_changed)
         w.cache_table.selectionModel().selectionChanged.connect(self.on_cache_selection_changed)
+        w.broker_table.selectionModel().selectionChanged.connect(self.on_broker_selection_changed)
         w.closed_table.selectionModel().selectionChanged.connect(self.on_closed_selection_changed)
 
     # ------------------------------------------------------------------ slots
@@ -151,6 +153,33 @@ class WindowController:
     def on_cache_selection_changed(self, selected: QItemSelection, _old: QItemSelection) -> None:
         """Show the selected open lifecycle's history; enable Mark closed."""
         self._select_from(self.window.cache_model, selected)
+        if self._selected is not None:
+            broker = self.window.broker_model
+            self._select_key(self.window.broker_table, broker, self._selected.key)
+
+    def on_broker_selection_changed(self, selected: QItemSelection, _old: QItemSelection) -> None:
+        """Selecting a broker row selects the same (account, conId) in the cache, and back."""
+        rows = {index.row() for index in selected.indexes()}
+        if rows:
+            key = self.window.broker_model.key_of(self.window.broker_model.row(min(rows)))
+            self._select_key(self.window.cache_table, self.window.cache_model, key)
+
+    def _select_key(self, view: Any, model: KeyedTableModel, key: Any) -> None:
+        if self._mirroring:
+            return
+        row = model.row_of(key)
+        current = view.selectionModel().selectedRows()
+        if row is not None and current and current[0].row() == row:
+            return
+        self._mirroring = True
+        try:
+            if row is None:
+                view.clearSelection()  # no twin: a stale selection would point elsewhere
+            else:
+                view.selectRow(row)
+                view.scrollTo(model.index(row, 0))
+        finally:
+            self._mirroring = False
 
     def on_closed_selection_changed(self, selected: QItemSelection, _old: QItemSelection) -> None:
         """Show the selected closed lifecycle's history."""

@@ -50,7 +50,8 @@ def _table(name: str, model: KeyedTableModel) -> QTableView:
     header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     header.setStretchLastSection(True)
     header.setSectionsMovable(True)
-    header.setDefaultSectionSize(92)
+    for section, column in enumerate(model.columns):
+        header.resizeSection(section, column.width)
     return view
 
 

@@ -11,8 +11,15 @@ from app.ui.models.keyed import Column, KeyedTableModel
 class EventsModel(KeyedTableModel):
     """`position_events` of the selected lifecycle."""
 
+    default_order = staticmethod(lambda e: e.id)
+
     columns = (
-        Column("When", lambda e: e.occurred_at, lambda e: fmt.local_time(e.occurred_at, True)),
+        Column(
+            "When",
+            lambda e: e.occurred_at,
+            lambda e: fmt.local_time(e.occurred_at, True),
+            width=120,
+        ),
         Column("Event", lambda e: e.kind.value, lambda e: e.kind.value.replace("_", " ").title()),
         Column(
             "Qty before",
@@ -57,8 +64,10 @@ class EventsModel(KeyedTableModel):
 class FillsModel(KeyedTableModel):
     """`executions` of the selected contract."""
 
+    default_order = staticmethod(lambda f: (f.time, f.exec_id))
+
     columns = (
-        Column("Time", lambda f: f.time, lambda f: fmt.local_time(f.time, True)),
+        Column("Time", lambda f: f.time, lambda f: fmt.local_time(f.time, True), width=120),
         Column("Side", lambda f: f.side.value, lambda f: f.side.value),
         Column("Shares", lambda f: f.shares, lambda f: fmt.quantity(f.shares), numeric=True),
         Column("Price", lambda f: f.price, lambda f: fmt.price(f.price), numeric=True),
@@ -82,8 +91,15 @@ class FillsModel(KeyedTableModel):
 class RunsModel(KeyedTableModel):
     """`sync_runs`, newest first."""
 
+    default_order = staticmethod(lambda r: -r.id)
+
     columns = (
-        Column("Started", lambda r: r.started_at, lambda r: fmt.local_time(r.started_at, True)),
+        Column(
+            "Started",
+            lambda r: r.started_at,
+            lambda r: fmt.local_time(r.started_at, True),
+            width=120,
+        ),
         Column("Trigger", lambda r: r.trigger.value, lambda r: r.trigger.value.replace("_", " ")),
         Column("Result", lambda r: r.status.value, lambda r: r.status.value),
         Column("ms", lambda r: r.duration_ms, lambda r: str(r.duration_ms or ""), numeric=True),

@@ -34,6 +34,7 @@ class Column:
     numeric: bool = False
     pnl: bool = False  # coloured green/red by sign
     tooltip: str = ""
+    width: int = 90  # default pixels; the user's own widths are remembered per table
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,8 @@ class KeyedTableModel(QAbstractTableModel):
     """A table of domain values keyed by `key_of(row)`; see the module docstring."""
 
     columns: Sequence[Column] = ()
+    default_order: Callable[[Any], Any] | None = None
+    """Order when no column is sorted (e.g. account then symbol, so tables line up)."""
 
     def __init__(self, key_of: Callable[[Any], Hashable], parent: Any = None) -> None:
         super().__init__(parent)
@@ -124,9 +127,7 @@ class KeyedTableModel(QAbstractTableModel):
         return None
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        if not 0 <= column < len(self.columns):
-            return
-        self._sort = (column, order)
+        self._sort = (column, order) if 0 <= column < len(self.columns) else None
         self._resort()
 
     # ------------------------------------------------------------------ content
@@ -165,16 +166,15 @@ class KeyedTableModel(QAbstractTableModel):
     def upsert(self, rows: Iterable[Any]) -> None:
         """Update rows in place and append new ones; selection and scroll stay."""
         changed_rows: list[int] = []
-        appended: list[Hashable] = []
+        appended: dict[Hashable, None] = {}  # ordered and unique: a batch may repeat a key
         for value in rows:
             key = self._key_of(value)
-            had = key in self._rows
             self._rows[key] = value
             position = self._position.get(key)
             if position is not None:
                 changed_rows.append(position)
-            elif (not had and self._accept(value)) or (had and self._accept(value)):
-                appended.append(key)
+            elif self._accept(value):  # new, or filtered out before and shown now
+                appended[key] = None
         if changed_rows:
             last = self.columnCount() - 1
             self.dataChanged.emit(
@@ -187,7 +187,7 @@ class KeyedTableModel(QAbstractTableModel):
                 self._position[key] = start + offset
             self._visible.extend(appended)
             self.endInsertRows()
-        if self._sort is not None and (changed_rows or appended):
+        if appended or (self._sort is not None and changed_rows):
             self._resort()
 
     def remove(self, keys: Iterable[Hashable]) -> None:
@@ -228,6 +228,7 @@ class KeyedTableModel(QAbstractTableModel):
 
     # ------------------------------------------------------------------ ordering
     def _order_visible(self) -> None:
+        default = type(self).default_order
         if self._sort is not None:
             column, order = self._sort
             value = self.columns[column].value
@@ -235,6 +236,8 @@ class KeyedTableModel(QAbstractTableModel):
                 key=lambda k: _sort_key(value(self._rows[k])),
                 reverse=order == Qt.SortOrder.DescendingOrder,
             )
+        elif default is not None:
+            self._visible.sort(key=lambda k: default(self._rows[k]))
         self._position = {k: i for i, k in enumerate(self._visible)}
 
     def _resort(self) -> None:

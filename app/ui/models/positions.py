@@ -21,14 +21,22 @@ def _cost_pct(row: BrokerPosition) -> Decimal | None:
     return row.unrealized_pnl / basis * 100
 
 
+def _by_account_symbol(row: Any) -> tuple[str, str, int]:
+    return (row.account, _symbol(row.contract), row.contract.con_id)
+
+
 class BrokerModel(KeyedTableModel):
     """What TWS reports right now (the live subscription), by (account, conId)."""
 
+    default_order = staticmethod(_by_account_symbol)
+
     columns = (
-        Column("Account", lambda r: r.account, lambda r: r.account),
-        Column("Symbol", lambda r: _symbol(r.contract), lambda r: _symbol(r.contract)),
-        Column("Type", lambda r: r.contract.sec_type, lambda r: r.contract.sec_type),
-        Column("Qty", lambda r: r.quantity, lambda r: fmt.quantity(r.quantity), numeric=True),
+        Column("Account", lambda r: r.account, lambda r: r.account, width=112),
+        Column("Symbol", lambda r: _symbol(r.contract), lambda r: _symbol(r.contract), width=150),
+        Column("Type", lambda r: r.contract.sec_type, lambda r: r.contract.sec_type, width=44),
+        Column(
+            "Qty", lambda r: r.quantity, lambda r: fmt.quantity(r.quantity), numeric=True, width=70
+        ),
         Column(
             "Avg price",
             lambda r: r.average_price,
@@ -48,7 +56,7 @@ class BrokerModel(KeyedTableModel):
             pnl=True,
         ),
         Column("Unrl %", _cost_pct, lambda r: fmt.percent(_cost_pct(r)), numeric=True, pnl=True),
-        Column("Ccy", lambda r: r.contract.currency, lambda r: r.contract.currency),
+        Column("Ccy", lambda r: r.contract.currency, lambda r: r.contract.currency, width=44),
     )
 
     def __init__(self, parent: Any = None) -> None:
@@ -64,11 +72,15 @@ def _warning(p: Lifecycle) -> str:
 class CacheModel(KeyedTableModel):
     """The local ledger's OPEN lifecycles, by (account, conId)."""
 
+    default_order = staticmethod(_by_account_symbol)
+
     columns = (
-        Column("Account", lambda p: p.account, lambda p: p.account),
-        Column("Symbol", lambda p: _symbol(p.contract), lambda p: _symbol(p.contract)),
-        Column("Type", lambda p: p.contract.sec_type, lambda p: p.contract.sec_type),
-        Column("Qty", lambda p: p.quantity, lambda p: fmt.quantity(p.quantity), numeric=True),
+        Column("Account", lambda p: p.account, lambda p: p.account, width=112),
+        Column("Symbol", lambda p: _symbol(p.contract), lambda p: _symbol(p.contract), width=150),
+        Column("Type", lambda p: p.contract.sec_type, lambda p: p.contract.sec_type, width=44),
+        Column(
+            "Qty", lambda p: p.quantity, lambda p: fmt.quantity(p.quantity), numeric=True, width=70
+        ),
         Column(
             "Avg price",
             lambda p: p.average_price,
@@ -121,10 +133,12 @@ def _close_reason_text(p: Lifecycle) -> str:
 class ClosedModel(KeyedTableModel):
     """CLOSED lifecycles, one row each (a contract can have many), by lifecycle id."""
 
+    default_order = staticmethod(lambda p: (-p.closed_at.timestamp() if p.closed_at else 0, p.id))
+
     columns = (
-        Column("Account", lambda p: p.account, lambda p: p.account),
-        Column("Symbol", lambda p: _symbol(p.contract), lambda p: _symbol(p.contract)),
-        Column("Type", lambda p: p.contract.sec_type, lambda p: p.contract.sec_type),
+        Column("Account", lambda p: p.account, lambda p: p.account, width=112),
+        Column("Symbol", lambda p: _symbol(p.contract), lambda p: _symbol(p.contract), width=150),
+        Column("Type", lambda p: p.contract.sec_type, lambda p: p.contract.sec_type, width=44),
         Column("Opened", lambda p: p.opened_at, lambda p: fmt.local_time(p.opened_at)),
         Column("Closed", lambda p: p.closed_at, lambda p: fmt.local_time(p.closed_at)),
         Column(
@@ -139,7 +153,7 @@ class ClosedModel(KeyedTableModel):
             lambda p: p.close_reason.value if p.close_reason else "",
             _close_reason_text,
         ),
-        Column("Ccy", lambda p: p.contract.currency, lambda p: p.contract.currency),
+        Column("Ccy", lambda p: p.contract.currency, lambda p: p.contract.currency, width=44),
     )
 
     def __init__(self, parent: Any = None) -> None:
