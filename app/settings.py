@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 APP_NAME = "position-sync"
@@ -68,11 +68,44 @@ class Settings(BaseSettings):
         1.0, ge=0, description="Quiet time after broker events before an event-driven sync."
     )
 
-    @field_validator("ib_host")
+    # Local API (app.api): off by default; `position-sync serve` always serves it.
+    api_enabled: bool = Field(False, description="Serve the local HTTP API from the window.")
+    api_host: str = Field(
+        "127.0.0.1", description="Address the API binds to (loopback unless api_allow_remote)."
+    )
+    api_port: int = Field(8765, ge=0, le=65535, description="API port (0: any free port).")
+    api_token: str = Field(
+        "",
+        repr=False,  # never in logs or tracebacks
+        description="Bearer token every API request must carry (generated and saved here when "
+        "the API starts without one).",
+    )
+    api_allow_remote: bool = Field(
+        False, description="Allow api_host to be a non-loopback address (plain HTTP: see README)."
+    )
+
+    # Desktop notifications (the window's system tray).
+    notify_missing: bool = Field(True, description="Notify when a position goes missing at IB.")
+    notify_sync_failures: bool = Field(
+        True, description="Notify when syncing fails notify_failure_threshold times in a row."
+    )
+    notify_failure_threshold: int = Field(
+        3, ge=1, description="Failed syncs in a row before notify_sync_failures notifies."
+    )
+    notify_disconnect: bool = Field(
+        True,
+        description="Notify when TWS or its link to IB drops unasked during US market hours "
+        "(09:30-16:00 America/New_York, Monday to Friday; holidays not excluded).",
+    )
+    notify_pnl_mismatch: bool = Field(
+        True, description="Notify when our realized P&L differs from IB's for a fill."
+    )
+
+    @field_validator("ib_host", "api_host")
     @classmethod
-    def _host_not_empty(cls, value: str) -> str:
+    def _host_not_empty(cls, value: str, info: ValidationInfo) -> str:
         if not value.strip():
-            raise ValueError("ib_host must not be empty")
+            raise ValueError(f"{info.field_name} must not be empty")
         return value.strip()
 
     @classmethod

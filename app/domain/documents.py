@@ -1,0 +1,125 @@
+"""The JSON documents scripts read (`status --json`, `positions --json`, the local API).
+
+One definition shared by the command line and the local API, so both print the same document.
+Decimals are written as text (exact, no float noise) and times as ISO 8601 UTC with a Z suffix,
+so a script never loses a digit.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from app.domain.decimals import decimal_text
+from app.domain.records import LedgerStatus, SyncRun, SyncStats
+from app.domain.values import Lifecycle
+
+
+def dec(value: Decimal | None) -> str | None:
+    """Exact decimal text without exponent or trailing zeros (None stays None)."""
+    return decimal_text(value) if value is not None else None
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a Z suffix."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def lifecycle_json(p: Lifecycle) -> dict[str, Any]:
+    """One cached position as the `positions --json` document lists it."""
+    c = p.contract
+    return {
+        "id": p.id,
+        "account": p.account,
+        "con_id": c.con_id,
+        "symbol": c.symbol,
+        "sec_type": c.sec_type,
+        "currency": c.currency,
+        "exchange": c.exchange,
+        "local_symbol": c.local_symbol,
+        "multiplier": dec(c.multiplier),
+        "expiry": c.expiry or None,
+        "strike": dec(c.strike),
+        "right": c.right or None,
+        "quantity": dec(p.quantity),
+        "average_price": dec(p.average_price),
+        "average_cost": dec(p.average_cost),
+        "current_price": dec(p.current_price),
+        "market_value": dec(p.market_value),
+        "unrealized_pnl": dec(p.unrealized_pnl),
+        "unrealized_pnl_pct": dec(p.unrealized_pnl_pct),
+        "realized_pnl": dec(p.realized_pnl),
+        "status": p.status.value,
+        "opened_at": iso(p.opened_at),
+        "closed_at": iso(p.closed_at),
+        "close_reason": p.close_reason.value if p.close_reason else None,
+        "last_synced_at": iso(p.last_synced_at),
+        "missing_since": iso(p.missing_since),
+        "entry_trade_id": p.entry_trade_id,
+        "exit_trade_id": p.exit_trade_id,
+    }
+
+
+def run_json(run: SyncRun | None) -> dict[str, Any] | None:
+    """One sync run."""
+    if run is None:
+        return None
+    return {
+        "id": run.id,
+        "trigger": run.trigger.value,
+        "status": run.status.value,
+        "started_at": iso(run.started_at),
+        "finished_at": iso(run.finished_at),
+        "duration_ms": run.duration_ms,
+        "positions_seen": run.positions_seen,
+        "opened": run.opened,
+        "updated": run.updated,
+        "closed": run.closed,
+        "missing": run.missing,
+        "error": run.error,
+    }
+
+
+def stats_json(stats: SyncStats) -> dict[str, Any]:
+    """Run statistics over the recent window."""
+    return {
+        "runs": stats.runs,
+        "ok": stats.ok,
+        "failed": stats.failed,
+        "skipped": stats.skipped,
+        "success_rate": stats.success_rate,
+        "mean_duration_ms": stats.mean_duration_ms,
+        "max_duration_ms": stats.max_duration_ms,
+    }
+
+
+def status_json(status: LedgerStatus, now: datetime) -> dict[str, Any]:
+    """The `status --json` document (documented in the README)."""
+    synced = status.last_success.finished_at if status.last_success else None
+    return {
+        "database": status.database,
+        "revision": status.revision,
+        "accounts": list(status.accounts),
+        "open_positions": status.open_positions,
+        "closed_positions": status.closed_positions,
+        "realized_pnl_total": dec(status.realized_pnl_total),
+        "last_synced_at": iso(synced),
+        "last_synced_age_seconds": round((now - synced).total_seconds(), 1) if synced else None,
+        "last_run": run_json(status.last_run),
+        "stats": stats_json(status.stats),
+        "missing_at_broker": [
+            {
+                "id": p.id,
+                "account": p.account,
+                "con_id": p.contract.con_id,
+                "symbol": p.contract.symbol,
+                "local_symbol": p.contract.local_symbol,
+                "quantity": dec(p.quantity),
+                "missing_since": iso(p.missing_since),
+            }
+            for p in status.missing_at_broker
+        ],
+    }
