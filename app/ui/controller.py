@@ -39,6 +39,7 @@ from app.ui.dialogs.mark_closed import MarkClosedDialog
 from app.ui.dialogs.settings_dialog import SettingsDialog
 from app.ui.main_window import ALL_ACCOUNTS, MainWindow
 from app.ui.models.keyed import Highlight, KeyedTableModel
+from app.ui.notifications import DesktopNotifier
 from app.ui.resources import standard_icon
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class WindowController:
             Discrepancy.QUANTITY_DIFFERS: standard_icon(QStyle.StandardPixmap.SP_MessageBoxWarning),
             Discrepancy.NOT_CACHED: standard_icon(QStyle.StandardPixmap.SP_MessageBoxInformation),
         }
+        self.notifier = DesktopNotifier(window)
         self._wire_window()
 
     # ------------------------------------------------------------------ start / stop
@@ -95,6 +97,7 @@ class WindowController:
         """Stop syncing and release the ledger (the window stays until the app quits)."""
         self._ticker.stop()
         self._broker_timer.stop()
+        await self.notifier.detach()
         await self.tasks.cancel_all()
         await self.runtime.service.stop()
         self.runtime.close()
@@ -104,6 +107,7 @@ class WindowController:
         runtime.broker.on_event(self._on_event)
         runtime.service.on_run_started(self._on_run_started)
         runtime.service.on_result(self._on_result)
+        self.notifier.attach(runtime)
 
     def _wire_window(self) -> None:
         w = self.window
@@ -492,6 +496,7 @@ class WindowController:
         except DatabaseError as exc:
             await tell(self.window, "Settings not applied", str(exc))
             return
+        await self.notifier.detach()
         await self.runtime.service.stop()
         self.runtime.close(keep_gateway=True)
         self.runtime = fresh

@@ -1,0 +1,20 @@
+"""The ledger's status with its revision, read in one transaction on the database thread."""
+
+from __future__ import annotations
+
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.orm import Session
+
+from app.db import repository
+from app.domain.records import LedgerStatus
+
+
+def stamped_revision(session: Session) -> str | None:
+    """The Alembic revision stamped in the database (what `migrate.current` reads from outside)."""
+    return MigrationContext.configure(session.connection()).get_current_revision()
+
+
+def ledger_status_now(session: Session, database: str) -> LedgerStatus:
+    """`repository.ledger_status` with the stamped revision, for a process that holds the ledger
+    open (the local API): no second connection, and the same numbers `status` prints."""
+    return repository.ledger_status(session, database, stamped_revision(session))
