@@ -20,6 +20,7 @@ from app.db.tables import AccountRow, ExecutionRow, PositionEventRow, PositionRo
 from app.domain.executions import base_exec_id, correction_rank
 from app.domain.plan import LifecycleChange, SyncPlan
 from app.domain.records import LedgerStatus, RunOutcome, StoredEvent, SyncRun, SyncStats
+from app.domain.series import RealizedAmount
 from app.domain.values import (
     BrokerSnapshot,
     CloseReason,
@@ -408,26 +409,54 @@ def position(session: Session, position_id: int) -> Lifecycle | None:
     return _lifecycle(row) if row is not None else None
 
 
+def _stored_event(r: Row[Any]) -> StoredEvent:
+    return StoredEvent(
+        id=r.id,
+        position_id=r.position_id,
+        sync_run_id=r.sync_run_id,
+        kind=EventKind(r.kind),
+        occurred_at=r.occurred_at,
+        quantity_before=r.quantity_before,
+        quantity_after=r.quantity_after,
+        price=r.price,
+        price_source=PriceSource(r.price_source) if r.price_source else None,
+        realized_pnl=r.realized_pnl,
+        broker_realized_pnl=r.broker_realized_pnl,
+        exec_ids=tuple(r.exec_ids.split(",")) if r.exec_ids else (),
+        note=r.note or "",
+    )
+
+
 def events(session: Session, position_id: int) -> list[StoredEvent]:
     """A lifecycle's history, oldest first."""
     rows = session.execute(select(E).where(E.c.position_id == position_id).order_by(E.c.id))
+    return [_stored_event(r) for r in rows]
+
+
+def all_events(session: Session) -> list[StoredEvent]:
+    """Every lifecycle's events, in the order they were written (exports)."""
+    return [_stored_event(r) for r in session.execute(select(E).order_by(E.c.id))]
+
+
+def all_fills(session: Session) -> list[Fill]:
+    """Every stored fill, oldest first (exports)."""
+    query = select(*_FILL_COLUMNS).join(A, A.c.id == X.c.account_id)
+    return [_fill(row) for row in session.execute(query.order_by(X.c.time, X.c.exec_id))]
+
+
+def realized_amounts(session: Session) -> list[RealizedAmount]:
+    """Every event that realized P&L, with its lifecycle's account and currency (charts)."""
+    query = (
+        select(A.c.code, P.c.currency, E.c.occurred_at, E.c.realized_pnl)
+        .select_from(E)
+        .join(P, P.c.id == E.c.position_id)
+        .join(A, A.c.id == P.c.account_id)
+        .where(E.c.realized_pnl.is_not(None))
+        .order_by(E.c.occurred_at, E.c.id)
+    )
     return [
-        StoredEvent(
-            id=r.id,
-            position_id=r.position_id,
-            sync_run_id=r.sync_run_id,
-            kind=EventKind(r.kind),
-            occurred_at=r.occurred_at,
-            quantity_before=r.quantity_before,
-            quantity_after=r.quantity_after,
-            price=r.price,
-            price_source=PriceSource(r.price_source) if r.price_source else None,
-            realized_pnl=r.realized_pnl,
-            broker_realized_pnl=r.broker_realized_pnl,
-            exec_ids=tuple(r.exec_ids.split(",")) if r.exec_ids else (),
-            note=r.note or "",
-        )
-        for r in rows
+        RealizedAmount(code, currency or "", at, amount)
+        for code, currency, at, amount in session.execute(query)
     ]
 
 

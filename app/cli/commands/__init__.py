@@ -10,14 +10,16 @@ Register = Callable[[Any, Callable[[argparse.ArgumentParser], None]], None]
 
 
 def _registry() -> list[Register]:
-    from app.cli.commands import db, gateway, gui, positions, status, sync
+    from app.cli.commands import db, export, gateway, gui, positions, serve, status, sync
 
     return [
         gui.register,
         sync.register,
+        serve.register,
         status.register,
         positions.register,
         gateway.register,
+        export.register,
         db.register,
     ]
 

@@ -1,0 +1,185 @@
+"""Exports of the ledger (CSV, JSON): which rows, which columns, and the text.
+
+Pure: domain values in, text out. Decimals are written as their exact text (no float noise),
+times as ISO 8601 in UTC with a `Z` (app.domain.documents' `dec` and `iso`, as every `--json`
+document); the column names are DESIGN.md's database contract, with `account` holding the IB
+account code where the table stores an `account_id`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from app.domain.documents import dec, iso, lifecycle_json
+from app.domain.records import StoredEvent
+from app.domain.values import Fill, Lifecycle
+
+Cell = str | int | None
+"""One exported value: exact text, an integer id, or None (an empty CSV cell, JSON null)."""
+
+
+class ExportKind(StrEnum):
+    """What an export holds."""
+
+    POSITIONS = "positions"  # OPEN lifecycles
+    ALL = "all"  # every lifecycle, open and closed
+    EVENTS = "events"  # every lifecycle's events, with the lifecycle's account and contract
+    FILLS = "fills"  # every stored execution
+
+
+class ExportFormat(StrEnum):
+    """How an export is written."""
+
+    CSV = "csv"
+    JSON = "json"
+
+
+LIFECYCLE_COLUMNS = (
+    "id", "account", "con_id", "symbol", "sec_type", "currency", "exchange", "local_symbol",
+    "multiplier", "expiry", "strike", "right", "quantity", "average_price", "average_cost",
+    "current_price", "market_value", "unrealized_pnl", "unrealized_pnl_pct", "realized_pnl",
+    "status", "opened_at", "closed_at", "close_reason", "last_synced_at", "missing_since",
+    "entry_trade_id", "exit_trade_id",
+)  # fmt: skip
+
+EVENT_COLUMNS = (
+    "id", "position_id", "account", "con_id", "symbol", "local_symbol", "currency",
+    "sync_run_id", "kind", "occurred_at", "quantity_before", "quantity_after", "price",
+    "price_source", "realized_pnl", "broker_realized_pnl", "exec_ids", "note",
+)  # fmt: skip
+
+FILL_COLUMNS = (
+    "exec_id", "account", "con_id", "symbol", "side", "shares", "price", "time", "perm_id",
+    "order_ref", "commission", "commission_currency", "realized_pnl",
+)  # fmt: skip
+
+COLUMNS: Mapping[ExportKind, tuple[str, ...]] = {
+    ExportKind.POSITIONS: LIFECYCLE_COLUMNS,
+    ExportKind.ALL: LIFECYCLE_COLUMNS,
+    ExportKind.EVENTS: EVENT_COLUMNS,
+    ExportKind.FILLS: FILL_COLUMNS,
+}
+
+
+def event_record(e: StoredEvent, life: Lifecycle | None) -> dict[str, Cell]:
+    """One `position_events` row with its lifecycle's account and contract (for joins)."""
+    c = life.contract if life is not None else None
+    return {
+        "id": e.id,
+        "position_id": e.position_id,
+        "account": life.account if life is not None else None,
+        "con_id": c.con_id if c is not None else None,
+        "symbol": c.symbol if c is not None else None,
+        "local_symbol": c.local_symbol if c is not None else None,
+        "currency": c.currency if c is not None else None,
+        "sync_run_id": e.sync_run_id,
+        "kind": e.kind.value,
+        "occurred_at": iso(e.occurred_at),
+        "quantity_before": dec(e.quantity_before),
+        "quantity_after": dec(e.quantity_after),
+        "price": dec(e.price),
+        "price_source": e.price_source.value if e.price_source else None,
+        "realized_pnl": dec(e.realized_pnl),
+        "broker_realized_pnl": dec(e.broker_realized_pnl),
+        # As the column stores them: comma-separated, so both formats carry the same text.
+        "exec_ids": ",".join(e.exec_ids) or None,
+        "note": e.note or None,
+    }
+
+
+def fill_record(f: Fill) -> dict[str, Cell]:
+    """One `executions` row."""
+    return {
+        "exec_id": f.exec_id,
+        "account": f.account,
+        "con_id": f.contract.con_id,
+        "symbol": f.contract.symbol,
+        "side": f.side.value,
+        "shares": dec(f.shares),
+        "price": dec(f.price),
+        "time": iso(f.time),
+        "perm_id": f.perm_id or None,  # the column holds NULL where IB sent none
+        "order_ref": f.order_ref or None,
+        "commission": dec(f.commission),
+        "commission_currency": f.commission_currency or None,
+        "realized_pnl": dec(f.realized_pnl),
+    }
+
+
+def _lifecycle_record(p: Lifecycle) -> dict[str, Cell]:
+    # The same record `positions --json` and the local API print, so the three never drift.
+    record: dict[str, Cell] = lifecycle_json(p)
+    return record
+
+
+@dataclass(frozen=True, slots=True)
+class ExportTable:
+    """An export before it is written: its columns (in order) and one record per row."""
+
+    kind: ExportKind
+    columns: tuple[str, ...]
+    rows: tuple[dict[str, Cell], ...]
+
+
+def export_table(
+    kind: ExportKind,
+    *,
+    lifecycles: Sequence[Lifecycle] = (),
+    events: Iterable[StoredEvent] = (),
+    fills: Iterable[Fill] = (),
+    account: str | None = None,
+) -> ExportTable:
+    """The rows of one export; `account` keeps one IB account's rows only.
+
+    POSITIONS keeps the OPEN lifecycles of `lifecycles`; ALL keeps them all; EVENTS joins each
+    event to its lifecycle by `position_id` (so `lifecycles` must hold every one of them).
+    """
+    rows: list[dict[str, Cell]]
+    if kind is ExportKind.POSITIONS or kind is ExportKind.ALL:
+        rows = [
+            _lifecycle_record(p)
+            for p in lifecycles
+            if (kind is ExportKind.ALL or p.is_open) and account in (None, p.account)
+        ]
+    elif kind is ExportKind.EVENTS:
+        by_id = {p.id: p for p in lifecycles}
+        rows = []
+        for event in events:
+            life = by_id.get(event.position_id)
+            if account is None or (life is not None and life.account == account):
+                rows.append(event_record(event, life))
+    else:
+        rows = [fill_record(f) for f in fills if account in (None, f.account)]
+    return ExportTable(kind, COLUMNS[kind], tuple(rows))
+
+
+def to_csv(table: ExportTable) -> str:
+    """RFC 4180 CSV: a header row of column names, then one line per row (None → empty)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(table.columns)
+    for row in table.rows:
+        writer.writerow(["" if row[name] is None else row[name] for name in table.columns])
+    return out.getvalue()
+
+
+def to_json(table: ExportTable, exported_at: datetime) -> str:
+    """The JSON document (README "Export"): kind, time, column order, and the rows."""
+    document = {
+        "export": table.kind.value,
+        "exported_at": iso(exported_at),
+        "columns": list(table.columns),
+        "rows": [{name: row[name] for name in table.columns} for row in table.rows],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def render(table: ExportTable, fmt: ExportFormat, exported_at: datetime) -> str:
+    """The export's text in `fmt`."""
+    return to_csv(table) if fmt is ExportFormat.CSV else to_json(table, exported_at)

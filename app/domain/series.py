@@ -1,0 +1,151 @@
+"""Chart series from the stored history: realized P&L per local day, and one lifecycle's path.
+
+Pure and exact: sums stay Decimal (the window turns them into pixels only when painting).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, tzinfo
+from decimal import Decimal
+
+from app.domain.book import sign
+from app.domain.records import StoredEvent
+from app.domain.values import ZERO, EventKind, Fill, Lifecycle, Side
+
+
+@dataclass(frozen=True, slots=True)
+class RealizedAmount:
+    """The realized P&L one event booked, with what a chart groups it by."""
+
+    account: str
+    currency: str
+    occurred_at: datetime
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class DayPnl:
+    """Realized P&L of one local calendar day, and the running total up to and including it."""
+
+    day: date
+    realized: Decimal
+    cumulative: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class RealizedByDay:
+    """The daily series of one account (or all), oldest day first; only days that realized."""
+
+    days: tuple[DayPnl, ...] = ()
+    currencies: tuple[str, ...] = ()
+    """Currencies summed into the series: more than one means the amounts are not converted."""
+    account: str | None = None
+
+    @property
+    def total(self) -> Decimal:
+        """Realized P&L over every day."""
+        return self.days[-1].cumulative if self.days else ZERO
+
+
+def daily_realized(
+    amounts: Iterable[RealizedAmount],
+    *,
+    account: str | None = None,
+    tz: tzinfo | None = None,
+) -> RealizedByDay:
+    """Sum realized P&L by the local day it was booked (in `tz`; None: this machine's zone).
+
+    A day counts when any event realized on it, even a zero (a break-even close is still a
+    trading day); days with no realizing event are left out rather than drawn as zero.
+    """
+    by_day: dict[date, Decimal] = {}
+    currencies: set[str] = set()
+    for item in amounts:
+        if account is not None and item.account != account:
+            continue
+        # astimezone(None) converts with the local zone's rules for that instant (DST-correct).
+        day = item.occurred_at.astimezone(tz).date()
+        by_day[day] = by_day.get(day, ZERO) + item.amount
+        if item.currency:
+            currencies.add(item.currency)
+    days: list[DayPnl] = []
+    running = ZERO
+    for day in sorted(by_day):
+        running += by_day[day]
+        days.append(DayPnl(day, by_day[day], running))
+    return RealizedByDay(tuple(days), tuple(sorted(currencies)), account)
+
+
+@dataclass(frozen=True, slots=True)
+class PathPoint:
+    """From `at` on (until the next point), the lifecycle held `quantity` at `average_price`."""
+
+    at: datetime
+    quantity: Decimal
+    average_price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class FillMark:
+    """One fill of the lifecycle, drawn at its time and price."""
+
+    at: datetime
+    price: Decimal
+    shares: Decimal
+    bought: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LifecyclePath:
+    """A lifecycle's quantity and average price over time, and its fills."""
+
+    points: tuple[PathPoint, ...]
+    end: datetime
+    """Where the chart ends: the close, or now for an OPEN lifecycle."""
+    fills: tuple[FillMark, ...] = ()
+
+
+def lifecycle_path(
+    life: Lifecycle,
+    events: Sequence[StoredEvent],
+    fills: Sequence[Fill],
+    now: datetime,
+) -> LifecyclePath:
+    """Replay a lifecycle's events into quantity and average-price steps.
+
+    Events do not store the average, so it is rebuilt with the book's average-cost rules
+    (app.domain.book): an opening or an add moves it (its fills' commissions included, looked up
+    by execId), a reduction leaves it, a split takes the broker's new average. IB's average is
+    the ledger's authority while a position is open (DESIGN "Lifecycle"), so the last point of an
+    OPEN lifecycle shows the stored average, as the tables do.
+    """
+    multiplier = life.contract.multiplier
+    commissions = {f.exec_id: f.commission or ZERO for f in fills}
+    points: list[PathPoint] = []
+    average = ZERO
+    for event in sorted(events, key=lambda e: e.id):
+        after = event.quantity_after
+        commission = sum((commissions.get(x, ZERO) for x in event.exec_ids), ZERO)
+        if event.kind is EventKind.OPENED and after != 0:
+            price = event.price if event.price is not None else life.average_price
+            average = price + sign(after) * commission / (abs(after) * multiplier)
+        elif event.kind is EventKind.INCREASED and event.price is not None and after != 0:
+            held = abs(event.quantity_before)
+            added = abs(after) - held
+            cost = held * average + added * event.price + sign(after) * commission / multiplier
+            average = cost / abs(after)
+        elif event.kind is EventKind.SPLIT and event.price is not None:
+            average = event.price
+        points.append(PathPoint(event.occurred_at, after, average))
+    if not points:  # a lifecycle from before events were recorded (a seed-era row)
+        points.append(PathPoint(life.opened_at, life.quantity, life.average_price))
+    end = life.closed_at if life.closed_at is not None else max(now, points[-1].at)
+    if life.is_open and points[-1].quantity == life.quantity:
+        points[-1] = replace(points[-1], average_price=life.average_price)
+    marks = tuple(
+        FillMark(f.time, f.price, f.shares, f.side is Side.BOUGHT)
+        for f in sorted(fills, key=lambda f: (f.time, f.exec_id))
+    )
+    return LifecyclePath(tuple(points), end, marks)
