@@ -21,6 +21,7 @@ from app.db.errors import DatabaseError
 from app.runtime import Runtime
 from app.settings import APP_NAME, Settings
 from app.ui.controller import WindowController
+from app.ui.local_api import start_api
 from app.ui.main_window import MainWindow
 from app.ui.resources import app_icon
 
@@ -78,11 +79,15 @@ def run_window(settings: Settings, *, demo: bool = False, quit_after: float | No
 
     async def main() -> None:
         window.show()
+        api = None
         try:
             await controller.start()
+            api = await start_api(controller)
             await closed
         finally:
             window.save_state(store)
+            if api is not None:
+                await api.stop()
             await controller.stop()
 
     try:

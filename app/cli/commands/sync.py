@@ -7,11 +7,15 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 from app.cli.context import CommandError, guarded, settings_from
 from app.cli.exit_codes import ExitCode
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
+    from app.settings import Settings
 
 
 def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -25,18 +29,29 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) ->
 
 def run_sync(args: argparse.Namespace) -> int:
     """One sync (exit 0 / 3 / 4), or `--watch` until SIGINT/SIGTERM."""
+    return run_headless(
+        args, lambda runtime, loop: watch(runtime, loop) if args.watch else _once(runtime)
+    )
+
+
+def run_headless(
+    args: argparse.Namespace,
+    main: Callable[[Runtime, asyncio.AbstractEventLoop], Coroutine[Any, Any, int]],
+    settings: Callable[[argparse.Namespace], Settings] = settings_from,
+) -> int:
+    """Open the runtime on `settings(args)` (`--demo`: on the demo gateway), run
+    `main(runtime, loop)` on a fresh loop, then stop syncing and release everything; `main`'s
+    result is the exit code."""
 
     def body() -> int:
         from app.runtime import Runtime
 
-        settings = settings_from(args)
-        runtime = Runtime.open(settings, demo=bool(args.demo))
+        runtime = Runtime.open(settings(args), demo=bool(args.demo))
         loop = asyncio.new_event_loop()
         # ib_insync finds its loop through the policy (STYLE.md traps): set it, never asyncio.run.
         asyncio.set_event_loop(loop)
         try:
-            main = _watch(runtime, loop) if args.watch else _once(runtime)
-            return loop.run_until_complete(main)
+            return loop.run_until_complete(main(runtime, loop))
         finally:
             loop.run_until_complete(runtime.service.stop())
             _cancel_leftovers(loop)
@@ -62,7 +77,8 @@ async def _once(runtime: Any) -> int:
     raise CommandError(f"sync {result.status.value}: {status.message}", ExitCode.BROKER)
 
 
-async def _watch(runtime: Any, loop: asyncio.AbstractEventLoop) -> int:
+async def watch(runtime: Runtime, loop: asyncio.AbstractEventLoop) -> int:
+    """Keep syncing (printing each result) until SIGINT or SIGTERM."""
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
