@@ -26,6 +26,7 @@ BUSY_TIMEOUT_S = 5.0
 FILE_MODE = 0o600
 FOLDER_MODE = 0o700
 PG_CONNECT_TIMEOUT_S = 10
+PG_LOCK_TIMEOUT = "30s"  # a writer waiting longer for another's lock gives up (DatabaseLockedError)
 PG_DRIVER = "postgresql+psycopg"
 APPLICATION_NAME = "position-sync"
 
@@ -142,6 +143,10 @@ def _postgresql_engine(url: URL) -> Engine:
         connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
     if "application_name" not in url.query:
         connect_args["application_name"] = APPLICATION_NAME
+    if "options" not in url.query:
+        # A syncer that hangs inside its transaction must not stall the desk's other syncers
+        # forever: their wait for its account locks (or table locks) ends with an error.
+        connect_args["options"] = f"-c lock_timeout={PG_LOCK_TIMEOUT}"
     return sqlalchemy.create_engine(
         url,
         isolation_level="READ COMMITTED",

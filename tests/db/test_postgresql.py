@@ -23,11 +23,12 @@ from sqlalchemy.engine import URL, make_url
 
 from app.cli.exit_codes import ExitCode
 from app.cli.main import main
-from app.db import concurrency, repository, store
+from app.db import concurrency, engine, repository, store
 from app.db.database import Database
 from app.db.engine import describe, to_url
 from app.db.errors import (
     DatabaseError,
+    DatabaseLockedError,
     DatabaseNotLedgerError,
     DatabaseReadOnlyError,
     DatabaseTooNewError,
@@ -223,6 +224,32 @@ def test_a_second_writer_waits_while_readers_do_not(two: tuple[Database, Databas
     thread.join(10)
     assert not thread.is_alive()
     assert [p.quantity for p in viewer()] == [60]
+
+
+def test_a_writer_stuck_holding_a_lock_does_not_stall_the_desk(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Guards against a hung syncer (inside its transaction) blocking every other one forever."""
+    monkeypatch.setattr(engine, "PG_LOCK_TIMEOUT", "200ms")
+    first, second = open_database(pg_url), open_database(pg_url)
+    holding, release = threading.Event(), threading.Event()
+
+    def hang(session: Any) -> None:
+        concurrency.lock_accounts(session, ["DU111"])
+        holding.set()
+        assert release.wait(10)
+
+    holder = threading.Thread(target=first.run_sync, args=(hang,))
+    holder.start()
+    try:
+        assert holding.wait(10)
+        with pytest.raises(DatabaseLockedError, match="busy"):
+            commit(second, snapshot(pos(AAPL, "100", "150"), minutes=1))
+    finally:
+        release.set()
+        holder.join(10)
+        first.close()
+        second.close()
 
 
 def test_viewers_see_committed_state_only(two: tuple[Database, Database]) -> None:
