@@ -212,6 +212,14 @@ def account_ids(session: Session, codes: Iterable[str], *, create: bool) -> dict
     return found
 
 
+def _by_account(keys: Iterable[PositionKey]) -> dict[str, list[int]]:
+    """conIds by account, sorted: lookups through the (account_id, con_id) indexes."""
+    grouped: dict[str, list[int]] = {}
+    for account, con_id in sorted(set(keys)):
+        grouped.setdefault(account, []).append(con_id)
+    return grouped
+
+
 # ---------------------------------------------------------------------------- sync
 def load_state(session: Session, snapshot: BrokerSnapshot) -> LedgerState:
     """The cached OPEN lifecycles of the snapshot's accounts (or scope) and the fills it replays."""
@@ -400,6 +408,19 @@ def positions(session: Session, *, include_closed: bool = False) -> list[Lifecyc
         query = query.where(P.c.status == PositionStatus.OPEN.value)
     query = query.order_by(A.c.code, P.c.symbol, P.c.id)
     return [_lifecycle(row) for row in session.execute(query)]
+
+
+def lifecycles_for(session: Session, keys: Iterable[PositionKey]) -> list[Lifecycle]:
+    """Every lifecycle (open and closed) of these (account, conId) keys."""
+    found: list[Lifecycle] = []
+    query = select(*_POSITION_COLUMNS).join(A, A.c.id == P.c.account_id)
+    # Per account, through the (account_id, con_id) index: the window reloads the keys of every
+    # selective sync, and a bare con_id IN would read the whole table each time.
+    for account, con_ids in _by_account(keys).items():
+        for chunk in _chunks(con_ids):
+            rows = session.execute(query.where(A.c.code == account, P.c.con_id.in_(chunk)))
+            found.extend(_lifecycle(row) for row in rows.all())
+    return found
 
 
 def position(session: Session, position_id: int) -> Lifecycle | None:
