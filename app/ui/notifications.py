@@ -36,9 +36,11 @@ class DesktopNotifier:
         self.window = window
         self.tracker = AlertTracker()
         self.shown: list[Alert] = []
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock or (lambda: datetime.now(UTC))
+        """The time that decides market hours (tests set it)."""
         self._runtime: Runtime | None = None
         self._tasks = TaskGroup("notify")
+        self._reads: set[asyncio.Task[None]] = set()
         self._reading = asyncio.Lock()  # missing-at-broker reads apply in the order they began
         self.tray: QSystemTrayIcon | None = None
         if QSystemTrayIcon.isSystemTrayAvailable():
@@ -76,7 +78,7 @@ class DesktopNotifier:
 
     def _on_status(self, runtime: Runtime, status: ConnectionStatus) -> None:
         if self._current(runtime):
-            self.show(self.tracker.observe_status(status, self._clock()))
+            self.show(self.tracker.observe_status(status, self.clock()))
 
     def _on_result(self, runtime: Runtime, result: SyncResult) -> None:
         if not self._current(runtime):
@@ -88,7 +90,14 @@ class DesktopNotifier:
             self._read_missing(runtime)
 
     def _read_missing(self, runtime: Runtime) -> None:
-        self._tasks.spawn(self._missing_now(runtime), "missing-at-broker")
+        task = self._tasks.spawn(self._missing_now(runtime), "missing-at-broker")
+        self._reads.add(task)
+        task.add_done_callback(self._reads.discard)
+
+    async def idle(self) -> None:
+        """Wait until every ledger read started so far has been judged (tests, shutdown)."""
+        while self._reads:
+            await asyncio.wait(set(self._reads))
 
     async def _missing_now(self, runtime: Runtime) -> None:
         async with self._reading:
