@@ -25,25 +25,35 @@ def _by_account_symbol(row: Any) -> tuple[str, str, int]:
     return (row.account, _symbol(row.contract), row.contract.con_id)
 
 
+# Columns both position tables show the same way (broker rows and lifecycles share these names),
+# so the two sides line up column for column.
+ACCOUNT = Column("Account", lambda r: r.account, lambda r: r.account, width=112)
+SYMBOL = Column("Symbol", lambda r: _symbol(r.contract), lambda r: _symbol(r.contract), width=150)
+TYPE = Column("Type", lambda r: r.contract.sec_type, lambda r: r.contract.sec_type, width=44)
+QUANTITY = Column(
+    "Qty", lambda r: r.quantity, lambda r: fmt.quantity(r.quantity), numeric=True, width=70
+)
+AVERAGE = Column(
+    "Avg price",
+    lambda r: r.average_price,
+    lambda r: fmt.price(r.average_price),
+    numeric=True,
+    tooltip="Average price per unit (IB's avgCost ÷ multiplier), commissions included",
+)
+CURRENCY = Column("Ccy", lambda r: r.contract.currency, lambda r: r.contract.currency, width=44)
+
+
 class BrokerModel(KeyedTableModel):
     """What TWS reports right now (the live subscription), by (account, conId)."""
 
     default_order = staticmethod(_by_account_symbol)
 
     columns = (
-        Column("Account", lambda r: r.account, lambda r: r.account, width=112),
-        Column("Symbol", lambda r: _symbol(r.contract), lambda r: _symbol(r.contract), width=150),
-        Column("Type", lambda r: r.contract.sec_type, lambda r: r.contract.sec_type, width=44),
-        Column(
-            "Qty", lambda r: r.quantity, lambda r: fmt.quantity(r.quantity), numeric=True, width=70
-        ),
-        Column(
-            "Avg price",
-            lambda r: r.average_price,
-            lambda r: fmt.price(r.average_price),
-            numeric=True,
-            tooltip="IB's average cost per unit (avgCost ÷ multiplier), commissions included",
-        ),
+        ACCOUNT,
+        SYMBOL,
+        TYPE,
+        QUANTITY,
+        AVERAGE,
         Column("Last", lambda r: r.market_price, lambda r: fmt.price(r.market_price), numeric=True),
         Column(
             "Mkt value", lambda r: r.market_value, lambda r: fmt.money(r.market_value), numeric=True
@@ -56,7 +66,7 @@ class BrokerModel(KeyedTableModel):
             pnl=True,
         ),
         Column("Unrl %", _cost_pct, lambda r: fmt.percent(_cost_pct(r)), numeric=True, pnl=True),
-        Column("Ccy", lambda r: r.contract.currency, lambda r: r.contract.currency, width=44),
+        CURRENCY,
     )
 
     def __init__(self, parent: Any = None) -> None:
@@ -75,18 +85,11 @@ class CacheModel(KeyedTableModel):
     default_order = staticmethod(_by_account_symbol)
 
     columns = (
-        Column("Account", lambda p: p.account, lambda p: p.account, width=112),
-        Column("Symbol", lambda p: _symbol(p.contract), lambda p: _symbol(p.contract), width=150),
-        Column("Type", lambda p: p.contract.sec_type, lambda p: p.contract.sec_type, width=44),
-        Column(
-            "Qty", lambda p: p.quantity, lambda p: fmt.quantity(p.quantity), numeric=True, width=70
-        ),
-        Column(
-            "Avg price",
-            lambda p: p.average_price,
-            lambda p: fmt.price(p.average_price),
-            numeric=True,
-        ),
+        ACCOUNT,
+        SYMBOL,
+        TYPE,
+        QUANTITY,
+        AVERAGE,
         Column(
             "Last",
             lambda p: p.current_price,
@@ -136,9 +139,9 @@ class ClosedModel(KeyedTableModel):
     default_order = staticmethod(lambda p: (-p.closed_at.timestamp() if p.closed_at else 0, p.id))
 
     columns = (
-        Column("Account", lambda p: p.account, lambda p: p.account, width=112),
-        Column("Symbol", lambda p: _symbol(p.contract), lambda p: _symbol(p.contract), width=150),
-        Column("Type", lambda p: p.contract.sec_type, lambda p: p.contract.sec_type, width=44),
+        ACCOUNT,
+        SYMBOL,
+        TYPE,
         Column("Opened", lambda p: p.opened_at, lambda p: fmt.local_time(p.opened_at)),
         Column("Closed", lambda p: p.closed_at, lambda p: fmt.local_time(p.closed_at)),
         Column(
@@ -153,7 +156,7 @@ class ClosedModel(KeyedTableModel):
             lambda p: p.close_reason.value if p.close_reason else "",
             _close_reason_text,
         ),
-        Column("Ccy", lambda p: p.contract.currency, lambda p: p.contract.currency, width=44),
+        CURRENCY,
     )
 
     def __init__(self, parent: Any = None) -> None:
