@@ -34,9 +34,11 @@ from app.sync.results import SyncResult
 from app.sync.tasks import TaskGroup
 from app.ui import formatting as fmt
 from app.ui.banner import banner_state
+from app.ui.charts.feed import ChartsFeed
 from app.ui.dialogs.awaiting import ask, result_of, tell
 from app.ui.dialogs.mark_closed import MarkClosedDialog
 from app.ui.dialogs.settings_dialog import SettingsDialog
+from app.ui.exporting import Exporter
 from app.ui.main_window import ALL_ACCOUNTS, MainWindow
 from app.ui.models.keyed import Highlight, KeyedTableModel
 from app.ui.notifications import DesktopNotifier
@@ -80,6 +82,8 @@ class WindowController:
             Discrepancy.NOT_CACHED: standard_icon(QStyle.StandardPixmap.SP_MessageBoxInformation),
         }
         self.notifier = DesktopNotifier(window)
+        self.charts = ChartsFeed(window, lambda: self.runtime, self.tasks)
+        self.exporter = Exporter(window, window.export_actions, lambda: self.runtime, self.tasks)
         self._wire_window()
 
     # ------------------------------------------------------------------ start / stop
@@ -259,6 +263,9 @@ class WindowController:
         self._update_totals()
         self.refresh_differences()
         self.update_banner()
+        self.charts.ledger_changed()
+        if self._selected is not None:  # its history (and chart) may have moved too
+            await self.show_history(self._current_version(self._selected))
 
     async def reload_keys(self, keys: Iterable[PositionKey]) -> None:
         """Reload only these keys' lifecycles (a selective sync changed just them)."""
@@ -272,6 +279,7 @@ class WindowController:
             self.window.closed_model.upsert(p for p in rows if not p.is_open)
             self._update_accounts(p.account for p in rows)
             self._update_totals()
+            self.charts.ledger_changed()
         runs = await self.runtime.db.run(repository.sync_runs, 200)
         self.window.runs_model.reset(runs)
         self.refresh_differences()
@@ -416,6 +424,7 @@ class WindowController:
             w.history_title.setText("Select a position to see its history and fills.")
             w.events_model.reset([])
             w.fills_model.reset([])
+            self.charts.show_position(None)
             return
         db = self.runtime.db
         events = await db.run(repository.events, position.id)
@@ -431,6 +440,7 @@ class WindowController:
         )
         w.events_model.reset(events)
         w.fills_model.reset(fills)
+        self.charts.show_position(position, events, fills)
 
     # ------------------------------------------------------------------ Mark closed
     async def mark_selected_closed(self, position: Lifecycle) -> None:

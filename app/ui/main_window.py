@@ -26,6 +26,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.banner import SyncBanner
+from app.ui.charts.pane import ChartsPane
+from app.ui.copying import install_copy
+from app.ui.exporting import add_export_menu
 from app.ui.models.history import EventsModel, FillsModel, RunsModel
 from app.ui.models.keyed import KeyedTableModel
 from app.ui.models.positions import BrokerModel, CacheModel, ClosedModel
@@ -52,6 +55,7 @@ def _table(name: str, model: KeyedTableModel) -> QTableView:
     header.setSectionsMovable(True)
     for section, column in enumerate(model.columns):
         header.resizeSection(section, column.width)
+    install_copy(view)
     return view
 
 
@@ -164,6 +168,12 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.sides, "Open positions")
         self.tabs.addTab(closed, "Closed")
         self.tabs.addTab(log, "Sync log")
+        self.charts = ChartsPane()
+        self.tabs.addTab(self.charts, "Charts")
+        # Read-only lists: several rows may be selected to copy (the position tables keep one
+        # selected row, which Mark closed and the mirrored selection act on).
+        for view in (self.events_table, self.fills_table, self.runs_table):
+            view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.positions_split = QSplitter(Qt.Orientation.Vertical)
         self.positions_split.setObjectName("historySplitter")
         self.positions_split.addWidget(self.tabs)
@@ -190,6 +200,7 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addAction(self.sync_action)
         file_menu.addAction(self.settings_action)
+        self.export_actions = add_export_menu(file_menu)
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
         self.addAction(self.sync_action)

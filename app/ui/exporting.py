@@ -1,0 +1,134 @@
+"""File → Export: the same exports as `position-sync export`, to a file the user picks.
+
+The rows are read on the database thread (app.db.export, shared with the command line), the
+file is written off the Qt thread, atomically; the dialog opens with `open()` and is awaited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu
+
+from app.db.errors import DatabaseError
+from app.db.export import ExportError, read_export, save_export
+from app.domain.export import ExportFormat, ExportKind, render
+from app.runtime import Runtime
+from app.sync.tasks import TaskGroup
+from app.ui.dialogs.awaiting import result_of, tell
+
+log = logging.getLogger(__name__)
+
+TITLES = {
+    ExportKind.POSITIONS: "Open positions…",
+    ExportKind.ALL: "All positions, open and closed…",
+    ExportKind.EVENTS: "Events of every position…",
+    ExportKind.FILLS: "Fills…",
+}
+NOUNS = {
+    ExportKind.POSITIONS: "open positions",
+    ExportKind.ALL: "positions",
+    ExportKind.EVENTS: "events",
+    ExportKind.FILLS: "fills",
+}
+STATUS_MS = 15_000
+CSV_FILTER = "CSV for spreadsheets (*.csv)"
+JSON_FILTER = "JSON (*.json)"
+
+
+def add_export_menu(menu: QMenu) -> dict[ExportKind, QAction]:
+    """An Export submenu with one action per export kind (wired by `Exporter`)."""
+    submenu = menu.addMenu("Export")
+    submenu.setObjectName("exportMenu")
+    actions = {}
+    for kind, title in TITLES.items():
+        action = submenu.addAction(title)
+        action.setObjectName(f"export_{kind.value}")
+        actions[kind] = action
+    return actions
+
+
+def destination_format(path: Path, name_filter: str) -> ExportFormat:
+    """JSON when the file says so (or the JSON filter was chosen), else CSV."""
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".json"):
+        return ExportFormat(suffix[1:])
+    return ExportFormat.JSON if name_filter == JSON_FILTER else ExportFormat.CSV
+
+
+class Exporter:
+    """Runs the window's exports against whichever runtime the window holds now."""
+
+    def __init__(
+        self,
+        window: QMainWindow,
+        actions: dict[ExportKind, QAction],
+        runtime_of: Callable[[], Runtime],
+        tasks: TaskGroup,
+    ) -> None:
+        self.window = window
+        self.folder = Path.home()
+        self.dialog: QFileDialog | None = None  # the open file dialog, if any (tests drive it)
+        self._runtime_of = runtime_of
+        self._tasks = tasks
+        for kind, action in actions.items():
+            action.triggered.connect(partial(self.on_export_triggered, kind))
+
+    def on_export_triggered(self, kind: ExportKind, _checked: bool = False) -> None:
+        """A File → Export item."""
+        self._tasks.spawn(self.export(kind), f"export-{kind.value}")
+
+    async def export(self, kind: ExportKind) -> None:
+        """Ask where, then write."""
+        chosen = await self.ask_destination(kind)
+        if chosen is not None:
+            await self.export_to(kind, *chosen)
+
+    async def ask_destination(self, kind: ExportKind) -> tuple[Path, ExportFormat] | None:
+        """A save dialog (CSV or JSON); None when cancelled."""
+        stamp = datetime.now().astimezone().strftime("%Y-%m-%d")
+        dialog = QFileDialog(self.window, f"Export {NOUNS[kind]}")
+        dialog.setObjectName("exportDialog")
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setFileMode(QFileDialog.FileMode.AnyFile)
+        dialog.setNameFilters([CSV_FILTER, JSON_FILTER])
+        dialog.setDefaultSuffix("csv")
+        dialog.filterSelected.connect(
+            lambda chosen: dialog.setDefaultSuffix("json" if chosen == JSON_FILTER else "csv")
+        )
+        dialog.setDirectory(str(self.folder))
+        dialog.selectFile(f"position-sync-{kind.value}-{stamp}.csv")
+        self.dialog = dialog
+        try:
+            if await result_of(dialog) != QFileDialog.DialogCode.Accepted:
+                return None
+            files = dialog.selectedFiles()
+            if not files:
+                return None
+            path = Path(files[0])
+            return path, destination_format(path, dialog.selectedNameFilter())
+        finally:
+            self.dialog = None
+            dialog.deleteLater()
+
+    async def export_to(self, kind: ExportKind, path: Path, fmt: ExportFormat) -> int | None:
+        """Read the rows (database thread), write the file (a worker thread); rows written."""
+        try:
+            table = await self._runtime_of().db.run(read_export, kind)
+            text = render(table, fmt, datetime.now(UTC).replace(microsecond=0))
+            await asyncio.to_thread(save_export, path, text)
+        except (ExportError, DatabaseError) as exc:
+            log.warning("export failed: %s", exc)
+            await tell(self.window, "Export failed", str(exc))
+            return None
+        self.folder = path.parent
+        self.window.statusBar().showMessage(
+            f"Exported {len(table.rows)} {NOUNS[kind]} to {path}", STATUS_MS
+        )
+        return len(table.rows)

@@ -1,0 +1,200 @@
+"""The Charts tab: a known ledger charts the right daily and cumulative totals (offline, from the
+cache), per account; the selected lifecycle's path; and the charts follow a sync that realizes
+P&L — real widgets offscreen, the qasync loop driven as in test_window."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from PySide6.QtGui import QColor
+
+from app.db import repository
+from app.db.migrate import open_database
+from app.sim import contracts as c
+from app.sim.runner import SimulatorThread
+from app.sim.state import SimState
+from app.ui.models.keyed import GAIN, LOSS
+from tests.db.test_repository import commit
+from tests.domain.ledger_fixture import AAPL, MSFT, D, fill, pos, snapshot
+from tests.ui.conftest import eventually, free_port
+
+DAY = 24 * 60  # minutes
+BOTH = ("DU111", "DU222")
+
+
+def known_ledger(path) -> None:
+    """Three UTC days of realized P&L over two accounts: +399, −601, +2.6."""
+    with open_database(path) as db:
+        commit(
+            db,
+            snapshot(
+                pos(AAPL, "100", "150"), pos(MSFT, "0.5", "400", account="DU222"), accounts=BOTH
+            ),
+        )
+        sell = fill(AAPL, "SLD", "40", "160", commission="1", minutes=10)  # 24 Nov: +399
+        commit(
+            db,
+            snapshot(
+                pos(AAPL, "60", "150"),
+                pos(MSFT, "0.5", "400", account="DU222"),
+                fills=(sell,),
+                accounts=BOTH,
+                minutes=11,
+            ),
+        )
+        close = fill(AAPL, "SLD", "60", "140", commission="1", minutes=DAY + 10)  # 25 Nov: −601
+        commit(
+            db,
+            snapshot(
+                pos(MSFT, "0.5", "400", account="DU222"),
+                fills=(close,),
+                accounts=BOTH,
+                minutes=DAY + 11,
+            ),
+        )
+        frac = fill(MSFT, "SLD", "0.25", "410.4", account="DU222", minutes=2 * DAY + 10)  # +2.6
+        commit(
+            db,
+            snapshot(
+                pos(MSFT, "0.25", "400", account="DU222"),
+                fills=(frac,),
+                accounts=BOTH,
+                minutes=2 * DAY + 11,
+            ),
+        )
+
+
+def days_of(chart) -> list[tuple[date, Decimal, Decimal]]:
+    return [(d.day, d.realized, d.cumulative) for d in chart.series.days]
+
+
+def painted(widget, colour: QColor) -> int:
+    """How many pixels of exactly `colour` the widget paints (bars are solid fills)."""
+    image = widget.grab().toImage()
+    rgb = colour.rgb()
+    return sum(
+        1
+        for y in range(0, image.height(), 2)
+        for x in range(0, image.width(), 2)
+        if image.pixel(x, y) == rgb
+    )
+
+
+def test_known_ledger_daily_and_cumulative_totals_offline(make_app, qloop, tmp_path):
+    known_ledger(tmp_path / "ledger.sqlite")
+    app = make_app(free_port())  # nothing listens there: offline, from the cache alone
+    app.controller.charts.tz = UTC  # the test's days are UTC days, whatever this machine's zone
+    w = app.window
+    chart = w.charts.pnl_chart
+
+    async def scenario():
+        await app.start()
+        assert not chart.series.days  # not loaded while the tab is hidden
+        w.tabs.setCurrentWidget(w.charts)
+        await eventually(lambda: chart.series.days)
+        assert days_of(chart) == [
+            (date(2026, 11, 24), D("399"), D("399")),
+            (date(2026, 11, 25), D("-601"), D("-202")),
+            (date(2026, 11, 26), D("2.6"), D("-199.4")),
+        ]
+        total = app.runtime.db.run_sync(repository.realized_total)
+        assert chart.series.total == total == D("-199.4")
+        assert "total <b>-199.40</b> USD" in w.charts.pnl_title.text()
+        assert "3 trading days" in w.charts.pnl_title.text()
+        # The bars are really painted, in both colours.
+        w.charts.pnl_chart.resize(600, 300)
+        assert painted(chart, GAIN) > 20 and painted(chart, LOSS) > 20
+
+        # The window's account filter filters the chart too.
+        w.account_filter.setCurrentText("DU222")
+        await eventually(lambda: chart.series.account == "DU222")
+        assert days_of(chart) == [(date(2026, 11, 26), D("2.6"), D("2.6"))]
+        assert "DU222" in w.charts.pnl_title.text()
+        w.account_filter.setCurrentIndex(0)
+        await eventually(lambda: chart.series.account is None)
+        assert chart.series.total == D("-199.4")
+
+        # The closed AAPL lifecycle: 100 → 60 → 0 at an average of 150, two sells marked.
+        (aapl,) = w.closed_model.values()
+        w.closed_table.selectRow(w.closed_model.row_of(aapl.id))
+        path_chart = w.charts.position_chart
+        await eventually(lambda: path_chart.path is not None)
+        points = [(p.quantity, p.average_price) for p in path_chart.path.points]
+        assert points == [(D(100), D(150)), (D(60), D(150)), (D(0), D(150))]
+        assert [(m.shares, m.price, m.bought) for m in path_chart.path.fills] == [
+            (D(40), D(160), False),
+            (D(60), D(140), False),
+        ]
+        assert path_chart.path.end == aapl.closed_at
+        assert "AAPL" in w.charts.position_title.text()
+        assert "-202.00 USD" in w.charts.position_title.text()
+        path_chart.resize(600, 300)
+        assert painted(path_chart, LOSS) > 0  # the sell markers
+        w.closed_table.clearSelection()
+        await eventually(lambda: path_chart.path is None)
+
+    qloop.run_until_complete(asyncio.wait_for(scenario(), 60))
+
+
+ACCOUNT = "DU7000007"
+
+
+def book() -> SimState:
+    state = SimState()
+    state.add_account(ACCOUNT, "USD")
+    state.set_position(ACCOUNT, c.AAPL, D(100), D(150), D(152))
+    state.set_position(ACCOUNT, c.MSFT, D("0.3"), D(310), D(415))
+    return state
+
+
+def test_charts_follow_a_sync_that_realizes_pnl(make_app, qloop):
+    with SimulatorThread(None, state=book()) as sim:
+        app = make_app(sim.port)
+        app.controller.charts.tz = UTC
+        w = app.window
+        feed = app.controller.charts
+        chart = w.charts.pnl_chart
+
+        async def scenario():
+            await app.start()
+            await eventually(lambda: app.controller.last_synced is not None)
+            w.tabs.setCurrentWidget(w.charts)
+            await eventually(lambda: feed.loads > 0)
+            assert chart.series.days == ()  # nothing realized yet
+
+            # Select AAPL: its chart is one step at 100.
+            aapl_key = (ACCOUNT, c.AAPL.con_id)
+            w.cache_table.selectRow(w.cache_model.row_of(aapl_key))
+            await eventually(lambda: w.charts.position_chart.path is not None)
+            assert [p.quantity for p in w.charts.position_chart.path.points] == [D(100)]
+
+            # A partial close at the broker: the sync it triggers realizes 399, and the chart
+            # (visible) and the selected position's path follow without anyone asking. (IB
+            # stamps fills to the second; the history lists fills from the lifecycle's opening
+            # on, so the fill must not share the opening sync's second.)
+            await asyncio.sleep(1.1)
+            sim.fill(ACCOUNT, c.AAPL, -40, "160", commission=D(1))
+            await eventually(lambda: chart.series.total == D(399), 15)
+            today = datetime.now(UTC).date()
+            assert days_of(chart) == [(today, D(399), D(399))]
+            await eventually(
+                lambda: [p.quantity for p in w.charts.position_chart.path.points] == [100, 60]
+            )
+            assert len(w.charts.position_chart.path.fills) == 1
+
+            # While another tab shows, a sync only marks the chart stale: no database reads.
+            w.tabs.setCurrentIndex(0)
+            loads = feed.loads
+            sim.fill(ACCOUNT, c.MSFT, "-0.1", "420", commission=D(0))
+            await eventually(
+                lambda: app.runtime.db.run_sync(repository.realized_total) == D("399") + D("11")
+            )
+            await asyncio.sleep(0.5)
+            assert feed.loads == loads and chart.series.total == D(399)
+            w.tabs.setCurrentWidget(w.charts)  # shown again: reloaded at once
+            await eventually(lambda: chart.series.total == D(410))
+            assert days_of(chart) == [(today, D(410), D(410))]
+
+        qloop.run_until_complete(asyncio.wait_for(scenario(), 60))
