@@ -47,7 +47,7 @@ from app.db.errors import (
     DatabaseTooNewError,
     translate,
 )
-from app.db.sqlite_file import backup_file, read_revision
+from app.db.sqlite_file import backup_file, read_revision, require_writable
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +170,7 @@ def _open(url: str | Path | URL) -> tuple[Database, UpgradeResult]:
         before = read_revision(path, verify=True)
         if before is not None and before not in known_revisions():
             raise DatabaseTooNewError(path, before, head)
+        require_writable(path)
         if before is None:
             created = not path.exists() or path.stat().st_size == 0
             create_private_file(path)

@@ -11,6 +11,7 @@ import itertools
 import logging
 import os
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from app.db.errors import (
     DatabaseCorruptError,
     DatabaseError,
     DatabaseNotLedgerError,
+    DatabaseReadOnlyError,
     translate,
 )
 
@@ -121,28 +123,43 @@ def read_revision(path: Path, *, verify: bool = False) -> str | None:
     return ",".join(revisions)
 
 
+def require_writable(path: Path) -> None:
+    """Refuse, naming the file, a ledger whose file or folder cannot be written.
+
+    SQLite in WAL mode writes the file and creates `-wal`/`-shm` files beside it; on a read-only
+    mount it fails with a bare "unable to open database file" only once the engine connects.
+    """
+    for target, what in ((path, "file"), (path.parent, "folder")):
+        if target.exists() and not os.access(target, os.W_OK):
+            raise DatabaseReadOnlyError(
+                f"{path}: the database {what} cannot be written (a read-only location, or "
+                "no write permission); Position Sync writes the file and keeps -wal/-shm files "
+                "beside it. Nothing was changed: make the folder writable or point --db "
+                "elsewhere.",
+                location=path,
+            )
+
+
 def backup_file(path: Path, label: str, now: datetime | None = None) -> Path:
     """Copy the database with SQLite's online backup API to `<name>.bak-<label>-<UTC time>`.
 
     The copy is mode 0600 and consistent even while another process writes; an existing file is
-    never overwritten (a `-1`, `-2`… suffix is added instead).
+    never overwritten (a `-1`, `-2`… suffix is added instead). It is written under a hidden
+    `.…partial` name and given its backup name only once complete and checked, so a crash
+    midway never leaves an empty or truncated file that looks like a backup.
     """
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     stem = f"{path.name}.bak-{label}-{moment:%Y%m%dT%H%M%SZ}"
-    target = path
-    for attempt in itertools.count():
-        target = path.with_name(stem if attempt == 0 else f"{stem}-{attempt}")
-        try:
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise translate(exc, target) from exc
-        os.close(fd)
-        break
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{stem}.", suffix=".partial", dir=path.parent)
+    except OSError as exc:
+        raise translate(exc, path.parent) from exc
+    os.close(fd)
+    partial = Path(name)
+    partial.chmod(FILE_MODE)  # mkstemp's 0600 already; said here since it is the contract
     try:
         with _read_only(path, peek=False) as source:
-            destination = sqlite3.connect(target, isolation_level=None)
+            destination = sqlite3.connect(partial, isolation_level=None)
             try:
                 source.backup(destination)
                 problems = [row[0] for row in destination.execute("PRAGMA quick_check(5)")]
@@ -153,10 +170,29 @@ def backup_file(path: Path, label: str, now: datetime | None = None) -> Path:
                 f"the backup of {path} failed its check ({'; '.join(map(str, problems))})",
                 location=path,
             )
+        target = _publish(partial, path, stem)
     except BaseException as exc:
-        target.unlink(missing_ok=True)
-        if isinstance(exc, sqlite3.Error):
+        partial.unlink(missing_ok=True)
+        if isinstance(exc, sqlite3.Error | OSError):
             raise translate(exc, path) from exc
         raise
     log.info("backed up %s to %s", path, target)
     return target
+
+
+def _publish(partial: Path, path: Path, stem: str) -> Path:
+    """Give the finished copy the first free backup name (never replacing a file)."""
+    for attempt in itertools.count():
+        target = path.with_name(stem if attempt == 0 else f"{stem}-{attempt}")
+        try:
+            os.link(partial, target)  # fails if the name exists, unlike a rename on POSIX
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links on this file system
+            if target.exists():
+                continue
+            os.rename(partial, target)
+            return target
+        partial.unlink()
+        return target
+    raise AssertionError("unreachable")

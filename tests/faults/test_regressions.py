@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -100,3 +104,33 @@ def test_a_fill_right_after_the_executions_answer_is_not_booked_as_a_residual(
     assert [e.kind for e in events] == [EventKind.OPENED, EventKind.REDUCED]
     assert events[1].price_source is PriceSource.FILLS
     assert life.realized_pnl == (D(160) - D(150)) * 40 - 1
+
+
+def test_a_crash_while_backing_up_leaves_no_file_that_looks_like_a_backup(tmp_path: Path) -> None:
+    """Guards: SIGKILL during the backup before a migration left an empty or truncated
+    `ledger.sqlite.bak-0001-…` (plus its -journal) beside the ledger — a "backup" that restores
+    to nothing. The copy is now written under a hidden `.…partial` name and renamed when done."""
+    from tests.faults.test_crash import old_ledger, revision, seed_rows
+
+    db = tmp_path / "ledger.sqlite"
+    old_ledger(db, 100_000)  # ~8 MB: the backup takes long enough to be caught midway
+    original = seed_rows(db)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "db", "upgrade", "--db", str(db)],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not [p for p in tmp_path.iterdir() if ".bak-" in p.name]:
+            assert proc.poll() is None and time.monotonic() < deadline, "no backup started"
+            time.sleep(0.0005)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    assert revision(db) == "0001" and seed_rows(db) == original
+    for backup in tmp_path.glob("ledger.sqlite.bak-*"):
+        assert not backup.name.endswith("-journal"), backup.name
+        assert backup.stat().st_size > 0, backup.name
+        assert revision(backup) == "0001" and seed_rows(backup) == original, backup.name
