@@ -1,11 +1,13 @@
-"""Screenshots of the demo for the README: live, with a discrepancy, and offline.
+"""Screenshots of the demo for the README: live, with a discrepancy, offline, and the charts.
 
 Run under a real X server (Xvfb), not offscreen, so the window is painted by the platform:
 
     Xvfb :99 -screen 0 1400x900x24 &
     DISPLAY=:99 QT_QPA_PLATFORM=xcb .venv/bin/python -m tests.ui.screenshots resources/screenshots
 
-It takes about a minute: the demo's vanishing position shows up after ~45 s.
+It takes about two minutes: the demo's vanishing position shows up after ~45 s, and the charts
+wait for the demo's first partial close of the day. Name shots after the folder to take only
+those: `live` (live, discrepancy, offline) or `charts`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import os
 import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 os.environ.setdefault("QT_API", "pyside6")
@@ -27,6 +30,7 @@ from app.ui.app import application
 from app.ui.controller import WindowController
 from app.ui.main_window import MainWindow
 from tests.ui.conftest import eventually
+from tests.ui.demo_history import seed_history
 
 
 async def take(out: Path, database: Path) -> None:
@@ -60,15 +64,50 @@ async def take(out: Path, database: Path) -> None:
     window.close()
 
 
+async def take_charts(out: Path, database: Path) -> None:
+    """The Charts tab over three weeks of history plus today's demo trading."""
+    seed_history(database)
+    runtime = Runtime.open(Settings(database_url=f"sqlite:///{database}"), demo=True)
+    window = MainWindow("Position Sync — demo")
+    controller = WindowController(window, runtime, demo=True)
+    window.resize(1400, 860)
+    window.show()
+    await controller.start()
+    today = datetime.now().astimezone().date()
+
+    def realized_today() -> bool:
+        days = window.charts.pnl_chart.series.days
+        return bool(days) and days[-1].day == today
+
+    # The demo's second fill (~40 s in) is a partial close: today gets its bar.
+    window.tabs.setCurrentWidget(window.charts)
+    await eventually(realized_today, 90)
+    # A finished round trip with adds and partial closes over several days.
+    nvda = max(
+        (p for p in window.closed_model.values() if p.contract.symbol == "NVDA"),
+        key=lambda p: p.id,
+    )
+    window.closed_table.selectRow(window.closed_model.row_of(nvda.id))
+    await eventually(lambda: window.charts.position_chart.path is not None, 10)
+    await asyncio.sleep(1.5)
+    window.grab().save(str(out / "demo-charts.png"))
+    await controller.stop()
+    window.close()
+
+
 def main() -> int:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "resources/screenshots")
+    shots = set(sys.argv[2:]) or {"live", "charts"}
     out.mkdir(parents=True, exist_ok=True)
     qt_app = application()
     qt_app.setQuitOnLastWindowClosed(False)
     loop = qasync.QEventLoop(qt_app)
     asyncio.set_event_loop(loop)
     with tempfile.TemporaryDirectory() as folder:
-        loop.run_until_complete(take(out, Path(folder) / "demo.sqlite"))
+        if "live" in shots:
+            loop.run_until_complete(take(out, Path(folder) / "demo.sqlite"))
+        if "charts" in shots:
+            loop.run_until_complete(take_charts(out, Path(folder) / "charts.sqlite"))
     print(f"screenshots in {out}")
     return 0
 

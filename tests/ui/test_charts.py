@@ -5,7 +5,8 @@ P&L — real widgets offscreen, the qasync loop driven as in test_window."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime
+import itertools
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from PySide6.QtGui import QColor
@@ -15,6 +16,8 @@ from app.db.migrate import open_database
 from app.sim import contracts as c
 from app.sim.runner import SimulatorThread
 from app.sim.state import SimState
+from app.ui.charts.axes import nice_ticks, tick_label
+from app.ui.charts.position_chart import time_ticks
 from app.ui.models.keyed import GAIN, LOSS
 from tests.db.test_repository import commit
 from tests.domain.ledger_fixture import AAPL, MSFT, D, fill, pos, snapshot
@@ -198,3 +201,26 @@ def test_charts_follow_a_sync_that_realizes_pnl(make_app, qloop):
             assert days_of(chart) == [(today, D(410), D(410))]
 
         qloop.run_until_complete(asyncio.wait_for(scenario(), 60))
+
+
+def test_axis_ticks_enclose_the_values_at_round_steps():
+    """Regression: the top tick once stopped below the largest value, so the tallest bar and
+    the largest quantity were drawn above the plot."""
+    for low, high in [(-12000, 700), (0, 45), (123.5, 125.2), (-0.3, 0.2), (0.001, 0.0042)]:
+        ticks = nice_ticks(low, high)
+        assert ticks[0] <= low and ticks[-1] >= high
+        steps = {round(b - a, 9) for a, b in itertools.pairwise(ticks)}
+        assert len(steps) == 1
+    assert nice_ticks(0, 45) == [0, 10, 20, 30, 40, 50]
+    ticks = nice_ticks(5, 5)  # a flat line still gets an axis around it
+    assert ticks[0] < 5 < ticks[-1]
+    assert [tick_label(t, [0, 0.25]) for t in (0, 0.25, 1250)] == ["0", "0.25", "1,250.00"]
+
+
+def test_time_ticks_fall_on_local_midnights_for_long_spans():
+    start = datetime(2026, 11, 20, 17, 46, tzinfo=UTC)
+    ticks = time_ticks(start, start + timedelta(days=5), 5)
+    assert [t.astimezone().time() for t in ticks] == [time(0)] * len(ticks)
+    assert all(start < t <= start + timedelta(days=5) for t in ticks)
+    short = time_ticks(start, start + timedelta(hours=6), 3)
+    assert short == [start, start + timedelta(hours=3), start + timedelta(hours=6)]

@@ -25,13 +25,10 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
         if factor * magnitude >= raw:
             step = factor * magnitude
             break
-    first = math.floor(low / step + 1e-9) * step
-    ticks: list[float] = []
-    value = first
-    while value <= high + step * 1e-9 or len(ticks) < 2:
-        ticks.append(round(value, 12))
-        value += step
-    return ticks
+    first = math.floor(low / step + 1e-9)
+    last = max(first + 1, math.ceil(high / step - 1e-9))
+    # Multiples of the step (not a running sum), so 0.1 + 0.2 noise never shows in a label.
+    return [round(i * step, 12) for i in range(first, last + 1)]
 
 
 def tick_label(value: float, ticks: Sequence[float]) -> str:

@@ -3,7 +3,8 @@ and its fills as markers at their price (▲ bought, ▼ sold)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import math
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from PySide6.QtCore import QEvent, QPointF, QRectF
@@ -26,6 +27,24 @@ def _time_format(span: timedelta) -> str:
     if span <= timedelta(days=4):
         return "%d %b %H:%M"
     return "%d %b"
+
+
+def time_ticks(start: datetime, end: datetime, count: int) -> list[datetime]:
+    """About `count` instants to label: local midnights for spans over four days (a date label
+    then means the day's start), else evenly spaced from start to end."""
+    span = end - start
+    if span <= timedelta(days=4):
+        return [start + span * (i / (count - 1)) for i in range(count)]
+    every = max(1, math.ceil(span.days / (count - 1)))
+    day = start.astimezone().date() + timedelta(days=1)
+    ticks: list[datetime] = []
+    while True:
+        # A naive local midnight made aware in this zone (DST-correct for that date).
+        midnight = datetime.combine(day, time()).astimezone()
+        if midnight > end:
+            return ticks
+        ticks.append(midnight)
+        day += timedelta(days=every)
 
 
 class PositionChart(ChartWidget):
@@ -144,12 +163,10 @@ class PositionChart(ChartWidget):
                 )
             painter.setBrush(QColor(0, 0, 0, 0))
 
-        # Time labels: five across, in the workstation's time zone.
+        # Time labels, in the workstation's time zone.
         pattern = _time_format(end - start)
         painter.setPen(self.text_colour())
-        count = 5 if plot.width() > 420 else 3
-        for i in range(count):
-            when = start + (end - start) * (i / (count - 1))
+        for when in time_ticks(start, end, 5 if plot.width() > 420 else 3):
             text = when.astimezone().strftime(pattern)
             width = metrics.horizontalAdvance(text)
             middle = min(max(at(when), plot.left() + width / 2), plot.right() - width / 2)
