@@ -31,6 +31,8 @@ class SyncResult:
     """True when the snapshot was fine but the ledger could not be written (nothing changed)."""
     changed_keys: frozenset[PositionKey] = frozenset()
     """Keys whose lifecycles changed (events written): what a view must reload."""
+    superseded: bool = False
+    """Another syncer sharing the ledger committed a newer snapshot instead (not a failure)."""
     market_moved: bool = False
     """Market data of unchanged positions moved too (a view reloads everything then)."""
 

@@ -233,6 +233,7 @@ class PositionSyncService:
                 selective=frozen is not None,
                 changed_keys=frozenset(c.after.key for c in plan.changes),
                 market_moved=bool(plan.market_updates),
+                superseded=plan.superseded,
             )
             return result, plan.superseded
         return await self._nothing_changed(trigger, started, status, reason), False

@@ -80,7 +80,7 @@ def banner_state(
             f"last synced {fmt.age(fmt.since(last_synced, now))} ago" if last_synced else "first"
         )
         state = BannerState(Level.SYNCING, f"Syncing… ({synced})")
-    elif last_result is not None and not last_result.ok:
+    elif last_result is not None and not last_result.ok and not last_result.superseded:
         state = BannerState(Level.ERROR, f"Sync failed — {last_result.error} · {cache}")
     elif last_synced is None:
         state = BannerState(Level.SYNCING, "Connected — waiting for the first complete sync")
