@@ -6,7 +6,7 @@ Routes (every one needs `Authorization: Bearer <api_token>`; app/api/openapi.py 
   GET  /api/positions        cached positions, open (or every lifecycle with ?all=true)
   GET  /api/openapi.json     the OpenAPI description
 Errors are JSON `{"error": ..., "status": ...}`: 401 without the token, 404, 405 (with Allow),
-413 past MAX_BODY, 400 for a bad query, 503 when the ledger cannot be read.
+400 for a bad query or an unparsable request, 503 when the ledger cannot be read.
 """
 
 from __future__ import annotations
