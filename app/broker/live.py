@@ -41,6 +41,7 @@ class LiveBook:
         self.executions_request: int | None = None  # the latest reqExecutions sent
         self._cut: tuple[int, dict[PositionKey, BrokerPosition], dict[PositionKey, SkippedRow]]
         self._cut = (-1, {}, {})
+        self._merged: dict[PositionKey, tuple[BrokerPosition, Mark, BrokerPosition]] = {}
         self.exec_keys: dict[str, PositionKey] = {}
         self.exec_skipped: dict[str, SkippedRow] = {}
 
@@ -81,7 +82,7 @@ class LiveBook:
     def put_position(self, row: BrokerPosition) -> None:
         """A good position row; it carries the latest market data we hold for its key."""
         mark = self.marks.get(row.account, {}).get(row.contract.con_id)
-        self.rows[row.key] = _with_mark(row, mark) if mark is not None else row
+        self.rows[row.key] = self._merge(row, mark) if mark is not None else row
         self.skipped.pop(row.key, None)
 
     def skip(self, key: PositionKey | None, reason: str) -> None:
@@ -129,7 +130,18 @@ class LiveBook:
         marks[key[1]] = mark
         row = self.rows.get(key)
         if row is not None:
-            self.rows[key] = _with_mark(row, mark)
+            self.rows[key] = self._merge(row, mark)
+
+    def _merge(self, row: BrokerPosition, mark: Mark) -> BrokerPosition:
+        """`row` with `mark`'s market data; the last merge of each key is reused when its inputs
+        are the very same objects (the session hands out the same objects for unchanged rows,
+        so a full resync of an unchanged book builds nothing new)."""
+        last = self._merged.get(row.key)
+        if last is not None and last[1] is mark and (last[0] is row or last[2] is row):
+            return last[2]  # merging `mark` into its own result changes nothing
+        merged = _with_mark(row, mark)
+        self._merged[row.key] = (row, mark, merged)
+        return merged
 
     # ------------------------------------------------------------------ executions
     def end_executions(self, req_id: int) -> None:

@@ -14,13 +14,17 @@ import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from decimal import Decimal
 from typing import Any
 
 from ib_insync import IB
 from ib_insync.wrapper import RequestError
 
 from app.broker.convert import (
+    PORTFOLIO_FIELDS,
+    POSITION_FIELDS,
     Commission,
+    Mark,
     RowError,
     commission_fields,
     fill_from_ib,
@@ -144,6 +148,7 @@ class IbSession:
         self._on_status = on_status
         self._on_event = on_event
         self.book = LiveBook()
+        self._decoded = DecodedRows()
         self.commissions: dict[str, Commission] = {}
         self.ready = False
         self.ib_lost = False
@@ -346,10 +351,11 @@ class IbSession:
         # Not forwarded: ib_insync would read an empty quantity as an explicit 0 (a close) and
         # drop a garbled row silently (an absence). We keep our own book instead.
         solicited = self.book.positions_pending is not None
-        key = row_key(fields[2], fields[3]) if len(fields) > 3 else None
+        key = None
         try:
-            row = position_fields(fields)
+            row = self._decoded.position(fields)
         except RowError as exc:
+            key = row_key(fields[2], fields[3]) if len(fields) > 3 else None
             self.book.skip(key, str(exc))
         else:
             if row.account not in self.book.managed:
@@ -369,7 +375,7 @@ class IbSession:
     def _on_portfolio(self, fields: list[str], forward: Forward) -> None:
         # Not forwarded either: we merge market data into our own rows by (account, conId).
         try:
-            key, quantity, mark = portfolio_fields(fields)
+            key, quantity, mark = self._decoded.portfolio(fields)
         except RowError as exc:
             # Quantities come from position rows; a bad portfolio row only costs market data.
             account = fields[19] if len(fields) > 19 else ""
@@ -540,6 +546,46 @@ class IbSession:
             if fill.account in wanted:
                 fills[exec_id] = fill  # the last report of an execId wins
         return list(fills.values()), skipped
+
+
+class DecodedRows:
+    """Position and portfolio rows decoded once per connection while their text stays the same.
+
+    A full resync receives every row again, almost all of them unchanged; decoding is a pure
+    function of the row's text, so an identical text gets the identical (immutable) result back
+    instead of a new one, and LiveBook's merge of rows with market data is skipped too. One
+    entry per (account, conId): the last text seen and what it decoded to.
+    """
+
+    def __init__(self) -> None:
+        self._positions: dict[tuple[str, str], tuple[str, BrokerPosition]] = {}
+        self._portfolio: dict[tuple[str, str], tuple[str, tuple[PositionKey, Decimal, Mark]]] = {}
+
+    def position(self, fields: list[str]) -> BrokerPosition:
+        """`position_fields(fields)`; raises RowError alike (errors are not remembered)."""
+        if len(fields) != POSITION_FIELDS:
+            return position_fields(fields)
+        text = "\0".join(fields)
+        slot = (fields[2], fields[3])
+        known = self._positions.get(slot)
+        if known is not None and known[0] == text:
+            return known[1]
+        row = position_fields(fields)
+        self._positions[slot] = (text, row)
+        return row
+
+    def portfolio(self, fields: list[str]) -> tuple[PositionKey, Decimal, Mark]:
+        """`portfolio_fields(fields)`; raises RowError alike (errors are not remembered)."""
+        if len(fields) != PORTFOLIO_FIELDS:
+            return portfolio_fields(fields)
+        text = "\0".join(fields)
+        slot = (fields[19], fields[2])
+        known = self._portfolio.get(slot)
+        if known is not None and known[0] == text:
+            return known[1]
+        decoded = portfolio_fields(fields)
+        self._portfolio[slot] = (text, decoded)
+        return decoded
 
 
 def _hooked(

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Row, Table, delete, func, insert, select, update
+from sqlalchemy import Insert, Row, Table, Update, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.db import concurrency
@@ -64,6 +64,11 @@ def _chunks(items: Sequence[_T], size: int = _CHUNK) -> Iterator[Sequence[_T]]:
 
 
 # ---------------------------------------------------------------------------- conversions
+# Enum lookups by value: calling the Enum class per row costs more than the rest of the row.
+_STATUSES = {s.value: s for s in PositionStatus}
+_CLOSE_REASONS = {r.value: r for r in CloseReason}
+
+
 def _lifecycle(row: Sequence[Any]) -> Lifecycle:
     (pid, code, con_id, symbol, sec_type, currency, exchange, local_symbol, multiplier, expiry,
      strike, right, quantity, average_price, status, opened_at, average_cost, current_price,
@@ -87,7 +92,7 @@ def _lifecycle(row: Sequence[Any]) -> Lifecycle:
         contract=contract,
         quantity=quantity,
         average_price=average_price,
-        status=PositionStatus(status),
+        status=_STATUSES[status],
         opened_at=opened_at,
         average_cost=average_cost,
         current_price=current_price,
@@ -96,7 +101,7 @@ def _lifecycle(row: Sequence[Any]) -> Lifecycle:
         unrealized_pnl_pct=unrealized_pct,
         realized_pnl=realized if realized is not None else Decimal(0),
         closed_at=closed_at,
-        close_reason=CloseReason(close_reason) if close_reason else None,
+        close_reason=_CLOSE_REASONS[close_reason] if close_reason else None,
         last_synced_at=last_synced_at,
         missing_since=missing_since,
         entry_trade_id=entry,
@@ -104,37 +109,27 @@ def _lifecycle(row: Sequence[Any]) -> Lifecycle:
     )
 
 
-def _position_values(life: Lifecycle, account_id: int) -> dict[str, Any]:
+_POSITION_NAMES = (
+    "account_id", "con_id", "symbol", "sec_type", "currency", "exchange", "local_symbol",
+    "multiplier", "expiry", "strike", "right", "quantity", "average_price", "average_cost",
+    "current_price", "market_value", "unrealized_pnl", "unrealized_pnl_pct", "realized_pnl",
+    "status", "opened_at", "closed_at", "close_reason", "last_synced_at", "missing_since",
+    "entry_trade_id", "exit_trade_id",
+)  # fmt: skip
+
+
+def _position_values(life: Lifecycle, account_id: int) -> tuple[Any, ...]:
+    """A lifecycle's `positions` columns (but `id`), in _POSITION_NAMES order."""
     c = life.contract
-    return {
-        "account_id": account_id,
-        "con_id": c.con_id,
-        "symbol": c.symbol,
-        "sec_type": c.sec_type,
-        "currency": c.currency,
-        "exchange": c.exchange,
-        "local_symbol": c.local_symbol,
-        "multiplier": c.multiplier,
-        "expiry": c.expiry or None,
-        "strike": c.strike,
-        "right": c.right or None,
-        "quantity": life.quantity,
-        "average_price": life.average_price,
-        "average_cost": life.average_cost,
-        "current_price": life.current_price,
-        "market_value": life.market_value,
-        "unrealized_pnl": life.unrealized_pnl,
-        "unrealized_pnl_pct": life.unrealized_pnl_pct,
-        "realized_pnl": life.realized_pnl,
-        "status": life.status.value,
-        "opened_at": life.opened_at,
-        "closed_at": life.closed_at,
-        "close_reason": life.close_reason.value if life.close_reason else None,
-        "last_synced_at": life.last_synced_at or life.opened_at,
-        "missing_since": life.missing_since,
-        "entry_trade_id": life.entry_trade_id,
-        "exit_trade_id": life.exit_trade_id,
-    }
+    return (
+        account_id, c.con_id, c.symbol, c.sec_type, c.currency, c.exchange, c.local_symbol,
+        c.multiplier, c.expiry or None, c.strike, c.right or None, life.quantity,
+        life.average_price, life.average_cost, life.current_price, life.market_value,
+        life.unrealized_pnl, life.unrealized_pnl_pct, life.realized_pnl, life.status.value,
+        life.opened_at, life.closed_at, life.close_reason.value if life.close_reason else None,
+        life.last_synced_at or life.opened_at, life.missing_since, life.entry_trade_id,
+        life.exit_trade_id,
+    )  # fmt: skip
 
 
 def _fill(row: Sequence[Any]) -> Fill:
@@ -229,12 +224,15 @@ def load_state(session: Session, snapshot: BrokerSnapshot) -> LedgerState:
         .where(P.c.status == PositionStatus.OPEN.value, P.c.con_id.is_not(None))
     )
     if snapshot.scope is not None:
-        con_ids = sorted({con_id for _, con_id in snapshot.scope})
+        # Per account, so the lookup goes through the (account_id, con_id) index and costs the
+        # same however many positions are cached (a bare con_id IN scans every OPEN row).
         rows: list[Sequence[Any]] = []
-        for chunk in _chunks(con_ids):
-            rows.extend(session.execute(query.where(P.c.con_id.in_(chunk))))
+        for account, con_ids in _by_account(snapshot.scope).items():
+            for chunk in _chunks(con_ids):
+                where = (A.c.code == account, P.c.con_id.in_(chunk))
+                rows.extend(session.execute(query.where(*where)).all())
     else:
-        rows = list(session.execute(query.where(A.c.code.in_(sorted(snapshot.accounts)))))
+        rows = list(session.execute(query.where(A.c.code.in_(sorted(snapshot.accounts)))).all())
     positions = {}
     for row in rows:
         life = _lifecycle(row)
@@ -272,6 +270,12 @@ def _known_fills(session: Session, snapshot: BrokerSnapshot) -> dict[str, Fill]:
     return known
 
 
+_MARKET_NAMES = (
+    "row_id", "average_price", "average_cost", "current_price", "market_value", "unrealized_pnl",
+    "unrealized_pnl_pct",
+)  # fmt: skip
+
+
 def apply_plan(session: Session, plan: SyncPlan, outcome: RunOutcome) -> int:
     """Write a plan and its `sync_runs` row in the caller's transaction; returns the run id.
 
@@ -304,22 +308,23 @@ def apply_plan(session: Session, plan: SyncPlan, outcome: RunOutcome) -> int:
     ids = account_ids(session, codes, create=True)
 
     _write_changes(session, plan.changes, ids, run_id)
-    if plan.market_updates:
-        session.execute(
-            update(PositionRow),
-            [
-                {
-                    "id": u.position_id,
-                    "average_price": u.average_price,
-                    "average_cost": u.average_cost,
-                    "current_price": u.current_price,
-                    "market_value": u.market_value,
-                    "unrealized_pnl": u.unrealized_pnl,
-                    "unrealized_pnl_pct": u.unrealized_pnl_pct,
-                }
-                for u in plan.market_updates
-            ],
-        )
+    _executemany(
+        session,
+        _UPDATE_BY_ID,
+        _MARKET_NAMES,
+        [
+            (
+                u.position_id,
+                u.average_price,
+                u.average_cost,
+                u.current_price,
+                u.market_value,
+                u.unrealized_pnl,
+                u.unrealized_pnl_pct,
+            )
+            for u in plan.market_updates
+        ],
+    )
     for chunk in _chunks(plan.seen_position_ids):
         session.execute(update(P).where(P.c.id.in_(chunk)).values(last_synced_at=plan.synced_at))
     for correction in plan.corrections:
@@ -328,6 +333,72 @@ def apply_plan(session: Session, plan: SyncPlan, outcome: RunOutcome) -> int:
     if fills:
         session.execute(insert(X), [_fill_values(f, ids[f.account]) for f in fills])
     return int(run_id)
+
+
+def _executemany(
+    session: Session,
+    statement: Insert | Update,
+    names: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+) -> None:
+    """Run `statement` once per row; each row holds the values of `names`, in that order.
+
+    On SQLite the values go through the columns' own bind processors here and the rows straight
+    to the driver's executemany: SQLAlchemy's per-row parameter handling costs more than
+    SQLite's own work for the 20,000 rows of a large sync. Elsewhere, a Core executemany.
+    """
+    if not rows:
+        return
+    dialect = session.get_bind().dialect
+    if dialect.paramstyle != "qmark":
+        session.execute(statement, [dict(zip(names, row, strict=True)) for row in rows])
+        return
+    compiled = statement.compile(dialect=dialect, column_keys=list(names))
+    assert compiled.positiontup is not None
+    where = {name: i for i, name in enumerate(names)}
+    order = [where[name] for name in compiled.positiontup]
+    in_order = order == list(range(len(names)))
+    processors = []
+    for slot, name in enumerate(compiled.positiontup):
+        processor = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if processor is not None:
+            processors.append((slot, processor))
+    params: list[tuple[Any, ...]] = []
+    for row in rows:
+        values = list(row) if in_order else [row[i] for i in order]
+        for slot, processor in processors:
+            value = values[slot]
+            if value is not None:  # every processor of ours maps None to None
+                values[slot] = processor(value)
+        params.append(tuple(values))
+    session.connection().exec_driver_sql(compiled.string, params)
+
+
+def _insert_positions(session: Session, rows: list[tuple[Any, ...]]) -> list[int]:
+    """Insert position rows (_POSITION_NAMES order); returns their ids in the order of `rows`."""
+    if session.get_bind().dialect.name != "sqlite":
+        statement = insert(P).returning(P.c.id, sort_by_parameter_order=True)
+        return list(
+            session.scalars(statement, [dict(zip(_POSITION_NAMES, r, strict=True)) for r in rows])
+        )
+    # SQLite cannot return ids of a batched insert in order, so SQLAlchemy would send one
+    # statement per row (20,000 of them in a first sync). The transaction already holds the
+    # write lock (BEGIN IMMEDIATE), so number the rows as SQLite itself would — max(id) + 1 on —
+    # and insert them in one executemany.
+    first = session.execute(select(func.coalesce(func.max(P.c.id), 0))).scalar_one() + 1
+    ids = list(range(first, first + len(rows)))
+    numbered = [(i, *row) for i, row in zip(ids, rows, strict=True)]
+    _executemany(session, insert(P), ("id", *_POSITION_NAMES), numbered)
+    return ids
+
+
+_UPDATE_BY_ID = update(P).where(P.c.id == bindparam("row_id", type_=P.c.id.type))
+"""An executemany target: `row_id` picks the row, the other names are set."""
+
+_EVENT_NAMES = (
+    "position_id", "sync_run_id", "kind", "occurred_at", "quantity_before", "quantity_after",
+    "price", "price_source", "realized_pnl", "broker_realized_pnl", "exec_ids", "note",
+)  # fmt: skip
 
 
 def _write_changes(
@@ -339,48 +410,41 @@ def _write_changes(
     # Closing rows first: a flip closes one OPEN row and opens another for the same key, and the
     # one-OPEN-row unique index must never see both open at once.
     existing = [c for c in changes if c.before is not None]
-    if existing:
-        session.execute(
-            update(PositionRow),
-            [
-                {
-                    "id": c.before.id,
-                    **_position_values(c.after, account_ids_by_code[c.after.account]),
-                }
-                for c in existing
-                if c.before is not None
-            ],
-        )
+    _executemany(
+        session,
+        _UPDATE_BY_ID,
+        ("row_id", *_POSITION_NAMES),
+        [
+            (c.before.id, *_position_values(c.after, account_ids_by_code[c.after.account]))
+            for c in existing
+            if c.before is not None
+        ],
+    )
     new = [c for c in changes if c.before is None]
     new_ids: list[int] = []
     if new:
-        new_ids = list(
-            session.scalars(
-                insert(PositionRow).returning(PositionRow.id, sort_by_parameter_order=True),
-                [_position_values(c.after, account_ids_by_code[c.after.account]) for c in new],
-            )
-        )
+        rows = [_position_values(c.after, account_ids_by_code[c.after.account]) for c in new]
+        new_ids = _insert_positions(session, rows)
     position_ids = [c.before.id for c in existing if c.before is not None] + new_ids
     events = [
-        {
-            "position_id": pid,
-            "sync_run_id": run_id,
-            "kind": e.kind.value,
-            "occurred_at": e.occurred_at,
-            "quantity_before": e.quantity_before,
-            "quantity_after": e.quantity_after,
-            "price": e.price,
-            "price_source": e.price_source.value if e.price_source else None,
-            "realized_pnl": e.realized_pnl,
-            "broker_realized_pnl": e.broker_realized_pnl,
-            "exec_ids": ",".join(e.exec_ids) or None,
-            "note": e.note or None,
-        }
+        (
+            pid,
+            run_id,
+            e.kind.value,
+            e.occurred_at,
+            e.quantity_before,
+            e.quantity_after,
+            e.price,
+            e.price_source.value if e.price_source else None,
+            e.realized_pnl,
+            e.broker_realized_pnl,
+            ",".join(e.exec_ids) or None,
+            e.note or None,
+        )
         for pid, change in zip(position_ids, [*existing, *new], strict=True)
         for e in change.events
     ]
-    if events:
-        session.execute(insert(E), events)
+    _executemany(session, insert(E), _EVENT_NAMES, events)
 
 
 def record_run(session: Session, outcome: RunOutcome) -> int:

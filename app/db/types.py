@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -99,6 +100,42 @@ class ExactDecimal(TypeDecorator[Decimal]):
             return Decimal(text)
         return text
 
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """`process_bind_param`, with a shortcut for the common value on SQLite.
+
+        A sync of 20,000 positions binds a few hundred thousand decimals. A finite Decimal whose
+        `str()` has no exponent and no trailing fractional zero is already `decimal_text`'s
+        canonical form; everything else takes the full path (which also refuses floats and
+        non-finite values).
+        """
+        full = super().bind_processor(dialect)
+        if full is None or dialect.name == "postgresql":
+            return full
+
+        def process(value: Any) -> Any:
+            if value.__class__ is Decimal:
+                text = str(value)
+                last = text[-1]
+                canonical = "0" < last <= "9" or (last == "0" and "." not in text and text != "-0")
+                if canonical and "E" not in text and "e" not in text:
+                    return text
+            return full(value)
+
+        return process
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+        """`process_result_value`, with a shortcut for SQLite's stored text."""
+        full = super().result_processor(dialect, coltype)
+        if full is None or dialect.name == "postgresql":
+            return full
+
+        def process(value: Any) -> Any:
+            if value.__class__ is str:
+                return Decimal(value)
+            return full(value)
+
+        return process
+
     def process_literal_param(self, value: Any | None, dialect: Dialect) -> str:
         """Inline rendering (offline SQL, DDL defaults)."""
         if value is None:
@@ -140,6 +177,29 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"naive datetime {value!r} refused: pass an aware (UTC) datetime")
         return value.astimezone(UTC).replace(tzinfo=None)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """`process_bind_param`, remembering the last value converted.
+
+        One sync stamps most of its rows with the same few instants (taken_at, started_at), so a
+        20,000-row write converts a handful of datetimes instead of 60,000. The memo holds
+        (value, result) as one tuple, swapped atomically, and datetimes are immutable: a value
+        identical to the remembered one has the same result.
+        """
+        full = super().bind_processor(dialect)
+        if full is None:
+            return full
+        last: list[tuple[Any, Any]] = [(None, None)]
+
+        def process(value: Any) -> Any:
+            seen, result = last[0]
+            if value is seen and value is not None:
+                return result
+            result = full(value)
+            last[0] = (value, result)
+            return result
+
+        return process
 
     def process_result_value(self, value: Any | None, dialect: Dialect) -> datetime | None:
         """Stored naive UTC back to an aware UTC datetime."""

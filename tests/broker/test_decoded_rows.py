@@ -1,0 +1,76 @@
+"""Unchanged rows of a full resync are not decoded again, and nothing else is remembered."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from app.broker.convert import Mark, RowError, portfolio_fields, position_fields
+from app.broker.live import LiveBook
+from app.broker.session import DecodedRows
+
+ACCT = "DU1234567"
+
+
+def position(con_id: int = 265598, quantity: str = "100", avg_cost: str = "190.5") -> list[str]:
+    return ["61", "3", ACCT, str(con_id), "AAPL", "STK", "", "0.0", "", "", "NASDAQ", "USD",
+            "AAPL", "NMS", quantity, avg_cost]  # fmt: skip
+
+
+def portfolio(con_id: int = 265598, price: str = "191.0", quantity: str = "100") -> list[str]:
+    return ["7", "8", str(con_id), "AAPL", "STK", "", "0.0", "", "", "NASDAQ", "USD", "AAPL",
+            "NMS", quantity, price, "19100.0", "190.5", "50.0", "0.0", ACCT]  # fmt: skip
+
+
+def test_same_text_same_object_changed_text_decoded_again() -> None:
+    rows = DecodedRows()
+    first = rows.position(position())
+    assert first == position_fields(position())
+    assert rows.position(position()) is first
+    moved = rows.position(position(quantity="101"))
+    assert moved is not first and moved.quantity == Decimal(101)
+    assert rows.position(position()) == first  # back again: decoded, equal
+    other = rows.position(position(con_id=272093))
+    assert other.contract.con_id == 272093 and rows.position(position()) is not other
+
+
+def test_portfolio_rows_alike() -> None:
+    rows = DecodedRows()
+    first = rows.portfolio(portfolio())
+    assert first == portfolio_fields(portfolio())
+    assert rows.portfolio(portfolio()) is first
+    assert rows.portfolio(portfolio(price="192.0"))[2].market_price == Decimal(192)
+
+
+def test_errors_are_raised_every_time() -> None:
+    rows = DecodedRows()
+    for _ in range(2):
+        with pytest.raises(RowError):
+            rows.position(position(quantity=""))
+        with pytest.raises(RowError):
+            rows.position(["61", "3", ACCT])
+        with pytest.raises(RowError):
+            rows.portfolio(portfolio(con_id=0))
+
+
+def test_book_reuses_merged_rows_only_for_the_same_inputs() -> None:
+    book = LiveBook()
+    book.set_managed([ACCT])
+    rows = DecodedRows()
+    key, _, mark = rows.portfolio(portfolio())
+    book.put_mark(key, False, mark)
+    book.put_position(rows.position(position()))
+    merged = book.rows[key]
+    assert merged.market_price == Decimal(191)
+    book.begin_positions()  # a full resync: the same texts again
+    book.put_position(rows.position(position()))
+    book.begin_account(ACCT)
+    _, quantity, again = rows.portfolio(portfolio())
+    assert again is mark
+    book.put_mark(key, quantity == 0, again)
+    assert book.rows[key] is merged
+    book.put_mark(key, False, Mark(Decimal(200), None, None))  # the price moved
+    assert book.rows[key].market_price == Decimal(200) and book.rows[key].quantity == 100
+    book.put_position(rows.position(position(quantity="150")))  # and the quantity
+    assert (book.rows[key].quantity, book.rows[key].market_price) == (150, Decimal(200))
