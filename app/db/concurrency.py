@@ -18,8 +18,9 @@ agreeing (NTP); a stamp ahead of this machine's clock is ignored rather than tru
 
 The unique indexes (one OPEN row per (account, conId); execId) remain the last line of defence.
 
-On SQLite every function here is a no-op without a round trip: one file has one writer at a
-time anyway (BEGIN IMMEDIATE), and its performance budgets leave no room for extra statements.
+On SQLite the locks are a no-op without a round trip: one file has one writer at a time anyway
+(BEGIN IMMEDIATE). The newest-snapshot guard applies there too — two instances on one file (the
+window and `sync --watch`) race the same way — at the cost of one small read and write per sync.
 """
 
 from __future__ import annotations
@@ -80,13 +81,13 @@ def lock_migrations(connection: Connection) -> None:
 
 
 def superseded(session: Session, codes: Iterable[str], started_at: datetime) -> datetime | None:
-    """When a newer snapshot of these accounts was committed, its time; else None (PostgreSQL).
+    """When a newer snapshot of these accounts was committed, its time; else None.
 
     "Newer" means it finished collecting at or after `started_at`, when this sync began: this
     one's data may then be older than what the ledger already holds. Call it holding the locks.
     """
     wanted = sorted(set(codes))
-    if not is_shared(session) or not wanted:
+    if not wanted:
         return None
     newest = session.execute(
         select(func.max(A.c.last_snapshot_at)).where(A.c.code.in_(wanted))
@@ -106,6 +107,6 @@ def superseded(session: Session, codes: Iterable[str], started_at: datetime) -> 
 def stamp_snapshot(session: Session, codes: Iterable[str], taken_at: datetime) -> None:
     """Record that a snapshot of these accounts, finished at `taken_at`, was committed."""
     wanted = sorted(set(codes))
-    if not is_shared(session) or not wanted:
+    if not wanted:
         return
     session.execute(update(A).where(A.c.code.in_(wanted)).values(last_snapshot_at=taken_at))

@@ -3,8 +3,8 @@
 Loading the cached state, reconciling and writing happen inside ONE transaction, so nothing
 another writer commits — a Mark closed in the window, a second instance — can slip between the
 read and the write: on SQLite the transaction is BEGIN IMMEDIATE; on PostgreSQL it starts by
-taking its accounts' advisory locks, and a snapshot older than one already committed by another
-syncer is recorded as superseded instead of applied (app.db.concurrency).
+taking its accounts' advisory locks. On both, a snapshot older than one already committed by
+another syncer is recorded as superseded instead of applied (app.db.concurrency).
 """
 
 from __future__ import annotations
@@ -85,13 +85,11 @@ def _commit(
     trigger: SyncTrigger,
     started_at: datetime,
 ) -> tuple[SyncPlan, int]:
-    shared = concurrency.is_shared(session)
-    codes = touched_accounts(snapshot) if shared else set()
+    codes = touched_accounts(snapshot)
+    concurrency.lock_accounts(session, codes)  # PostgreSQL; SQLite's BEGIN IMMEDIATE did it
     newer = None
-    if shared:
-        concurrency.lock_accounts(session, codes)
-        if snapshot.complete:
-            newer = concurrency.superseded(session, codes, started_at)
+    if snapshot.complete:
+        newer = concurrency.superseded(session, codes, started_at)
     if newer is not None:
         plan = SyncPlan(
             synced_at=snapshot.taken_at,
@@ -114,6 +112,6 @@ def _commit(
         positions_seen=plan.positions_seen,
     )
     run_id = repository.apply_plan(session, plan, outcome)
-    if shared and status is SyncStatus.OK:
+    if status is SyncStatus.OK:
         concurrency.stamp_snapshot(session, codes, snapshot.taken_at)
     return plan, run_id

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from app.db import repository
+from app.db.migrate import open_database
 from app.domain.values import EventKind, PriceSource
 from app.sim import contracts as c
 from app.sim.runner import SimulatorThread
@@ -134,3 +136,46 @@ def test_a_crash_while_backing_up_leaves_no_file_that_looks_like_a_backup(tmp_pa
         assert not backup.name.endswith("-journal"), backup.name
         assert backup.stat().st_size > 0, backup.name
         assert revision(backup) == "0001" and seed_rows(backup) == original, backup.name
+
+
+def test_a_second_instance_never_applies_an_older_snapshot_over_a_newer_one(
+    make_stack: Callable[..., Any], run: Callable[..., Any]
+) -> None:
+    """Guards: two instances on one SQLite ledger (the window and `sync --watch`), where one
+    took its snapshot before a fill and committed it after the other had committed the fill:
+    the older snapshot moved the position back ("quantity changed with no fills seen", priced at
+    market) and the next sync moved it forward again — spurious events and wrong realized P&L,
+    and a false close or reopen when the fill closed the position. The older snapshot is now
+    superseded on SQLite too, as on PostgreSQL."""
+    from app.db.store import LedgerStore
+    from app.domain.plan import ReconcileOptions
+    from app.domain.values import SyncTrigger
+
+    state = SimState()
+    state.add_account("DU5200002")
+    state.set_position("DU5200002", c.AAPL, D(100), D(150), D(150))
+    first = make_stack(None, state=state, options=SyncOptions(enabled=False))
+    second_db = open_database(first.db.path)  # a second instance on the same file
+    second = LedgerStore(second_db)
+
+    async def scenario() -> None:
+        await connected(first)
+        assert (await first.service.sync_positions()).ok
+        started = datetime.now(UTC)
+        older = await first.broker.snapshot(refresh=True)  # instance 2's snapshot: before the fill
+        first.sim.fill("DU5200002", c.AAPL, -100, "160", commission=D(1))  # closes AAPL
+        assert (await first.service.sync_positions()).ok  # instance 1 commits the fill
+        plan, _ = await second.commit_snapshot(
+            older, ReconcileOptions(), SyncTrigger.PERIODIC, started
+        )
+        assert plan.superseded and not plan.changes
+        assert (await first.service.sync_positions()).ok
+
+    try:
+        run(scenario(), timeout=30)
+    finally:
+        second_db.close()
+    (life,) = first.db.run_sync(repository.positions, include_closed=True)
+    assert life.status.value == "CLOSED" and life.realized_pnl == (D(160) - D(150)) * 100 - 1
+    kinds = [e.kind for e in first.db.run_sync(repository.events, life.id)]
+    assert kinds == [EventKind.OPENED, EventKind.CLOSED]
