@@ -193,3 +193,22 @@ def test_a_realized_pnl_difference_from_ib_is_notified_once(make_app, qloop):
             await app.stop()
 
         qloop.run_until_complete(asyncio.wait_for(scenario(), 60))
+
+
+def test_the_settings_dialog_switches_each_kind(qloop):
+    from app.settings import Settings
+    from app.ui.dialogs.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(Settings())
+    try:
+        assert dialog.notify_missing.isChecked() and dialog.failure_threshold.value() == 3
+        dialog.notify_missing.setChecked(False)
+        dialog.notify_disconnect.setChecked(False)
+        dialog.failure_threshold.setValue(5)
+        dialog._check_and_accept()
+        chosen = dialog.result_settings()
+        assert not chosen.notify_missing and not chosen.notify_disconnect
+        assert chosen.notify_sync_failures and chosen.notify_pnl_mismatch
+        assert chosen.notify_failure_threshold == 5
+    finally:
+        dialog.deleteLater()

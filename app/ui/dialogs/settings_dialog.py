@@ -1,4 +1,4 @@
-"""Settings…: connection, intervals, what to do with missing positions, database location.
+"""Settings…: connection, intervals, missing positions, notifications, database location.
 
 Reads and writes app.settings.Settings; the window applies the result without a restart.
 """
@@ -84,6 +84,24 @@ class SettingsDialog(QDialog):
         syncing.addRow(self.close_missing)
         syncing.addRow(self.realized)
 
+        self.notify_missing = QCheckBox("A position goes missing at IB")
+        self.notify_missing.setChecked(settings.notify_missing)
+        self.notify_failures = QCheckBox("Syncing fails several times in a row")
+        self.notify_failures.setChecked(settings.notify_sync_failures)
+        self.failure_threshold = _spin(1, 1000, settings.notify_failure_threshold)
+        self.notify_disconnect = QCheckBox(
+            "TWS disconnects unexpectedly during market hours (09:30–16:00 New York, Mon–Fri)"
+        )
+        self.notify_disconnect.setChecked(settings.notify_disconnect)
+        self.notify_pnl = QCheckBox("Our realized P&L differs from IB's")
+        self.notify_pnl.setChecked(settings.notify_pnl_mismatch)
+        notifications = QFormLayout()
+        notifications.addRow(self.notify_missing)
+        notifications.addRow(self.notify_failures)
+        notifications.addRow("Failed syncs in a row", self.failure_threshold)
+        notifications.addRow(self.notify_disconnect)
+        notifications.addRow(self.notify_pnl)
+
         self.database = QLineEdit(settings.database_url)
         self.database.setObjectName("databaseUrl")
         browse = QPushButton("Browse…")
@@ -106,6 +124,7 @@ class SettingsDialog(QDialog):
         for title, form in (
             ("Connection", connection),
             ("Syncing", syncing),
+            ("Notify me when", notifications),
             ("Storage", storage),
         ):
             box = QGroupBox(title)
@@ -140,6 +159,11 @@ class SettingsDialog(QDialog):
             "sync_on_position_update": self.on_update.isChecked(),
             "mark_missing_as_closed": self.close_missing.isChecked(),
             "calculate_realized_pnl": self.realized.isChecked(),
+            "notify_missing": self.notify_missing.isChecked(),
+            "notify_sync_failures": self.notify_failures.isChecked(),
+            "notify_failure_threshold": self.failure_threshold.value(),
+            "notify_disconnect": self.notify_disconnect.isChecked(),
+            "notify_pnl_mismatch": self.notify_pnl.isChecked(),
             "database_url": self.database.text().strip(),
         }
         try:
