@@ -265,7 +265,10 @@ class WindowController:
         self.update_banner()
         self.charts.ledger_changed()
         if self._selected is not None:  # its history (and chart) may have moved too
-            await self.show_history(self._current_version(self._selected))
+            fresh = self._current_version(self._selected)
+            # Only if the reload still holds it (not after a switch to another database).
+            if fresh is not self._selected and fresh.key == self._selected.key:
+                await self.show_history(fresh)
 
     async def reload_keys(self, keys: Iterable[PositionKey]) -> None:
         """Reload only these keys' lifecycles (a selective sync changed just them)."""

@@ -78,3 +78,13 @@ def test_positions_and_order_stay_consistent(qapp, ops):
             assert values == expected
         elif sort is None:
             assert shown == sorted(shown, key=lambda i: (i.group, i.key))
+
+
+def test_upsert_moving_a_row_in_the_default_order_resorts(qapp):
+    """Regression: with no column sorted, an update that changed a row's default-order value
+    (its group) left it where it was, out of order (found by the property test above)."""
+    model = ItemModel()
+    model.upsert([Item(0, "b", None), Item(1, "a", None)])
+    model.upsert([Item(0, "a", None)])
+    assert [i.key for i in model.visible_values()] == [0, 1]
+    assert model.row_of(0) == 0 and model.row_of(1) == 1

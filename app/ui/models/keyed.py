@@ -167,8 +167,13 @@ class KeyedTableModel(QAbstractTableModel):
         """Update rows in place and append new ones; selection and scroll stay."""
         changed_rows: list[int] = []
         appended: dict[Hashable, None] = {}  # ordered and unique: a batch may repeat a key
+        default = type(self).default_order
+        reordered = False  # a shown row's default-order value moved (no column sorted)
         for value in rows:
             key = self._key_of(value)
+            held = self._rows.get(key)
+            if default is not None and held is not None and default(held) != default(value):
+                reordered = True
             self._rows[key] = value
             position = self._position.get(key)
             if position is not None:
@@ -187,7 +192,7 @@ class KeyedTableModel(QAbstractTableModel):
                 self._position[key] = start + offset
             self._visible.extend(appended)
             self.endInsertRows()
-        if appended or (self._sort is not None and changed_rows):
+        if appended or (changed_rows and (self._sort is not None or reordered)):
             self._resort()
 
     def remove(self, keys: Iterable[Hashable]) -> None:
