@@ -104,6 +104,8 @@ class WindowController:
         await self.notifier.detach()
         await self.tasks.cancel_all()
         await self.runtime.service.stop()
+        # A run that finished while stopping may have queued a reload: cancel that one too.
+        await self.tasks.cancel_all()
         self.runtime.close()
 
     def _hook(self, runtime: Runtime) -> None:
