@@ -433,7 +433,9 @@ class WindowController:
             return
         db = self.runtime.db
         events = await db.run(repository.events, position.id)
-        fills = await db.run(repository.fills_for, position.key, position.opened_at)
+        # IB stamps fills to the second: a fill in the very second the lifecycle opened belongs.
+        since = position.opened_at.replace(microsecond=0)
+        fills = await db.run(repository.fills_for, position.key, since)
         if position.closed_at is not None:
             fills = [f for f in fills if f.time <= position.closed_at]
         contract = position.contract
