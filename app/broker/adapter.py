@@ -119,8 +119,9 @@ class IbBroker:
 
         BrokerUnavailableError (a subclass) when not connected, or while TWS has lost IB
         (1100). `scope` limits it to those keys (live data is reused where it is current);
-        `refresh` requests positions and account data again even when the live subscription
-        already holds them (executions are always requested again).
+        `refresh` requests positions and account data again when an earlier snapshot already
+        used what the live subscription holds (an answer nothing used yet, like the connect's
+        own, is as fresh as a new one); executions are always requested again.
         """
         lock = self._snapshot_lock
         if lock is None:

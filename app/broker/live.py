@@ -27,6 +27,7 @@ class LiveBook:
 
     def __init__(self) -> None:
         self.managed: tuple[str, ...] = ()
+        self.managed_set: frozenset[str] = frozenset()  # the same, for membership per row
         self.generation = 0
         self.rows: dict[PositionKey, BrokerPosition] = {}
         self.skipped: dict[PositionKey, SkippedRow] = {}
@@ -35,6 +36,10 @@ class LiveBook:
         self.positions_pending: int | None = None  # generation of the request in flight
         self.positions_generation: int | None = None  # positionEnd came for this generation
         self.accounts_pending: dict[str, int] = {}
+        # Whether a complete snapshot already used the latest answer: a refresh asks again only
+        # then (an answer nothing used yet, like the connect's own request, is just as fresh).
+        self.positions_served = False
+        self.accounts_served: set[str] = set()
         self.accounts_generation: dict[str, int] = {}
         self.live_account: str | None = None  # the one reqAccountUpdates subscription
         self.executions_pending: set[int] = set()  # reqIds of reqExecutions in flight
@@ -49,6 +54,7 @@ class LiveBook:
     def set_managed(self, accounts: Iterable[str]) -> None:
         """The accounts this TWS login manages (managedAccounts, message 15)."""
         self.managed = tuple(dict.fromkeys(a for a in accounts if a))
+        self.managed_set = frozenset(self.managed)
 
     def invalidate(self) -> None:
         """IB connectivity lost or restored: everything must be requested again."""
@@ -69,6 +75,7 @@ class LiveBook:
         """positionEnd arrived."""
         if self.positions_pending is not None:
             self.positions_generation = self.positions_pending
+            self.positions_served = False
         self.positions_pending = None
 
     def abandon_positions(self) -> None:
@@ -81,9 +88,12 @@ class LiveBook:
 
     def put_position(self, row: BrokerPosition) -> None:
         """A good position row; it carries the latest market data we hold for its key."""
-        mark = self.marks.get(row.account, {}).get(row.contract.con_id)
-        self.rows[row.key] = self._merge(row, mark) if mark is not None else row
-        self.skipped.pop(row.key, None)
+        key = row.key
+        marks = self.marks.get(key[0])
+        mark = marks.get(key[1]) if marks is not None else None
+        self.rows[key] = self._merge(key, row, mark) if mark is not None else row
+        if self.skipped:
+            self.skipped.pop(key, None)
 
     def skip(self, key: PositionKey | None, reason: str) -> None:
         """A bad position row: its key stays blocked until a good row for it arrives."""
@@ -109,6 +119,7 @@ class LiveBook:
         started = self.accounts_pending.pop(account, None)
         if started is not None:
             self.accounts_generation[account] = started
+            self.accounts_served.discard(account)
 
     def abandon_account(self, account: str) -> None:
         self.accounts_pending.pop(account, None)
@@ -130,17 +141,17 @@ class LiveBook:
         marks[key[1]] = mark
         row = self.rows.get(key)
         if row is not None:
-            self.rows[key] = self._merge(row, mark)
+            self.rows[key] = self._merge(key, row, mark)
 
-    def _merge(self, row: BrokerPosition, mark: Mark) -> BrokerPosition:
+    def _merge(self, key: PositionKey, row: BrokerPosition, mark: Mark) -> BrokerPosition:
         """`row` with `mark`'s market data; the last merge of each key is reused when its inputs
         are the very same objects (the session hands out the same objects for unchanged rows,
         so a full resync of an unchanged book builds nothing new)."""
-        last = self._merged.get(row.key)
+        last = self._merged.get(key)
         if last is not None and last[1] is mark and (last[0] is row or last[2] is row):
             return last[2]  # merging `mark` into its own result changes nothing
         merged = _with_mark(row, mark)
-        self._merged[row.key] = (row, mark, merged)
+        self._merged[key] = (row, mark, merged)
         return merged
 
     # ------------------------------------------------------------------ executions
@@ -166,6 +177,11 @@ class LiveBook:
         logger.warning("skipped execution row %s (%s): %s", exec_id or "?", where, reason)
 
     # ------------------------------------------------------------------ snapshots
+    def served(self, accounts: Iterable[str]) -> None:
+        """A complete snapshot used the positions and these accounts' data."""
+        self.positions_served = True
+        self.accounts_served.update(accounts)
+
     def assemble(
         self,
         accounts: tuple[str, ...],

@@ -358,7 +358,7 @@ class IbSession:
             key = row_key(fields[2], fields[3]) if len(fields) > 3 else None
             self.book.skip(key, str(exc))
         else:
-            if row.account not in self.book.managed:
+            if row.account not in self.book.managed_set:
                 self.book.skip(
                     row.key, f"account {mask_account(row.account)} is not managed by this login"
                 )
@@ -381,7 +381,7 @@ class IbSession:
             account = fields[19] if len(fields) > 19 else ""
             logger.warning("ignored a portfolio row of %s: %s", mask_account(account), exc)
             return
-        if key[0] not in self.book.managed:
+        if key[0] not in self.book.managed_set:
             logger.warning("ignored a portfolio row of unmanaged %s", mask_account(key[0]))
             return
         self.book.put_mark(key, quantity == 0, mark)
@@ -464,8 +464,10 @@ class IbSession:
         """A complete snapshot over this connection, or IncompleteSnapshotError.
 
         Reuses what the live subscriptions already delivered in this generation (positions
-        after their positionEnd; the subscribed account's market data after its download end)
-        unless `refresh`; executions are always requested again.
+        after their positionEnd; the subscribed account's market data after its download end).
+        With `refresh`, what an earlier snapshot already used is requested again; an answer no
+        snapshot used yet (the connect's own request, moments ago) is as fresh as a new one.
+        Executions are always requested again.
         """
         if not self.ready or self.closed:
             raise BrokerUnavailableError("not connected to TWS")
@@ -475,7 +477,7 @@ class IbSession:
         watch = _Watch(self.book.generation, self.timeout)
         self._watches.add(watch)
         try:
-            if refresh or not self.book.positions_current():
+            if not self.book.positions_current() or (refresh and self.book.positions_served):
                 try:
                     await watch.wait(self.ib.reqPositionsAsync, "positions")
                 except IncompleteSnapshotError:
@@ -489,7 +491,8 @@ class IbSession:
             for account in accounts:
                 if in_scope is not None and account not in in_scope:
                     continue
-                if refresh or not self.book.account_current(account, live_only=scope is None):
+                current = self.book.account_current(account, live_only=scope is None)
+                if not current or (refresh and account in self.book.accounts_served):
                     what = f"account data of {mask_account(account)}"
                     try:
                         request = functools.partial(self.ib.reqAccountUpdatesAsync, account)
@@ -506,7 +509,9 @@ class IbSession:
                 raise
             self._check(watch)
             fills, fill_skips = self._fills(ib_fills, accounts)
-            return self.book.assemble(accounts, scope, fills, fill_skips)
+            snapshot = self.book.assemble(accounts, scope, fills, fill_skips)
+            self.book.served(accounts if in_scope is None else in_scope)
+            return snapshot
         finally:
             self._watches.discard(watch)
 

@@ -7,16 +7,20 @@ Rows are read with Core selects and turned into domain values here; ORM rows nev
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Insert, Row, Table, Update, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.orm import Session
 
 from app.db import concurrency
 from app.db.tables import AccountRow, ExecutionRow, PositionEventRow, PositionRow, SyncRunRow
+from app.domain.decimals import decimal_text
 from app.domain.executions import base_exec_id, correction_rank
 from app.domain.plan import LifecycleChange, SyncPlan
 from app.domain.records import LedgerStatus, RunOutcome, StoredEvent, SyncRun, SyncStats
@@ -132,6 +136,159 @@ def _position_values(life: Lifecycle, account_id: int) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
+def as_stored(life: Lifecycle, position_id: int) -> Lifecycle:
+    """The lifecycle exactly as `positions()` / `load_state()` would read it back after it was
+    written as row `position_id` (SQLite): equal, and with the same Decimal digits and tz.
+
+    The common case is checked field by field: decimals come back as their canonical text
+    (`Decimal(decimal_text(v))`, the very object when already canonical), UTC datetimes as they
+    are. Anything unusual (another time zone, an empty sec_type, no last_synced_at) takes the
+    real round trip through the columns' processors and `_lifecycle`.
+    """
+    c = life.contract
+    if not (
+        c.sec_type
+        and life.last_synced_at is not None
+        and life.realized_pnl is not None
+        and c.multiplier is not None
+        and _decimal_kept(c.multiplier)
+        and _decimal_kept(c.strike)
+        and _utc(life.opened_at)
+        and _utc(life.closed_at)
+        and _utc(life.last_synced_at)
+        and _utc(life.missing_since)
+    ):
+        return _round_trip(life, position_id)
+    return _stored(life, position_id, life.average_price, life.average_cost,
+                   life.current_price, life.market_value, life.unrealized_pnl,
+                   life.unrealized_pnl_pct, life.last_synced_at)  # fmt: skip
+
+
+def with_market(
+    life: Lifecycle,
+    average_price: Decimal,
+    average_cost: Decimal | None,
+    current_price: Decimal | None,
+    market_value: Decimal | None,
+    unrealized_pnl: Decimal | None,
+    unrealized_pnl_pct: Decimal | None,
+    at: datetime,
+) -> Lifecycle:
+    """`life` (as stored) once a market update and `last_synced_at = at` are written."""
+    assert life.id is not None
+    if not _utc(at):
+        return as_stored(
+            replace(
+                life,
+                average_price=average_price,
+                average_cost=average_cost,
+                current_price=current_price,
+                market_value=market_value,
+                unrealized_pnl=unrealized_pnl,
+                unrealized_pnl_pct=unrealized_pnl_pct,
+                last_synced_at=at,
+            ),
+            life.id,
+        )
+    # Only the new values need checking: the rest of `life` is already as stored.
+    return Lifecycle(
+        life.id, life.account, life.contract, life.quantity, _decimal_back(average_price),
+        life.status, life.opened_at, _maybe_back(average_cost), _maybe_back(current_price),
+        _maybe_back(market_value), _maybe_back(unrealized_pnl), _maybe_back(unrealized_pnl_pct),
+        life.realized_pnl, life.closed_at, life.close_reason, at, life.missing_since,
+        life.entry_trade_id, life.exit_trade_id,
+    )  # fmt: skip
+
+
+def with_last_synced(life: Lifecycle, at: datetime) -> Lifecycle:
+    """`life` (as stored) once its `last_synced_at` moved to `at`."""
+    if not _utc(at):
+        return _round_trip(replace(life, last_synced_at=at), life.id or 0)
+    # Positional, not dataclasses.replace: a full sync does this for every position.
+    return Lifecycle(
+        life.id, life.account, life.contract, life.quantity, life.average_price, life.status,
+        life.opened_at, life.average_cost, life.current_price, life.market_value,
+        life.unrealized_pnl, life.unrealized_pnl_pct, life.realized_pnl, life.closed_at,
+        life.close_reason, at, life.missing_since, life.entry_trade_id, life.exit_trade_id,
+    )  # fmt: skip
+
+
+def _stored(
+    life: Lifecycle,
+    position_id: int,
+    average_price: Decimal,
+    average_cost: Decimal | None,
+    current_price: Decimal | None,
+    market_value: Decimal | None,
+    unrealized_pnl: Decimal | None,
+    unrealized_pnl_pct: Decimal | None,
+    last_synced_at: datetime,
+) -> Lifecycle:
+    # The contract and the datetimes are already known to come back unchanged.
+    return Lifecycle(
+        position_id, life.account, life.contract, _decimal_back(life.quantity),
+        _decimal_back(average_price), life.status, life.opened_at, _maybe_back(average_cost),
+        _maybe_back(current_price), _maybe_back(market_value), _maybe_back(unrealized_pnl),
+        _maybe_back(unrealized_pnl_pct), _decimal_back(life.realized_pnl), life.closed_at,
+        life.close_reason, last_synced_at, life.missing_since, life.entry_trade_id,
+        life.exit_trade_id,
+    )  # fmt: skip
+
+
+def _utc(moment: datetime | None) -> bool:
+    """True when the database gives `moment` back as the very same value (or it is None)."""
+    return moment is None or (
+        moment.__class__ is datetime and moment.tzinfo is UTC and not moment.fold
+    )
+
+
+def _decimal_kept(value: Decimal | None) -> bool:
+    """True when the database gives `value` back as the same digits (canonical text)."""
+    if value is None:
+        return True
+    if value.__class__ is not Decimal or not value.is_finite():
+        return False
+    text = str(value)
+    last = text[-1]
+    if "E" in text or "e" in text:
+        return False
+    return "0" < last <= "9" or (last == "0" and "." not in text and text != "-0")
+
+
+def _decimal_back(value: Decimal) -> Decimal:
+    """What the database gives back for a stored decimal (ExactDecimal on SQLite)."""
+    if _decimal_kept(value):
+        return value
+    return Decimal(decimal_text(Decimal(value)))  # an int too, as ExactDecimal binds it
+
+
+def _maybe_back(value: Decimal | None) -> Decimal | None:
+    return None if value is None else _decimal_back(value)
+
+
+def _round_trip(life: Lifecycle, position_id: int) -> Lifecycle:
+    """Through the SQLite columns' bind and result processors, then `_lifecycle`."""
+    values = []
+    for value, (bind, result) in zip(_position_values(life, 0), _sqlite_processors(), strict=True):
+        stored = bind(value) if bind is not None and value is not None else value
+        values.append(result(stored) if result is not None and stored is not None else stored)
+    by_name = dict(zip(_POSITION_NAMES, values, strict=True))
+    row = [position_id, life.account]
+    row += [by_name[column.name] for column in _POSITION_COLUMNS[2:]]
+    return _lifecycle(row)
+
+
+@functools.cache
+def _sqlite_processors() -> list[tuple[Any, Any]]:
+    """(bind, result) processors of the _POSITION_NAMES columns on SQLite."""
+    dialect = sqlite_dialect()
+    out = []
+    for name in _POSITION_NAMES:
+        kind = P.c[name].type.dialect_impl(dialect)
+        out.append((kind.bind_processor(dialect), kind.result_processor(dialect, None)))
+    return out
+
+
 def _fill(row: Sequence[Any]) -> Fill:
     (exec_id, code, con_id, symbol, side, shares, price, time, perm_id, order_ref, commission,
      commission_currency, realized) = row  # fmt: skip
@@ -238,10 +395,10 @@ def load_state(session: Session, snapshot: BrokerSnapshot) -> LedgerState:
         life = _lifecycle(row)
         if snapshot.scope is None or life.key in snapshot.scope:
             positions[life.key] = life
-    return LedgerState(open_positions=positions, known_fills=_known_fills(session, snapshot))
+    return LedgerState(open_positions=positions, known_fills=known_fills(session, snapshot))
 
 
-def _known_fills(session: Session, snapshot: BrokerSnapshot) -> dict[str, Fill]:
+def known_fills(session: Session, snapshot: BrokerSnapshot) -> dict[str, Fill]:
     """Stored fills that share a base execId with the snapshot's (the latest version of each)."""
     if not snapshot.fills:
         return {}
@@ -276,10 +433,13 @@ _MARKET_NAMES = (
 )  # fmt: skip
 
 
-def apply_plan(session: Session, plan: SyncPlan, outcome: RunOutcome) -> int:
+def apply_plan(
+    session: Session, plan: SyncPlan, outcome: RunOutcome, opened: list[int] | None = None
+) -> int:
     """Write a plan and its `sync_runs` row in the caller's transaction; returns the run id.
 
-    A plan made from an incomplete snapshot writes only the (failed) run row.
+    A plan made from an incomplete snapshot writes only the (failed) run row. `opened` receives
+    the ids of the lifecycles the plan creates, in the order of its changes.
     """
     counts = plan.counts
     run_id = session.execute(
@@ -307,7 +467,9 @@ def apply_plan(session: Session, plan: SyncPlan, outcome: RunOutcome) -> int:
     codes.update(c.fill.account for c in plan.corrections)
     ids = account_ids(session, codes, create=True)
 
-    _write_changes(session, plan.changes, ids, run_id)
+    new_ids = _write_changes(session, plan.changes, ids, run_id)
+    if opened is not None:
+        opened.extend(new_ids)
     _executemany(
         session,
         _UPDATE_BY_ID,
@@ -406,7 +568,8 @@ def _write_changes(
     changes: Sequence[LifecycleChange],
     account_ids_by_code: dict[str, int],
     run_id: int | None,
-) -> None:
+) -> list[int]:
+    """Update, then insert, the changed lifecycles and their events; the new rows' ids."""
     # Closing rows first: a flip closes one OPEN row and opens another for the same key, and the
     # one-OPEN-row unique index must never see both open at once.
     existing = [c for c in changes if c.before is not None]
@@ -445,6 +608,7 @@ def _write_changes(
         for e in change.events
     ]
     _executemany(session, insert(E), _EVENT_NAMES, events)
+    return new_ids
 
 
 def record_run(session: Session, outcome: RunOutcome) -> int:

@@ -10,7 +10,11 @@ another syncer is recorded as superseded instead of applied (app.db.concurrency)
 from __future__ import annotations
 
 import logging
+import sqlite3
+import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -20,7 +24,14 @@ from app.db.errors import DatabaseConflictError, DatabaseIntegrityError
 from app.domain.plan import ReconcileOptions, SyncPlan
 from app.domain.reconcile import reconcile
 from app.domain.records import RunOutcome
-from app.domain.values import BrokerSnapshot, SyncStatus, SyncTrigger
+from app.domain.values import (
+    BrokerSnapshot,
+    LedgerState,
+    Lifecycle,
+    PositionKey,
+    SyncStatus,
+    SyncTrigger,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +46,7 @@ class LedgerStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._open = OpenPositions()
 
     async def commit_snapshot(
         self,
@@ -51,8 +63,11 @@ class LedgerStore:
         """
         attempt = 0
         while True:
+            after: list[_Kept] = []
             try:
-                return await self.db.run(_commit, snapshot, options, trigger, started_at)
+                result = await self.db.run(
+                    _commit, snapshot, options, trigger, started_at, self._open, after
+                )
             except (DatabaseIntegrityError, DatabaseConflictError) as exc:
                 attempt += 1
                 if self.db.is_sqlite or attempt > COMMIT_RETRIES:
@@ -64,6 +79,10 @@ class LedgerStore:
                     attempt,
                     COMMIT_RETRIES,
                 )
+            else:
+                if after:
+                    self._open.keep(after[0])  # committed: what it left is now the ledger
+                return result
 
     async def record_run(self, outcome: RunOutcome) -> int:
         """Record a run that changed nothing."""
@@ -84,10 +103,16 @@ def _commit(
     options: ReconcileOptions,
     trigger: SyncTrigger,
     started_at: datetime,
+    cache: OpenPositions | None = None,
+    after: list[_Kept] | None = None,
 ) -> tuple[SyncPlan, int]:
+    """One sync's transaction. With `cache`, the cached state is used when still valid, and
+    what this transaction leaves is appended to `after` (to keep once it has committed)."""
     codes = touched_accounts(snapshot)
     concurrency.lock_accounts(session, codes)  # PostgreSQL; SQLite's BEGIN IMMEDIATE did it
     newer = None
+    state: LedgerState | None = None
+    loaded = False
     if snapshot.complete:
         newer = concurrency.superseded(session, codes, started_at)
     if newer is not None:
@@ -100,7 +125,10 @@ def _commit(
         )
         status = SyncStatus.SKIPPED
     else:
-        state = repository.load_state(session, snapshot)
+        state = cache.state(session, snapshot) if cache is not None else None
+        loaded = state is None
+        if state is None:
+            state = repository.load_state(session, snapshot)
         plan = reconcile(state, snapshot, options)
         status = SyncStatus.OK if plan.incomplete_reason is None else SyncStatus.FAILED
     outcome = RunOutcome(
@@ -111,7 +139,159 @@ def _commit(
         error=plan.incomplete_reason,
         positions_seen=plan.positions_seen,
     )
-    run_id = repository.apply_plan(session, plan, outcome)
+    opened: list[int] = []
+    run_id = repository.apply_plan(session, plan, outcome, opened)
     if status is SyncStatus.OK:
         concurrency.stamp_snapshot(session, codes, snapshot.taken_at)
+        if cache is not None and after is not None and state is not None:
+            kept = cache.after(session, snapshot, state, loaded, plan, opened)
+            if kept is not None:
+                after.append(kept)
     return plan, run_id
+
+
+# ---------------------------------------------------------------------------- the open state
+CACHE_CHANGES = 2_000
+"""Above this many lifecycle changes in one sync (a first sync), the next sync reads the ledger
+again instead of this one converting every changed row for the cache."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    """Identifies the database contents this connection last saw (SQLite).
+
+    `data_version` moves when another connection commits; `total_changes` counts every row this
+    connection inserted, updated or deleted (even in transactions later rolled back). Equal tokens
+    on the same connection object therefore mean nobody wrote in between.
+    """
+
+    connection: object
+    data_version: int
+    total_changes: int
+
+    def same(self, other: _Token) -> bool:
+        return (
+            self.connection is other.connection
+            and self.data_version == other.data_version
+            and self.total_changes == other.total_changes
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    """Every OPEN lifecycle (with a conId) of `accounts`, as stored when the token was read."""
+
+    token: _Token
+    accounts: frozenset[str]
+    positions: dict[PositionKey, Lifecycle]
+
+
+class OpenPositions:
+    """The ledger's OPEN lifecycles as the last sync left them, kept between syncs (SQLite).
+
+    Reading 20,000 rows back every sync costs more than the rest of a sync that changes
+    nothing. The copy is used only while the database provably holds exactly it: same
+    connection, no commit by any other connection (`PRAGMA data_version`), no row changed by
+    this one since (`total_changes`: a Mark closed, a failed run's row, a rolled-back write).
+    Anything else — including any doubt — reads the ledger again. A copy is kept only after its
+    transaction committed, and holds the rows exactly as reading them would give them
+    (repository.as_stored). PostgreSQL (shared by several writers) always reads.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: _Kept | None = None
+
+    def keep(self, kept: _Kept) -> None:
+        """`kept`'s transaction committed."""
+        with self._lock:
+            self._kept = kept
+
+    def forget(self) -> None:
+        with self._lock:
+            self._kept = None
+
+    def state(self, session: Session, snapshot: BrokerSnapshot) -> LedgerState | None:
+        """The state load_state would read, when the kept copy still is the ledger; else None."""
+        with self._lock:
+            kept = self._kept
+        token = _token(session)
+        if kept is None or token is None or not kept.token.same(token):
+            return None
+        if snapshot.scope is not None:
+            if not {account for account, _ in snapshot.scope} <= kept.accounts:
+                return None
+            positions = {k: kept.positions[k] for k in snapshot.scope if k in kept.positions}
+        elif snapshot.accounts == kept.accounts:
+            positions = kept.positions
+        elif snapshot.accounts <= kept.accounts:
+            positions = {k: v for k, v in kept.positions.items() if k[0] in snapshot.accounts}
+        else:
+            return None
+        return LedgerState(positions, repository.known_fills(session, snapshot))
+
+    def after(
+        self,
+        session: Session,
+        snapshot: BrokerSnapshot,
+        state: LedgerState,
+        loaded: bool,
+        plan: SyncPlan,
+        opened: list[int],
+    ) -> _Kept | None:
+        """What the ledger holds once `plan` (made from `state`) is written; None to read it
+        again next time. Call it last in the transaction, after every write."""
+        token = _token(session)
+        if token is None or len(plan.changes) > CACHE_CHANGES:
+            return None
+        with self._lock:
+            kept = self._kept
+        if not loaded and kept is not None:
+            accounts = kept.accounts
+            positions = dict(kept.positions)
+        elif loaded and snapshot.scope is None:
+            accounts = snapshot.accounts  # state holds every OPEN row of these accounts
+            positions = dict(state.open_positions)
+        else:
+            return None  # a scoped read: not every row of the accounts is known
+        by_id = {life.id: life for life in state.open_positions.values()}
+        synced = plan.synced_at
+        moved = {u.position_id: u for u in plan.market_updates}
+        for position_id in plan.seen_position_ids:
+            life = by_id[position_id]
+            update = moved.get(position_id)
+            if update is None:
+                positions[life.key] = repository.with_last_synced(life, synced)
+                continue
+            positions[life.key] = repository.with_market(
+                life,
+                update.average_price,
+                update.average_cost,
+                update.current_price,
+                update.market_value,
+                update.unrealized_pnl,
+                update.unrealized_pnl_pct,
+                synced,
+            )
+        # The order the repository wrote them: updates of existing rows, then the new rows.
+        new_ids = iter(opened)
+        for change in plan.changes:
+            if change.before is not None:
+                positions.pop(change.before.key, None)
+        for change in plan.changes:
+            row_id = change.before.id if change.before is not None else next(new_ids)
+            life = change.after
+            if life.is_open and life.account in accounts and row_id is not None:
+                positions[life.key] = repository.as_stored(life, row_id)
+        return _Kept(token, accounts, positions)
+
+
+def _token(session: Session) -> _Token | None:
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return None
+    raw: Any = connection.connection.dbapi_connection
+    if not isinstance(raw, sqlite3.Connection):
+        return None
+    version = connection.exec_driver_sql("PRAGMA data_version").scalar_one()
+    return _Token(raw, int(version), raw.total_changes)

@@ -56,8 +56,9 @@ class BrokerPort(Protocol):
         """A complete snapshot, or raise IncompleteSnapshotError naming the reason.
 
         Without `refresh` the adapter may reuse what the live subscription delivered since its
-        last complete snapshot; with it, positions and account data are downloaded again (the
-        only way to see a position that vanished without a push).
+        last complete snapshot; with it, positions and account data an earlier snapshot already
+        used are downloaded again (the only way to see a position that vanished without a
+        push), while an answer no snapshot used yet (the connect's own) counts as fresh.
         """
         ...
 

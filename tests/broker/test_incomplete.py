@@ -33,6 +33,7 @@ def test_drop_mid_positions_is_incomplete_then_reconnects(
     async def scenario() -> str:
         await broker.start()
         await rec.until_state(ConnectionState.CONNECTED)
+        assert (await broker.snapshot()).complete  # uses the connect's answer: a refresh asks again
         sim.set_faults(drop_after_position_rows=3)  # once: the next positions answer
         with pytest.raises(IncompleteSnapshotError) as info:
             await broker.snapshot(refresh=True)

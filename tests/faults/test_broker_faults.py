@@ -121,6 +121,8 @@ def test_drop_at_every_position_index_of_a_50_position_snapshot(make_stack, run)
         failed = 0
         for index in range(0, 51):  # 0 = before the first row … 50 = every row, no positionEnd
             await reconnected(stack)
+            # A snapshot uses the connect's own answer first; the sync's refresh then asks again.
+            assert (await stack.broker.snapshot()).complete
             stack.sim.set_faults(drop_after_position_rows=index, drop_once=True)
             result = await stack.service.sync_positions(SyncTrigger.MANUAL)
             assert result.status is not SyncStatus.OK, f"drop after row {index} accepted"
