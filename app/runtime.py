@@ -7,7 +7,11 @@ concrete broker (ib_insync) and ledger (SQLAlchemy) behind app.sync's ports.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Self
 
@@ -24,6 +28,35 @@ from app.sync.service import PositionSyncService, SyncOptions
 log = logging.getLogger(__name__)
 
 DEMO_INTERVAL = 15.0
+
+GC_THRESHOLDS = (100_000, 50, 100)
+"""The collector's thresholds while a Runtime is open.
+
+A sync of 20,000 positions allocates a few hundred thousand short-lived objects while the
+process holds tens of thousands of long-lived ones (the ledger copy, the broker's rows, the
+window's models). At Python's default (700, 10, 10) the collector walks that whole heap several
+times per sync: 0.3-0.4 s of the 1 s budget (tests/bench). Almost none of these objects form
+cycles, so young objects are collected 100x less often. Restored when the last Runtime closes.
+"""
+
+_gc_lock = threading.Lock()
+_gc_users: list[tuple[int, int, int]] = []  # the thresholds before, once per open Runtime
+
+
+@contextlib.contextmanager
+def heap_friendly_gc() -> Iterator[None]:
+    """GC_THRESHOLDS for the duration (nested and concurrent uses restore the first value)."""
+    with _gc_lock:
+        _gc_users.append(gc.get_threshold())
+        gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            before = _gc_users.pop()
+            if not _gc_users:
+                gc.set_threshold(*before)
+
 
 # States after which waiting longer for a first connection is pointless.
 _SETTLED = frozenset(
@@ -60,6 +93,7 @@ class Runtime:
     service: PositionSyncService
     gateway: SimulatorThread | None = None
     _closed: bool = field(default=False, repr=False)
+    _gc: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
 
     @classmethod
     def open(
@@ -90,7 +124,9 @@ class Runtime:
             timeout=settings.ib_timeout,
         )
         service = PositionSyncService(broker, LedgerStore(db), sync_options(settings))
-        return cls(settings, requested, db, broker, service, gateway)
+        runtime = cls(settings, requested, db, broker, service, gateway)
+        runtime._gc.enter_context(heap_friendly_gc())
+        return runtime
 
     @staticmethod
     def effective(settings: Settings, gateway: SimulatorThread | None) -> Settings:
@@ -133,5 +169,6 @@ class Runtime:
         try:
             self.db.close()
         finally:
+            self._gc.close()
             if self.gateway is not None and not keep_gateway:
                 self.gateway.stop()

@@ -116,6 +116,11 @@ def reconcile(
             if update is not None:
                 market.append(update)
             continue
+        if cached is None and row is not None and not fills:
+            # A first sync's common case: a position the cache never held and no fills explain.
+            if row.quantity != 0:  # an explicit zero for a key never held changes nothing
+                changes.append(_opened_unexplained(key, row, at))
+            continue
         changes.extend(_reconcile_key(key, cached, row, fills, at, options))
 
     changes, mismatches = _flag_pnl_differences(changes)
@@ -132,6 +137,36 @@ def reconcile(
         positions_seen=len(snapshot.positions),
         counts=_count(changes),
     )
+
+
+_UNEXPLAINED = "no fills seen; priced from IB's average cost"
+
+
+def _opened_unexplained(key: PositionKey, row: BrokerPosition, at: datetime) -> LifecycleChange:
+    """Exactly what `_reconcile_key(key, None, row, [], …)` plans for a non-zero row, without
+    a KeyBook: an opening priced from IB's average, then IB's market data (the same values and
+    digits; tests/domain/test_fast_paths.py holds the two paths equal)."""
+    quantity = row.quantity - ZERO  # the residual from flat, as KeyBook books it
+    average_price, average_cost, price, value, unrealized, pct = _market(row, quantity)
+    event = PlannedEvent(
+        EventKind.OPENED, at, ZERO, quantity, price=row.average_price, note=_UNEXPLAINED
+    )
+    life = Lifecycle(
+        id=None,
+        account=key[0],
+        contract=row.contract,
+        quantity=quantity,
+        average_price=average_price,
+        status=PositionStatus.OPEN,
+        opened_at=at,
+        average_cost=average_cost,
+        current_price=price,
+        market_value=value,
+        unrealized_pnl=unrealized,
+        unrealized_pnl_pct=pct,
+        last_synced_at=at,
+    )
+    return LifecycleChange(None, life, (event,))
 
 
 def _reconcile_key(
@@ -250,7 +285,7 @@ def _reported(book: KeyBook, row: BrokerPosition, at: datetime, had_fills: bool)
                     _implied_price(held, book.average_price, target, row),
                     at,
                     None,
-                    note="no fills seen; priced from IB's average cost",
+                    note=_UNEXPLAINED,
                 )
             )
     if book.current is not None and target != 0:
