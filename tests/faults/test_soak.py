@@ -323,6 +323,7 @@ def compare(stack, plain: PlainLedger) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(sized(600, 7200))
 def test_soak_random_events_match_an_independent_ledger(make_stack, run):
     events_wanted = sized(10_000, 100_000)
     options = SyncOptions(interval=3600, debounce=0.05)
