@@ -40,15 +40,21 @@ cycles, so young objects are collected 100x less often. Restored when the last R
 """
 
 _gc_lock = threading.Lock()
-_gc_users: list[tuple[int, int, int]] = []  # the thresholds before, once per open Runtime
+_gc_users: list[tuple[int, int, int]] = []  # the thresholds before, once per user
 
 
 @contextlib.contextmanager
-def heap_friendly_gc() -> Iterator[None]:
-    """GC_THRESHOLDS for the duration (nested and concurrent uses restore the first value)."""
+def heap_friendly_gc(thresholds: tuple[int, int, int] = GC_THRESHOLDS) -> Iterator[None]:
+    """`thresholds` for the duration; a use inside another keeps the outer one's thresholds
+    (the window sets its own around every Runtime it opens), and the last one out restores
+    the process's own value."""
     with _gc_lock:
-        _gc_users.append(gc.get_threshold())
-        gc.set_threshold(*GC_THRESHOLDS)
+        if not _gc_users:
+            gc_before = gc.get_threshold()
+            gc.set_threshold(*thresholds)
+        else:
+            gc_before = _gc_users[0]
+        _gc_users.append(gc_before)
     try:
         yield
     finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -25,7 +25,7 @@ from app.domain.connection import (
     ConnectionState,
     ConnectionStatus,
 )
-from app.domain.discrepancy import Difference, Discrepancy, compare
+from app.domain.discrepancy import Discrepancy, compare
 from app.domain.manual import MarkClosedError, mark_closed
 from app.domain.values import BrokerPosition, Lifecycle, PositionKey, SyncTrigger
 from app.runtime import Runtime, sync_options
@@ -47,7 +47,21 @@ from app.ui.resources import standard_icon
 log = logging.getLogger(__name__)
 
 SLICE = 2_000  # rows per model update slice: a few milliseconds of GUI work each
+
+BIG_TABLE = 2 * SLICE  # from this many rows on, differences are worked out off the GUI thread
+
+_MARKS = {
+    Discrepancy.MISSING_AT_BROKER: (QColor("#fde2e1"), "Missing at broker"),
+    Discrepancy.QUANTITY_DIFFERS: (QColor("#fff1c2"), "Quantity differs"),
+    Discrepancy.NOT_CACHED: (QColor("#dbe9ff"), "Not yet cached"),
+}
 BROKER_VIEW_DELAY_MS = 250  # coalesce bursts of live pushes into one repaint
+
+
+def _stale_keys(key_of: Callable[[Any], Any], held: list[Any], rows: list[Any]) -> list[Any]:
+    """Keys of `held` that `rows` no longer has (no Qt calls: runs on a worker thread too)."""
+    keys = {key_of(r) for r in rows}
+    return [key for key in map(key_of, held) if key not in keys]
 
 
 class WindowController:
@@ -68,6 +82,9 @@ class WindowController:
         self._mirroring = False  # selecting the twin row in the other table
         self._selected: Lifecycle | None = None
         self._broker_keys: set[PositionKey] | None = set()
+        self._marks_wanted: tuple[list[Lifecycle], list[BrokerPosition] | None] | None = None
+        self._marks_task: asyncio.Task[None] | None = None
+        self._mark_memo: dict[tuple[Discrepancy, str], Highlight] = {}
         self._broker_timer = QTimer(window)
         self._broker_timer.setSingleShot(True)
         self._broker_timer.timeout.connect(self._refresh_broker_view)
@@ -292,15 +309,24 @@ class WindowController:
             await self.show_history(self._current_version(self._selected))
 
     async def _replace(self, model: KeyedTableModel, rows: list[Any]) -> None:
-        """Bring `model` to exactly `rows`, in slices; keeps selection for kept keys."""
-        keys = {model.key_of(r) for r in rows}
-        stale = [key for key in map(model.key_of, model.values()) if key not in keys]
+        """Bring `model` to exactly `rows`, in slices; keeps selection for kept keys.
+
+        From BIG_TABLE rows on, the passes over every row (which keys went stale; a first
+        fill's order) run on a worker thread: tens of milliseconds at 20,000 rows.
+        """
+        held = model.values()
+        if len(rows) + len(held) > BIG_TABLE:
+            stale = await asyncio.to_thread(_stale_keys, model.key_of, held, rows)
+        else:
+            stale = _stale_keys(model.key_of, held, rows)
+        if len(rows) > SLICE and len(stale) >= len(held) - SLICE:
+            # A first paint of a big cache (or a new ledger): one reset is cheaper than
+            # thousands of inserts and removals; its ordering runs on a worker thread.
+            prepared = await asyncio.to_thread(model.prepare_reset, rows)
+            model.apply_reset(prepared)
+            return
         if stale:
             model.remove(stale)
-        if not model.rowCount() and len(rows) > SLICE:
-            # First paint of a big cache: one reset is cheaper than thousands of inserts.
-            model.reset(rows)
-            return
         for start in range(0, len(rows), SLICE):
             model.upsert(rows[start : start + SLICE])
             await asyncio.sleep(0)  # let Qt paint and handle input between slices
@@ -350,39 +376,66 @@ class WindowController:
 
     # ------------------------------------------------------------------ presentation
     def refresh_differences(self) -> None:
-        """Recolour both tables by where broker and cache disagree."""
+        """Recolour both tables by where broker and cache disagree.
+
+        Up to BIG_TABLE rows the comparison runs at once. Beyond, it runs on a worker thread
+        and is applied when it comes back, the latest request winning: comparing 20,000 rows
+        (and marking them all, before a first sync) takes tens of milliseconds, which on the
+        GUI thread would be a visible stall.
+        """
         w = self.window
         live: list[BrokerPosition] | None = None
         if self.status.state is ConnectionState.CONNECTED and self._broker_loaded:
             live = w.broker_model.values()
-        differences = compare(w.cache_model.values(), live)
+        cached = w.cache_model.values()
+        if len(cached) + len(live or ()) <= BIG_TABLE:
+            self._apply_marks(self._marks(cached, live))
+            return
+        self._marks_wanted = (cached, live)
+        if self._marks_task is None or self._marks_task.done():
+            self._marks_task = self.tasks.spawn(self._marks_in_background(), "differences")
+
+    async def _marks_in_background(self) -> None:
+        while self._marks_wanted is not None:
+            cached, live = self._marks_wanted
+            self._marks_wanted = None
+            marks = await asyncio.to_thread(self._marks, cached, live)
+            if self._marks_wanted is None:  # nothing newer was asked for meanwhile
+                self._apply_marks(marks)
+                self.update_banner()  # the count of positions missing at the broker
+
+    def _marks(
+        self, cached: list[Lifecycle], live: list[BrokerPosition] | None
+    ) -> tuple[dict[Any, Highlight], dict[Any, Highlight], int]:
+        """(cache marks, broker marks, positions missing at the broker); no Qt calls here."""
+        memo = self._mark_memo
+        if len(memo) > 100_000:
+            memo.clear()
         cache_marks: dict[Any, Highlight] = {}
         broker_marks: dict[Any, Highlight] = {}
-        for key, difference in differences.items():
-            mark = self._highlight(difference)
-            if difference.kind is not Discrepancy.NOT_CACHED:
+        missing = 0
+        for key, difference in compare(cached, live).items():
+            kind = difference.kind
+            # The same mark object for the same reason: re-marking an unchanged table then
+            # compares by identity (cheap) in set_highlights.
+            mark = memo.get((kind, difference.explanation))
+            if mark is None:
+                colour, title = _MARKS[kind]
+                mark = Highlight(colour, self._icons[kind], f"{title}: {difference.explanation}")
+                memo[(kind, difference.explanation)] = mark
+            if kind is not Discrepancy.NOT_CACHED:
                 cache_marks[key] = mark
-            if difference.kind is not Discrepancy.MISSING_AT_BROKER:
+            if kind is not Discrepancy.MISSING_AT_BROKER:
                 broker_marks[key] = mark
-        w.cache_model.set_highlights(cache_marks)
-        w.broker_model.set_highlights(broker_marks)
-        self.missing = sum(
-            1 for d in differences.values() if d.kind is Discrepancy.MISSING_AT_BROKER
-        )
-        self._update_counts()
+            if kind is Discrepancy.MISSING_AT_BROKER:
+                missing += 1
+        return cache_marks, broker_marks, missing
 
-    def _highlight(self, difference: Difference) -> Highlight:
-        colour = {
-            Discrepancy.MISSING_AT_BROKER: QColor("#fde2e1"),
-            Discrepancy.QUANTITY_DIFFERS: QColor("#fff1c2"),
-            Discrepancy.NOT_CACHED: QColor("#dbe9ff"),
-        }[difference.kind]
-        title = {
-            Discrepancy.MISSING_AT_BROKER: "Missing at broker",
-            Discrepancy.QUANTITY_DIFFERS: "Quantity differs",
-            Discrepancy.NOT_CACHED: "Not yet cached",
-        }[difference.kind]
-        return Highlight(colour, self._icons[difference.kind], f"{title}: {difference.explanation}")
+    def _apply_marks(self, marks: tuple[dict[Any, Highlight], dict[Any, Highlight], int]) -> None:
+        cache_marks, broker_marks, self.missing = marks
+        self.window.cache_model.set_highlights(cache_marks)
+        self.window.broker_model.set_highlights(broker_marks)
+        self._update_counts()
 
     def update_banner(self) -> None:
         """Repaint the banner for this second."""

@@ -30,3 +30,15 @@ def test_nested_uses_restore_the_first_value() -> None:
             assert gc.get_threshold() == GC_THRESHOLDS
         assert gc.get_threshold() == GC_THRESHOLDS
     assert gc.get_threshold() == before
+
+
+def test_an_outer_use_keeps_its_own_thresholds(tmp_path: Path) -> None:
+    """The window's thresholds hold through the Runtimes it opens (settings applied anew)."""
+    before = gc.get_threshold()
+    window = (10_000, 2, 1_000)
+    with heap_friendly_gc(window):
+        runtime = Runtime.open(Settings(database_url=str(tmp_path / "ledger.sqlite")))
+        assert gc.get_threshold() == window
+        runtime.close()
+        assert gc.get_threshold() == window
+    assert gc.get_threshold() == before
