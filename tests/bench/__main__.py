@@ -1,0 +1,77 @@
+"""`python -m tests.bench` (or `.ci/dev bench`): measure every budget of DESIGN.md.
+
+    python -m tests.bench [--sizes 1000,20000] [--rounds 5] [--updates 10] [--json FILE]
+                          [--no-cli] [--no-ui]
+
+Prints a table (figure, floor, ratio, budget, met or not) and writes every sample as JSON
+(default: tests/bench/results.json). Not a test: figures depend on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from tests.bench.report import Samples, document, evaluate, table
+from tests.bench.syncs import run_size
+
+DEFAULT_JSON = Path(__file__).resolve().parent / "results.json"
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
+    parser.add_argument("--sizes", default="1000,20000", help="position counts (50 accounts "
+                        "at 20,000; comma-separated)")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=5, help="runs of every figure")
+    parser.add_argument("--updates", type=int, default=10, help="single updates per size")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write figures")
+    parser.add_argument("--no-cli", action="store_true", help="skip the headless command")
+    parser.add_argument("--no-ui", action="store_true", help="skip the window figures")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse(argv)
+    logging.basicConfig(level=logging.WARNING)
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    load = os.getloadavg()
+    print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
+    samples: Samples = {}
+    for size in sizes:
+        started = time.perf_counter()
+        print(f"{size:,} positions", flush=True)
+        samples[size] = run_size(
+            size,
+            args.rounds,
+            args.updates,
+            cli=not args.no_cli,
+            log=lambda line: print(line, flush=True),
+        )
+        if not args.no_ui:
+            from tests.bench.window import run_window_figures
+
+            samples[size].update(
+                run_window_figures(
+                    size, args.rounds, args.updates, log=lambda line: print(line, flush=True)
+                )
+            )
+        print(f"  ({time.perf_counter() - started:.0f} s)", flush=True)
+    doc = document(samples, argv, args.rounds)
+    doc["machine"]["load_average_at_start"] = [round(x, 2) for x in load]
+    doc["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    print()
+    print(table(evaluate(samples)))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"\nfigures written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

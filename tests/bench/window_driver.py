@@ -1,0 +1,282 @@
+"""Runs in a child process: the real window (`position-sync gui`) with probes attached.
+
+    python -m tests.bench.window_driver cold REPORT T0 EXPECT -- GUI-ARGS…
+    python -m tests.bench.window_driver live REPORT T0 EXPECT ROUNDS UPDATES -- GUI-ARGS…
+
+Both call `app.cli.main.main(["gui", …])`, the window's own entry point, after swapping in
+subclasses of MainWindow / WindowController that only observe. `T0` is the parent's wall clock
+(time.time()) just before it started this process, so a cold start includes Python's start-up.
+
+- cold: the first paint of the open-positions table holding EXPECT rows, offline; then quits.
+- live: a simulator (scale-EXPECT, in its own process, started here) behind the window. A 1 ms
+  heartbeat timer on the Qt loop records every gap. Measured: the longest gap from the start of
+  each full sync until the window has taken in its result (the first sync of an empty ledger,
+  then ROUNDS syncs after every price moved); then UPDATES live quantity pushes, each from the
+  service's debounce firing to the open-positions model holding the new quantity.
+
+Both write peak resident memory (VmHWM) too. The report is JSON at REPORT.
+
+Diagnostics for a missed stall budget (environment): BENCH_STALL_TRACE=1 prints every thread's
+stack whenever the Qt loop has been stalled for 30 ms, and each garbage collection over 5 ms;
+BENCH_SLOW_CALLBACKS=0.02 has asyncio name each callback slower than that (debug mode: slower).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+
+def _peak_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main(argv: list[str]) -> int:
+    split = argv.index("--")
+    mode, report, t0, expect, *rest = argv[:split]
+    gui_args = argv[split + 1 :]
+    out: dict[str, Any] = {"mode": mode}
+
+    from PySide6.QtCore import QEvent, QObject, QTimer
+
+    import app.ui.app as ui_app
+    from app.cli.main import main as cli_main
+
+    base_window = ui_app.MainWindow
+    base_controller = ui_app.WindowController
+    expected = int(expect)
+
+    class PaintProbe(QObject):
+        """The first paint of the cache table with every cached row: the cold start's end."""
+
+        def __init__(self, window: Any) -> None:
+            super().__init__(window)
+            self.window = window
+
+        def eventFilter(self, watched: Any, event: Any) -> bool:
+            if (
+                event.type() == QEvent.Type.Paint
+                and "painted" not in out
+                and self.window.cache_model.rowCount() >= expected
+            ):
+                QTimer.singleShot(0, self.painted)  # runs once this paint has finished
+                out["painted"] = -1.0
+            return False
+
+        def painted(self) -> None:
+            out["painted"] = time.time() - float(t0)
+            out["painted_rss_mb"] = _peak_rss_mb()
+            if mode == "cold":
+                self.window.close()
+
+    class ProbedWindow(base_window):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.paint_probe = PaintProbe(self)
+            self.cache_table.viewport().installEventFilter(self.paint_probe)
+            QTimer.singleShot(300_000, self.close)  # never hang the benchmark
+
+    gateway = None
+    if mode == "live":
+        from tests.bench.gateway import Gateway
+
+        gateway = Gateway(f"scale-{expected}")
+        gui_args += ["--port", str(gateway.port)]
+
+    class ProbedController(base_controller):  # type: ignore[misc, valid-type]
+        async def start(self) -> None:
+            await super().start()
+            if gateway is not None:
+                self.tasks.spawn(_live(self, gateway, out, expected, *rest), "benchmark")
+
+    ui_app.MainWindow = ProbedWindow
+    ui_app.WindowController = ProbedController
+    try:
+        code = cli_main(["gui", *gui_args])
+    finally:
+        if gateway is not None:
+            gateway.close()
+    out["exit_code"] = code
+    out["peak_rss_mb"] = _peak_rss_mb()
+    Path(report).write_text(json.dumps(out))
+    return code
+
+
+class Heartbeat:
+    """A 1 ms timer on the Qt loop; every gap between its ticks, with when it ended."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import Qt, QTimer
+
+        self.gaps: list[tuple[float, float]] = []
+        self._last = time.perf_counter()
+        self._timer = QTimer()
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.setInterval(1)
+        self._timer.timeout.connect(self._tick)
+        self._timer.start()
+
+    def trace_stalls(self, threshold: float = 0.03) -> None:
+        """Diagnostics (BENCH_STALL_TRACE=1): the GUI thread's stack whenever it is stalled."""
+        import threading
+        import traceback
+
+        main_id = threading.get_ident()
+
+        def watch() -> None:
+            while self._timer is not None:
+                time.sleep(0.005)
+                stalled = time.perf_counter() - self._last
+                if stalled > threshold:
+                    frames = sys._current_frames()
+                    names = {t.ident: t.name for t in threading.enumerate()}
+                    print(f"--- stalled {stalled * 1000:.0f} ms", flush=True)
+                    for ident, frame in frames.items():
+                        if ident == threading.get_ident():
+                            continue
+                        name = "GUI" if ident == main_id else names.get(ident, "?")
+                        stack = "".join(traceback.format_stack(frame, limit=6))
+                        print(f"[{name}]\n{stack}", flush=True)
+
+        threading.Thread(target=watch, daemon=True).start()
+        import gc
+
+        began: list[float] = []
+
+        def collected(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                began[:] = [time.perf_counter()]
+            elif began and time.perf_counter() - began[0] > 0.005:
+                took = (time.perf_counter() - began[0]) * 1000
+                print(f"--- gc generation {info['generation']}: {took:.0f} ms", flush=True)
+
+        gc.callbacks.append(collected)
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        gap = now - self._last
+        self._last = now
+        if gap > 0.004:
+            self.gaps.append((now, gap))
+
+    def longest(self, start: float, end: float) -> float:
+        """The longest gap that overlaps [start, end]."""
+        return max((gap for at, gap in self.gaps if at >= start and at - gap <= end), default=0.0)
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+
+async def _settled(controller: Any) -> None:
+    """Until the window has taken in the last result (reloads, the broker view)."""
+    deadline = time.perf_counter() + 120.0
+    quiet = 0
+    while quiet < 3:  # three polls in a row with nothing pending
+        await asyncio.sleep(0.02)
+        busy = (
+            controller.running
+            or controller.tasks._tasks - {asyncio.current_task()}
+            or controller._broker_timer.isActive()
+        )
+        quiet = 0 if busy else quiet + 1
+        if time.perf_counter() > deadline:
+            raise TimeoutError("the window never settled")
+
+
+async def _live(
+    controller: Any, gateway: Any, out: dict[str, Any], size: int, rounds: str, updates: str
+) -> None:
+    from app.domain.values import SyncTrigger
+
+    heartbeat = Heartbeat()
+    if os.environ.get("BENCH_STALL_TRACE"):
+        heartbeat.trace_stalls()
+    if os.environ.get("BENCH_SLOW_CALLBACKS"):  # diagnostics: asyncio names slow callbacks
+        import logging
+
+        logging.getLogger("asyncio").setLevel(logging.WARNING)
+        loop = asyncio.get_running_loop()
+        loop.set_debug(True)
+        loop.slow_callback_duration = float(os.environ["BENCH_SLOW_CALLBACKS"])
+    service = controller.runtime.service
+    started: list[float] = []
+    results: asyncio.Queue[tuple[float, Any]] = asyncio.Queue()
+    service.on_run_started(lambda trigger: started.append(time.perf_counter()))
+    service.on_result(lambda result: results.put_nowait((time.perf_counter(), result)))
+    try:
+        stalls: list[float] = []
+        # The startup sync of an empty ledger: every position opens.
+        _, first = await asyncio.wait_for(results.get(), 300)
+        if not first.ok or first.opened != size:
+            raise RuntimeError(f"startup sync: {first.summary()}")
+        await _settled(controller)
+        stalls.append(heartbeat.longest(started[0], time.perf_counter()))
+        for number in range(int(rounds)):
+            await asyncio.to_thread(gateway.move_prices, Decimal("0.01") * (number + 1))
+            started.clear()
+            result = await service.sync_positions(SyncTrigger.MANUAL)
+            if not result.ok:
+                raise RuntimeError(f"full sync: {result.summary()}")
+            await _settled(controller)
+            stalls.append(heartbeat.longest(started[0], time.perf_counter()))
+        out["stalls"] = stalls
+        out["shown"] = await _updates(controller, gateway, int(updates))
+    except Exception as exc:  # reported to the parent
+        out["error"] = repr(exc)
+    finally:
+        heartbeat.stop()
+        controller.window.close()
+
+
+async def _updates(controller: Any, gateway: Any, count: int) -> list[float]:
+    """Live quantity pushes: from the debounce firing to the cache model showing the change."""
+    service = controller.runtime.service
+    fired: list[float] = []
+    original = service._fire_debounced
+
+    def fire() -> None:
+        fired.append(time.perf_counter())
+        original()
+
+    service._fire_debounced = fire
+    model = controller.window.cache_model
+    shown: list[float] = []
+    for number in range(count):
+        account, con_id, quantity = await asyncio.to_thread(gateway.holding, number * 7919 + 3)
+        bigger = quantity + 1 if quantity > 0 else quantity - 1
+        seen: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+
+        def changed(
+            *_: Any, key: Any = (account, con_id), want: Decimal = bigger, done: Any = seen
+        ) -> None:
+            row = model.get(key)
+            if row is not None and row.quantity == want and not done.done():
+                done.set_result(time.perf_counter())
+
+        model.dataChanged.connect(changed)
+        model.rowsInserted.connect(changed)
+        try:
+            fired.clear()
+            await asyncio.to_thread(gateway.adjust_quantity, account, con_id, bigger)
+            at = await asyncio.wait_for(seen, 30)
+        finally:
+            model.dataChanged.disconnect(changed)
+            model.rowsInserted.disconnect(changed)
+        if not fired:
+            raise RuntimeError("the update was shown without a debounced sync")
+        shown.append(at - fired[-1])
+        await _settled(controller)
+    return shown
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
