@@ -91,7 +91,14 @@ class LiveBook:
         key = row.key
         marks = self.marks.get(key[0])
         mark = marks.get(key[1]) if marks is not None else None
-        self.rows[key] = self._merge(key, row, mark) if mark is not None else row
+        if mark is None:
+            self.rows[key] = row
+        else:
+            last = self._merged.get(key)  # _merge's shortcut, inline: every row of a resync
+            if last is not None and last[1] is mark and last[0] is row:
+                self.rows[key] = last[2]
+            else:
+                self.rows[key] = self._merge(key, row, mark)
         if self.skipped:
             self.skipped.pop(key, None)
 
@@ -134,14 +141,18 @@ class LiveBook:
     def put_mark(self, key: PositionKey, quantity_is_zero: bool, mark: Mark) -> None:
         """Market data of a portfolio row, merged into the position row at once: rows are
         kept ready to hand out, so a snapshot of 20,000 positions is a filter, not a rebuild."""
-        marks = self.marks.setdefault(key[0], {})
+        marks = self.marks.get(key[0])
+        if marks is None:
+            marks = self.marks[key[0]] = {}
         if quantity_is_zero:
             marks.pop(key[1], None)
             return
         marks[key[1]] = mark
         row = self.rows.get(key)
         if row is not None:
-            self.rows[key] = self._merge(key, row, mark)
+            last = self._merged.get(key)  # _merge's shortcut, inline: every row of a resync
+            if last is None or last[1] is not mark or last[2] is not row:
+                self.rows[key] = self._merge(key, row, mark)
 
     def _merge(self, key: PositionKey, row: BrokerPosition, mark: Mark) -> BrokerPosition:
         """`row` with `mark`'s market data; the last merge of each key is reused when its inputs

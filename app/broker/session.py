@@ -360,22 +360,22 @@ class IbSession:
         # Not forwarded: ib_insync would read an empty quantity as an explicit 0 (a close) and
         # drop a garbled row silently (an absence). We keep our own book instead.
         solicited = self.book.positions_pending is not None
-        key = None
         try:
             row = self._decoded.position(fields)
         except RowError as exc:
             key = row_key(fields[2], fields[3]) if len(fields) > 3 else None
             self.book.skip(key, str(exc))
-        else:
-            if row.account not in self.book.managed_set:
-                self.book.skip(
-                    row.key, f"account {mask_account(row.account)} is not managed by this login"
-                )
-                return
-            self.book.put_position(row)
-            key = row.key
+            if not solicited:
+                self._emit(BrokerEventKind.POSITION, key)
+            return
+        if row.account not in self.book.managed_set:
+            self.book.skip(
+                row.key, f"account {mask_account(row.account)} is not managed by this login"
+            )
+            return
+        self.book.put_position(row)
         if not solicited:
-            self._emit(BrokerEventKind.POSITION, key)
+            self._emit(BrokerEventKind.POSITION, row.key)
 
     def _on_position_end(self, fields: list[str], forward: Forward) -> None:
         self.book.end_positions()

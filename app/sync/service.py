@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -70,6 +71,8 @@ class PositionSyncService:
         self._debounce_trigger = SyncTrigger.POSITION_UPDATE
         self._connected_once = False
         self._periodic: asyncio.Task[None] | None = None
+        self._refreshed_at: float | None = None  # monotonic time of the last full download
+        self._last_full_ok = False  # the latest full sync committed a complete snapshot
         self.last_result: SyncResult | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -183,15 +186,33 @@ class PositionSyncService:
                 log.exception("a sync result listener failed")
         return result
 
+    def _refresh_due(self, trigger: SyncTrigger) -> bool:
+        """Whether a full sync asks TWS for every position again.
+
+        DESIGN: while connected, a periodic sync need not download again what the live position
+        subscription delivered since the last complete snapshot (the adapter still asks again
+        after any drop or IB outage, and for the market data of every account but the one
+        subscribed). So periodic syncs download positions again only every PERIODIC_REFRESH
+        seconds, and after any full sync that did not commit; every other full sync (start-up,
+        reconnect, Sync now, the CLI) always does.
+        """
+        if trigger is not SyncTrigger.PERIODIC or self._refreshed_at is None:
+            return True
+        if not self._last_full_ok:
+            return True  # after any failure, ground truth again: the next one asks for all
+        return time.monotonic() - self._refreshed_at >= PERIODIC_REFRESH
+
     async def _attempt(
         self, trigger: SyncTrigger, frozen: frozenset[PositionKey] | None
     ) -> tuple[SyncResult, bool]:
         """One snapshot and its commit; (the result, whether another syncer superseded it)."""
         started = datetime.now(UTC)
+        refresh = frozen is None and self._refresh_due(trigger)
         try:
             # A full sync downloads everything again: it is the safety net that catches what no
-            # push announced (a position removed silently). Selective syncs reuse live data.
-            snapshot = await self.broker.snapshot(frozen, refresh=frozen is None)
+            # push announced (a position removed silently). Selective syncs reuse live data, and
+            # so do periodic ones between refreshes (_refresh_due).
+            snapshot = await self.broker.snapshot(frozen, refresh=refresh)
         except BrokerUnavailableError as exc:
             status, reason = SyncStatus.SKIPPED, exc.reason
         except IncompleteSnapshotError as exc:
@@ -211,6 +232,7 @@ class PositionSyncService:
                     error=f"the ledger could not be written: {exc}",
                     ledger_error=True,
                 )
+                self._last_full_ok = self._last_full_ok and frozen is not None
                 return failed, False
             if plan.superseded:
                 status = SyncStatus.SKIPPED
@@ -235,7 +257,13 @@ class PositionSyncService:
                 market_moved=bool(plan.market_updates),
                 superseded=plan.superseded,
             )
+            if frozen is None:
+                self._last_full_ok = status is SyncStatus.OK
+                if refresh and self._last_full_ok:
+                    self._refreshed_at = time.monotonic()
             return result, plan.superseded
+        if frozen is None:
+            self._last_full_ok = False
         return await self._nothing_changed(trigger, started, status, reason), False
 
     async def _nothing_changed(
@@ -296,5 +324,9 @@ class PositionSyncService:
 
 SUPERSEDED_RETRIES = 2
 """Fresh snapshots a run takes after another syncer superseded its own (app.db.concurrency)."""
+
+PERIODIC_REFRESH = 3600.0
+"""Seconds between the periodic syncs that download every position again (the others reuse
+the live subscription; see PositionSyncService._refresh_due)."""
 
 _SELECTIVE_TRIGGERS = frozenset({SyncTrigger.POSITION_UPDATE, SyncTrigger.EXECUTION})
