@@ -12,7 +12,7 @@ import gc
 import logging
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Self
 
 from app.broker.adapter import IbBroker
@@ -129,7 +129,12 @@ class Runtime:
             account=settings.ib_account,
             timeout=settings.ib_timeout,
         )
-        service = PositionSyncService(broker, LedgerStore(db), sync_options(settings))
+        options = sync_options(settings)
+        if gateway is not None:
+            # The demo's position that vanishes silently shows only in a full download: do one
+            # with every periodic sync so its warning appears within the first minute.
+            options = replace(options, refresh_every=DEMO_INTERVAL)
+        service = PositionSyncService(broker, LedgerStore(db), options)
         runtime = cls(settings, requested, db, broker, service, gateway)
         runtime._gc.enter_context(heap_friendly_gc())
         return runtime

@@ -43,6 +43,8 @@ class SyncOptions:
     on_trade: bool = True
     on_position_update: bool = True
     reconcile: ReconcileOptions = field(default_factory=ReconcileOptions)
+    refresh_every: float = 3600.0
+    """Seconds between periodic syncs that download every position again (see _refresh_due)."""
 
 
 @dataclass(slots=True)
@@ -192,7 +194,7 @@ class PositionSyncService:
         DESIGN: while connected, a periodic sync need not download again what the live position
         subscription delivered since the last complete snapshot (the adapter still asks again
         after any drop or IB outage, and for the market data of every account but the one
-        subscribed). So periodic syncs download positions again only every PERIODIC_REFRESH
+        subscribed). So periodic syncs download positions again only every `refresh_every`
         seconds, and after any full sync that did not commit; every other full sync (start-up,
         reconnect, Sync now, the CLI) always does.
         """
@@ -200,7 +202,7 @@ class PositionSyncService:
             return True
         if not self._last_full_ok:
             return True  # after any failure, ground truth again: the next one asks for all
-        return time.monotonic() - self._refreshed_at >= PERIODIC_REFRESH
+        return time.monotonic() - self._refreshed_at >= self.options.refresh_every
 
     async def _attempt(
         self, trigger: SyncTrigger, frozen: frozenset[PositionKey] | None
@@ -325,7 +327,6 @@ class PositionSyncService:
 SUPERSEDED_RETRIES = 2
 """Fresh snapshots a run takes after another syncer superseded its own (app.db.concurrency)."""
 
-PERIODIC_REFRESH = 3600.0
 """Seconds between the periodic syncs that download every position again (the others reuse
 the live subscription; see PositionSyncService._refresh_due)."""
 

@@ -2,7 +2,7 @@
 
 DESIGN ("Budgets"): while connected, a periodic sync need not download again what the live
 position subscription already delivered; every other full sync (start-up, reconnect, Sync now,
-the CLI) does, and a periodic one does too once PERIODIC_REFRESH has passed.
+the CLI) does, and a periodic one does too once `refresh_every` seconds have passed.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import pytest
 
 from app.domain.plan import SyncPlan
 from app.domain.values import BrokerSnapshot, SyncTrigger
-from app.sync import service as service_module
 from app.sync.ports import ConnectionState, ConnectionStatus
 from app.sync.service import PositionSyncService, SyncOptions
 
@@ -38,7 +37,7 @@ class Ledger:
         return 1
 
 
-def test_periodic_syncs_reuse_the_live_positions_between_refreshes(run, monkeypatch) -> None:
+def test_periodic_syncs_reuse_the_live_positions_between_refreshes(run) -> None:
     broker = Broker()
     service = PositionSyncService(broker, Ledger(), SyncOptions(enabled=False))  # type: ignore[arg-type]
 
@@ -50,7 +49,7 @@ def test_periodic_syncs_reuse_the_live_positions_between_refreshes(run, monkeypa
         await service.sync_positions(SyncTrigger.STARTUP)
         await service.sync_positions(SyncTrigger.RECONNECT)
         await service.sync_positions(SyncTrigger.POSITION_UPDATE, {("DU1", 1)})
-        monkeypatch.setattr(service_module, "PERIODIC_REFRESH", 0.0)
+        service.apply_options(SyncOptions(enabled=False, refresh_every=0.0))
         await service.sync_positions(SyncTrigger.PERIODIC)  # the refresh is due again
 
     run(scenario())
