@@ -84,6 +84,8 @@ class WindowController:
         self._broker_keys: set[PositionKey] | None = set()
         self._marks_wanted: tuple[list[Lifecycle], list[BrokerPosition] | None] | None = None
         self._marks_task: asyncio.Task[None] | None = None
+        self._marks_inputs: tuple[int, int | None] | None = None  # the tables last compared
+        self._reloading = 0  # reload_everything runs in progress
         self._mark_memo: dict[tuple[Discrepancy, str], Highlight] = {}
         self._broker_timer = QTimer(window)
         self._broker_timer.setSingleShot(True)
@@ -258,6 +260,15 @@ class WindowController:
     # ------------------------------------------------------------------ loading
     async def reload_everything(self) -> None:
         """Read the whole cache and sync log and bring every view up to date."""
+        self._reloading += 1
+        try:
+            await self._reload_everything()
+        finally:
+            self._reloading -= 1
+            if not self._reloading:
+                self.refresh_differences()  # big tables: deferred while the reload ran
+
+    async def _reload_everything(self) -> None:
         db = self.runtime.db
         rows = await db.run(repository.positions, include_closed=True)
         runs = await db.run(repository.sync_runs, 200)
@@ -391,6 +402,12 @@ class WindowController:
         if len(cached) + len(live or ()) <= BIG_TABLE:
             self._apply_marks(self._marks(cached, live))
             return
+        if self._reloading:
+            return  # the cache table is being refilled; the reload compares once it is done
+        inputs = (w.cache_model.revision, w.broker_model.revision if live is not None else None)
+        if inputs == self._marks_inputs and self._marks_wanted is None:
+            return  # both tables as they were last compared
+        self._marks_inputs = inputs
         self._marks_wanted = (cached, live)
         if self._marks_task is None or self._marks_task.done():
             self._marks_task = self.tasks.spawn(self._marks_in_background(), "differences")

@@ -229,6 +229,10 @@ async def _live(
             await _settled(controller)
             stalls.append(heartbeat.longest(started[0], time.perf_counter()))
         out["stalls"] = stalls
+        if os.environ.get("BENCH_STALL_TRACE"):  # diagnostics: when the long gaps were
+            origin = heartbeat.gaps[0][0] if heartbeat.gaps else 0.0
+            out["gaps"] = [(round(at - origin, 3), round(gap, 3)) for at, gap in heartbeat.gaps
+                           if gap > 0.02]  # fmt: skip
         out["shown"] = await _updates(controller, gateway, int(updates))
     except Exception as exc:  # reported to the parent
         out["error"] = repr(exc)

@@ -81,6 +81,7 @@ class KeyedTableModel(QAbstractTableModel):
         # a sort by dictionary lookup (milliseconds), not 20,000 Python calls on every update.
         self._order_keys: dict[Hashable, Any] = {}
         self._layout = 0  # counts filter and sort changes (a prepared reset must not straddle one)
+        self.revision = 0  # counts changes of the rows held (callers skip work on an unchanged one)
 
     # ------------------------------------------------------------------ Qt API
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
@@ -192,6 +193,7 @@ class KeyedTableModel(QAbstractTableModel):
         """Show a prepared reset (prepared again here if the filter or order changed since)."""
         if prepared.layout != self._layout:
             prepared = self.prepare_reset(prepared.rows.values())
+        self.revision += 1
         self.beginResetModel()
         self._rows = prepared.rows
         self._visible = prepared.visible
@@ -201,6 +203,7 @@ class KeyedTableModel(QAbstractTableModel):
 
     def upsert(self, rows: Iterable[Any]) -> None:
         """Update rows in place and append new ones; selection and scroll stay."""
+        self.revision += 1
         changed_rows: list[int] = []
         appended: dict[Hashable, None] = {}  # ordered and unique: a batch may repeat a key
         order_key = self._order_key_function()
@@ -240,6 +243,7 @@ class KeyedTableModel(QAbstractTableModel):
         for key in keys:
             if key not in self._rows:
                 continue
+            self.revision += 1
             del self._rows[key]
             self._order_keys.pop(key, None)
             position = self._position.pop(key, None)
