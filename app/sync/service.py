@@ -43,8 +43,12 @@ class SyncOptions:
     on_trade: bool = True
     on_position_update: bool = True
     reconcile: ReconcileOptions = field(default_factory=ReconcileOptions)
-    refresh_every: float = 3600.0
-    """Seconds between periodic syncs that download every position again (see _refresh_due)."""
+    refresh_every: float = 0.0
+    """Seconds between periodic syncs that download every position again (see _refresh_due).
+
+    0: every periodic sync does. Reusing the live subscription is unsafe with two syncers on one
+    ledger: one's stale live view flips the other's MISSING warning back and forth (regression
+    caught by tests/sync/test_two_syncers.py)."""
 
 
 @dataclass(slots=True)

@@ -39,7 +39,8 @@ class Ledger:
 
 def test_periodic_syncs_reuse_the_live_positions_between_refreshes(run) -> None:
     broker = Broker()
-    service = PositionSyncService(broker, Ledger(), SyncOptions(enabled=False))  # type: ignore[arg-type]
+    options = SyncOptions(enabled=False, refresh_every=3600)
+    service = PositionSyncService(broker, Ledger(), options)  # type: ignore[arg-type]
 
     async def scenario() -> None:
         await service.sync_positions(SyncTrigger.PERIODIC)  # nothing downloaded yet: refresh
@@ -96,7 +97,8 @@ def test_after_a_failed_sync_the_next_periodic_one_asks_for_everything(run) -> N
         return await original(snapshot, *args)
 
     ledger.commit_snapshot = commit  # type: ignore[method-assign]
-    service = PositionSyncService(broker, ledger, SyncOptions(enabled=False))  # type: ignore[arg-type]
+    options = SyncOptions(enabled=False, refresh_every=3600)
+    service = PositionSyncService(broker, ledger, options)  # type: ignore[arg-type]
 
     async def scenario() -> None:
         await service.sync_positions(SyncTrigger.MANUAL)
