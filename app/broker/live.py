@@ -159,8 +159,13 @@ class LiveBook:
         are the very same objects (the session hands out the same objects for unchanged rows,
         so a full resync of an unchanged book builds nothing new)."""
         last = self._merged.get(key)
-        if last is not None and last[1] is mark and (last[0] is row or last[2] is row):
-            return last[2]  # merging `mark` into its own result changes nothing
+        if last is not None:
+            if last[1] is mark and (last[0] is row or last[2] is row):
+                return last[2]  # merging `mark` into its own result changes nothing
+            if last[2] is row:
+                # New market data for a merged row: merge from the row as decoded (the same
+                # fields but the market data), so the next resync's rows find it here.
+                row = last[0]
         merged = _with_mark(row, mark)
         self._merged[key] = (row, mark, merged)
         return merged

@@ -36,10 +36,10 @@ def lines(sizes: list[int]) -> list[Line]:
         out += [
             Line("first sync: app's own work", size, "sync.first.own", budget=own),
             Line("prices moved: app's own work", size, "sync.moved.own", budget=own),
-            Line("nothing changed, periodic sync: app's own work", size, "sync.periodic.own",
+            Line("nothing changed, the periodic sync: app's own work", size, "sync.periodic.own",
                  budget=0.3 if at_scale else None),
-            Line("nothing changed, Sync now (positions downloaded again): app's own work", size,
-                 "sync.unchanged.own", budget=0.3 if at_scale else None),
+            Line("nothing changed, Sync now: app's own work", size, "sync.unchanged.own",
+                 budget=0.3 if at_scale else None),
             Line("nothing changed, cold: the sync after the first: app's own work", size,
                  "sync.cold.own"),
             Line("nothing changed, cold: the first after a restart: app's own work", size,

@@ -74,3 +74,24 @@ def test_book_reuses_merged_rows_only_for_the_same_inputs() -> None:
     assert book.rows[key].market_price == Decimal(200) and book.rows[key].quantity == 100
     book.put_position(rows.position(position(quantity="150")))  # and the quantity
     assert (book.rows[key].quantity, book.rows[key].market_price) == (150, Decimal(200))
+
+
+def test_after_a_price_move_the_next_resync_builds_nothing_new() -> None:
+    book = LiveBook()
+    book.set_managed([ACCT])
+    rows = DecodedRows()
+    key, _, mark = rows.portfolio(portfolio())
+    book.put_mark(key, False, mark)
+    book.put_position(rows.position(position()))
+    book.begin_account(ACCT)
+    _, _, moved = rows.portfolio(portfolio(price="195.0"))  # prices moved
+    book.put_mark(key, False, moved)
+    merged = book.rows[key]
+    assert merged.market_price == Decimal(195) and merged.quantity == 100
+    book.begin_positions()  # the next resync: nothing changed since
+    book.put_position(rows.position(position()))
+    assert book.rows[key] is merged
+    book.begin_account(ACCT)
+    _, _, again = rows.portfolio(portfolio(price="195.0"))
+    book.put_mark(key, False, again)
+    assert book.rows[key] is merged
