@@ -402,8 +402,10 @@ class WindowController:
         if len(cached) + len(live or ()) <= BIG_TABLE:
             self._apply_marks(self._marks(cached, live))
             return
-        if self._reloading:
-            return  # the cache table is being refilled; the reload compares once it is done
+        if self._reloading or self.running:
+            # A sync is running or the cache table is being refilled: the reload that follows
+            # compares once it is done (the worker's Python would compete with the sync's).
+            return
         inputs = (w.cache_model.revision, w.broker_model.revision if live is not None else None)
         if inputs == self._marks_inputs and self._marks_wanted is None:
             return  # both tables as they were last compared
