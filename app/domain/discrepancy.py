@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, TypeVar, cast
 
 from app.domain.values import BrokerPosition, Lifecycle, PositionKey
+
+T = TypeVar("T")
 
 
 class Discrepancy(StrEnum):
@@ -26,47 +29,94 @@ class Difference:
     explanation: str
 
 
+STEP = 4_000
+"""Rows handled between two yields of `comparing` (a few milliseconds of work)."""
+
+
 def compare(
     cached: Iterable[Lifecycle],
     broker: Iterable[BrokerPosition] | None,
 ) -> dict[PositionKey, Difference]:
     """Disagreements by key. `broker` None means no live broker data (offline): then only the
     warnings the ledger itself recorded (missing since the last complete snapshot) are shown."""
+    return run_steps(comparing(cached, broker))
+
+
+def comparing(
+    cached: Iterable[Lifecycle],
+    broker: Iterable[BrokerPosition] | None,
+) -> Generator[None, None, dict[PositionKey, Difference]]:
+    """`compare` in steps: yields after every STEP rows and returns the disagreements.
+
+    The window drives it on its own thread between repaints: on a worker thread, its Python
+    would make each of a repaint's thousand calls into the table models wait for the GIL.
+    """
     # Keys spelled out rather than through `.key`: the window runs this over 20,000 rows.
-    open_rows = {(p.account, p.contract.con_id): p for p in cached if p.is_open}
+    open_rows: dict[PositionKey, Lifecycle] = {}
     found: dict[PositionKey, Difference] = {}
-    for key, position in open_rows.items():
-        if position.missing_since is not None:
-            found[key] = Difference(
-                key,
-                Discrepancy.MISSING_AT_BROKER,
-                f"The broker has not reported this position since "
-                f"{position.missing_since:%d %b %H:%M} UTC and no fills explain it. Check its "
-                "history, then Mark closed… if it was closed elsewhere.",
-            )
+    for chunk in _chunks(cached):
+        for p in chunk:
+            if not p.is_open:
+                continue
+            key = (p.account, p.contract.con_id)
+            open_rows[key] = p
+            if p.missing_since is not None:
+                found[key] = Difference(
+                    key,
+                    Discrepancy.MISSING_AT_BROKER,
+                    f"The broker has not reported this position since "
+                    f"{p.missing_since:%d %b %H:%M} UTC and no fills explain it. Check its "
+                    "history, then Mark closed… if it was closed elsewhere.",
+                )
+        yield
     if broker is None:
         return found
-    live = {(row.account, row.contract.con_id): row for row in broker if row.quantity}
-    for key, position in open_rows.items():
-        row = live.get(key)
-        if row is None:
-            if key not in found:
-                found[key] = Difference(key, Discrepancy.MISSING_AT_BROKER, _NOT_REPORTED)
-        elif row.quantity != position.quantity and key not in found:
+    live: dict[PositionKey, BrokerPosition] = {}
+    for chunk in _chunks(broker):
+        for row in chunk:
+            if row.quantity:
+                live[(row.account, row.contract.con_id)] = row
+        yield
+    for chunk in _chunks(open_rows.items()):
+        for key, position in chunk:
+            row = live.get(key)
+            if row is None:
+                if key not in found:
+                    found[key] = Difference(key, Discrepancy.MISSING_AT_BROKER, _NOT_REPORTED)
+            elif row.quantity != position.quantity and key not in found:
+                found[key] = Difference(
+                    key,
+                    Discrepancy.QUANTITY_DIFFERS,
+                    f"The broker reports {row.quantity}, the cache holds {position.quantity}; "
+                    "the next sync will book the difference.",
+                )
+        yield
+    for chunk in _chunks(live.keys() - open_rows.keys()):
+        for key in chunk:
             found[key] = Difference(
                 key,
-                Discrepancy.QUANTITY_DIFFERS,
-                f"The broker reports {row.quantity}, the cache holds {position.quantity}; "
-                "the next sync will book the difference.",
+                Discrepancy.NOT_CACHED,
+                f"The broker reports {live[key].quantity} but the cache has no open position "
+                "yet; the next sync will open it.",
             )
-    for key in live.keys() - open_rows.keys():
-        found[key] = Difference(
-            key,
-            Discrepancy.NOT_CACHED,
-            f"The broker reports {live[key].quantity} but the cache has no open position yet; "
-            "the next sync will open it.",
-        )
+        yield
     return found
+
+
+def run_steps(steps: Generator[None, None, T]) -> T:
+    """Drive a stepwise computation to its end at once; its result."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return cast(T, done.value)
+
+
+def _chunks(items: Iterable[Any]) -> Iterator[list[Any]]:
+    """`items` in lists of STEP."""
+    rows = items if isinstance(items, list) else list(items)
+    for start in range(0, len(rows), STEP):
+        yield rows[start : start + STEP]
 
 
 _NOT_REPORTED = (

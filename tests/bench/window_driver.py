@@ -40,6 +40,13 @@ def _peak_rss_mb() -> float:
     return float("nan")
 
 
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def main(argv: list[str]) -> int:
     split = argv.index("--")
     mode, report, t0, expect, *rest = argv[:split]
@@ -228,6 +235,7 @@ async def _live(
                 raise RuntimeError(f"full sync: {result.summary()}")
             await _settled(controller)
             stalls.append(heartbeat.longest(started[0], time.perf_counter()))
+            out.setdefault("rss_after_sync_mb", []).append(round(_rss_mb()))
         out["stalls"] = stalls
         if os.environ.get("BENCH_STALL_TRACE"):  # diagnostics: when the long gaps were
             origin = heartbeat.gaps[0][0] if heartbeat.gaps else 0.0
