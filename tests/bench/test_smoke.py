@@ -29,7 +29,7 @@ def test_every_figure_at_a_tiny_size(tmp_path: Path, capsys: pytest.CaptureFixtu
             "sync.first.own", "sync.moved.own", "sync.unchanged.own", "sync.restart.own",
             "sync.first.db", "floor.sqlite.first", "floor.sqlite.moved", "ib.snapshot",
             "update.committed", "cli.first", "cli.moved", "floor.ib.process", "cli.first.rss",
-            "ui.stall", "ui.update.shown", "ui.rss", "ui.cold_start", "ui.cold_rss",
+            "ui.stall", "ui.update.shown", "ui.rss", "ui.full_gc", "ui.cold_start", "ui.cold_rss",
         ):  # fmt: skip
             assert figures.get(name), f"{name} missing at {size}"
     rows = evaluate({int(k): v for k, v in samples.items()})

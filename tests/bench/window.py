@@ -5,6 +5,7 @@
 - ui.update.shown: a live quantity push → the open-positions table's model holds the new value,
   from the debounce firing;
 - ui.rss: the window's peak resident memory over all of that;
+- ui.full_gc: one whole-heap garbage collection at the end (a rare pause of the whole window);
 - ui.cold_start: `position-sync gui` offline (TWS not running) with the ledger that run left,
   from starting the process to the first paint of the open-positions table with every row;
 - ui.cold_rss: peak resident memory at that paint.
@@ -87,12 +88,14 @@ def run_window_figures(
         samples["ui.stall"] = live["stalls"]
         samples["ui.update.shown"] = live["shown"]
         samples["ui.rss"] = [live["peak_rss_mb"]]
+        samples["ui.full_gc"] = [live["full_gc"]]
         log(
             "  window, live: longest stall per full sync "
             + ", ".join(f"{s * 1000:.0f}" for s in live["stalls"])
             + " ms; update shown "
             + ", ".join(f"{s * 1000:.0f}" for s in live["shown"])
-            + f" ms; peak RSS {live['peak_rss_mb']:.0f} MB"
+            + f" ms; peak RSS {live['peak_rss_mb']:.0f} MB; whole-heap GC "
+            + f"{live['full_gc'] * 1000:.0f} ms"
         )
         offline = [*gui, "--port", str(_free_port())]
         for _ in range(rounds):

@@ -14,7 +14,8 @@ subclasses of MainWindow / WindowController that only observe. `T0` is the paren
   then ROUNDS syncs after every price moved); then UPDATES live quantity pushes, each from the
   service's debounce firing to the open-positions model holding the new quantity.
 
-Both write peak resident memory (VmHWM) too. The report is JSON at REPORT.
+Both write peak resident memory (VmHWM) too; live also the resident memory after each sync and
+how long one whole-heap garbage collection takes at the end. The report is JSON at REPORT.
 
 Diagnostics for a missed stall budget (environment): BENCH_STALL_TRACE=1 prints every thread's
 stack whenever the Qt loop has been stalled for 30 ms, and each garbage collection over 5 ms;
@@ -242,6 +243,13 @@ async def _live(
             out["gaps"] = [(round(at - origin, 3), round(gap, 3)) for at, gap in heartbeat.gaps
                            if gap > 0.02]  # fmt: skip
         out["shown"] = await _updates(controller, gateway, int(updates))
+        # Python's whole-heap collection pauses every thread; it runs rarely (the window's
+        # thresholds, app.ui.app), but when it runs this is how long the window stands still.
+        import gc
+
+        began = time.perf_counter()
+        gc.collect()
+        out["full_gc"] = time.perf_counter() - began
     except Exception as exc:  # reported to the parent
         out["error"] = repr(exc)
     finally:
