@@ -22,7 +22,7 @@ from app.db import concurrency
 from app.db.tables import AccountRow, ExecutionRow, PositionEventRow, PositionRow, SyncRunRow
 from app.domain.decimals import decimal_text
 from app.domain.executions import base_exec_id, correction_rank
-from app.domain.plan import LifecycleChange, SyncPlan
+from app.domain.plan import LifecycleChange, MarketUpdate, SyncPlan
 from app.domain.records import LedgerStatus, RunOutcome, StoredEvent, SyncRun, SyncStats
 from app.domain.series import RealizedAmount
 from app.domain.values import (
@@ -484,17 +484,22 @@ def apply_plan(
                 u.unrealized_pnl,
                 u.unrealized_pnl_pct,
             )
-            for u in plan.market_updates
+            for u in sorted(plan.market_updates, key=_by_position)
         ],
     )
-    for chunk in _chunks(plan.seen_position_ids):
-        session.execute(update(P).where(P.c.id.in_(chunk)).values(last_synced_at=plan.synced_at))
+    # In id order: the rows are then visited in the table's own order (fewer pages touched).
+    for chunk in _chunks(sorted(plan.seen_position_ids)):
+        session.execute(_SEEN, {"ids": chunk, "synced_at": plan.synced_at})
     for correction in plan.corrections:
         session.execute(delete(X).where(X.c.exec_id == correction.replaced_exec_id))
     fills = [*plan.new_fills, *(c.fill for c in plan.corrections)]
     if fills:
         session.execute(insert(X), [_fill_values(f, ids[f.account]) for f in fills])
     return int(run_id)
+
+
+def _by_position(update: MarketUpdate) -> int:
+    return update.position_id
 
 
 def _executemany(
@@ -555,6 +560,13 @@ def _insert_positions(session: Session, rows: list[tuple[Any, ...]]) -> list[int
 
 
 _UPDATE_BY_ID = update(P).where(P.c.id == bindparam("row_id", type_=P.c.id.type))
+_SEEN = (
+    update(P)
+    .where(P.c.id.in_(bindparam("ids", expanding=True)))
+    .values(last_synced_at=bindparam("synced_at", type_=P.c.last_synced_at.type))
+)
+"""Every position a sync saw: one statement, compiled once (a literal IN list was compiled
+again for each chunk: 80,000 coercions of ids per 20,000-position sync)."""
 """An executemany target: `row_id` picks the row, the other names are set."""
 
 _EVENT_NAMES = (
