@@ -237,6 +237,7 @@ async def _live(
             await _settled(controller)
             stalls.append(heartbeat.longest(started[0], time.perf_counter()))
             out.setdefault("rss_after_sync_mb", []).append(round(_rss_mb()))
+            out.setdefault("none_refs", []).append(sys.getrefcount(None))
         out["stalls"] = stalls
         if os.environ.get("BENCH_STALL_TRACE"):  # diagnostics: when the long gaps were
             origin = heartbeat.gaps[0][0] if heartbeat.gaps else 0.0
