@@ -48,12 +48,13 @@ def window_state_store() -> QSettings:
     return QSettings(APP_NAME, "window")
 
 
-WINDOW_GC_THRESHOLDS = (5_000, 2, 1_000)
+WINDOW_GC_THRESHOLDS = (5_000, 2, 1_000_000_000)
 """The collector's thresholds while the window runs (app.runtime.GC_THRESHOLDS is for syncing
 without one). Collections hold the GIL, so each pauses the window: young collections of at
-most ~15,000 objects stay within a few milliseconds each, and whole-heap ones stay rare. With
-the headless thresholds, collections of 100,000 young objects stalled the Qt loop for over
-100 ms during a 20,000-position sync (tests/bench)."""
+most ~15,000 objects stay within a few milliseconds each (with the headless thresholds,
+collections of 100,000 young objects stalled the Qt loop for over 100 ms during a
+20,000-position sync, tests/bench). Whole-heap ones never start by themselves: app.ui.heap runs
+them when nobody is looking."""
 
 
 GIL_SWITCH_INTERVAL = 0.001

@@ -39,6 +39,7 @@ from app.ui.dialogs.awaiting import ask, result_of, tell
 from app.ui.dialogs.mark_closed import MarkClosedDialog
 from app.ui.dialogs.settings_dialog import SettingsDialog
 from app.ui.exporting import Exporter
+from app.ui.heap import HeapKeeper
 from app.ui.main_window import ALL_ACCOUNTS, MainWindow
 from app.ui.models.keyed import Highlight, KeyedTableModel
 from app.ui.notifications import DesktopNotifier
@@ -103,6 +104,7 @@ class WindowController:
         self.notifier = DesktopNotifier(window)
         self.charts = ChartsFeed(window, lambda: self.runtime, self.tasks)
         self.exporter = Exporter(window, window.export_actions, lambda: self.runtime, self.tasks)
+        self.heap = HeapKeeper(window, lambda: self.running or bool(self._reloading))
         self._wire_window()
 
     # ------------------------------------------------------------------ start / stop
@@ -115,10 +117,12 @@ class WindowController:
         self._hook(self.runtime)
         await self.runtime.service.start()
         self._ticker.start()
+        self.heap.start()
 
     async def stop(self) -> None:
         """Stop syncing and release the ledger (the window stays until the app quits)."""
         self._ticker.stop()
+        self.heap.stop()
         self._broker_timer.stop()
         await self.notifier.detach()
         await self.tasks.cancel_all()
