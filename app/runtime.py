@@ -96,6 +96,8 @@ class Runtime:
     """The user's settings, as the settings dialog edits and saves them."""
     db: Database
     broker: IbBroker
+    ledger: LedgerStore
+    """The service's view of the ledger (the window reads positions through it too)."""
     service: PositionSyncService
     gateway: SimulatorThread | None = None
     _closed: bool = field(default=False, repr=False)
@@ -134,8 +136,9 @@ class Runtime:
             # The demo's position that vanishes silently shows only in a full download: do one
             # with every periodic sync so its warning appears within the first minute.
             options = replace(options, refresh_every=DEMO_INTERVAL)
-        service = PositionSyncService(broker, LedgerStore(db), options)
-        runtime = cls(settings, requested, db, broker, service, gateway)
+        ledger = LedgerStore(db)
+        service = PositionSyncService(broker, ledger, options)
+        runtime = cls(settings, requested, db, broker, ledger, service, gateway)
         runtime._gc.enter_context(heap_friendly_gc())
         return runtime
 

@@ -20,7 +20,6 @@ from aiohttp import web
 from app.api.documents import sync_result_json
 from app.api.openapi import openapi_document
 from app.api.security import ApiSettingsError, bind_addresses, check_token, token_matches
-from app.db import repository
 from app.db.errors import DatabaseError
 from app.db.revision import ledger_status_now
 from app.domain.documents import lifecycle_json, status_json
@@ -103,7 +102,7 @@ async def _positions(request: web.Request) -> web.Response:
     flag = request.query.get("all", "false").strip().lower()
     if flag not in _TRUE | _FALSE:
         return _error(400, "all must be true or false")
-    rows = await request.app[_RUNTIME]().db.run(repository.positions, include_closed=flag in _TRUE)
+    rows = await request.app[_RUNTIME]().ledger.positions(include_closed=flag in _TRUE)
     return web.json_response([lifecycle_json(p) for p in rows])
 
 

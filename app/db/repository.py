@@ -15,6 +15,8 @@ from decimal import Decimal
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Insert, Row, Table, Update, bindparam, delete, func, insert, select, update
+from sqlalchemy import or_ as sa_or
+from sqlalchemy import true as sa_true
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.orm import Session
 
@@ -642,12 +644,33 @@ def apply_manual_change(session: Session, change: LifecycleChange) -> None:
 
 # ---------------------------------------------------------------------------- queries
 def positions(session: Session, *, include_closed: bool = False) -> list[Lifecycle]:
-    """Cached lifecycles: OPEN only, or every one (newest first after the open ones)."""
+    """Cached lifecycles: OPEN only, or every one; in `position_order`."""
     query = select(*_POSITION_COLUMNS).join(A, A.c.id == P.c.account_id)
     if not include_closed:
         query = query.where(P.c.status == PositionStatus.OPEN.value)
     query = query.order_by(A.c.code, P.c.symbol, P.c.id)
     return [_lifecycle(row) for row in session.execute(query)]
+
+
+def positions_besides(
+    session: Session, accounts: Iterable[str], *, include_closed: bool = False
+) -> list[Lifecycle]:
+    """`positions()` without the OPEN lifecycles with a conId of `accounts` (load_state's rows
+    for those accounts); in `position_order`."""
+    query = select(*_POSITION_COLUMNS).join(A, A.c.id == P.c.account_id)
+    codes = sorted(accounts)
+    held = sa_or(P.c.con_id.is_(None), A.c.code.not_in(codes) if codes else sa_true())
+    if include_closed:
+        query = query.where(sa_or(P.c.status != PositionStatus.OPEN.value, held))
+    else:
+        query = query.where(P.c.status == PositionStatus.OPEN.value, held)
+    query = query.order_by(A.c.code, P.c.symbol, P.c.id)
+    return [_lifecycle(row) for row in session.execute(query)]
+
+
+def position_order(life: Lifecycle) -> tuple[str, str, int]:
+    """The order `positions()` returns lifecycles in (account code, symbol, row id)."""
+    return (life.account, life.contract.symbol, life.id or 0)
 
 
 def lifecycles_for(session: Session, keys: Iterable[PositionKey]) -> list[Lifecycle]:

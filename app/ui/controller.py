@@ -274,7 +274,7 @@ class WindowController:
 
     async def _reload_everything(self) -> None:
         db = self.runtime.db
-        rows = await db.run(repository.positions, include_closed=True)
+        rows = await self.runtime.ledger.positions(include_closed=True)
         runs = await db.run(repository.sync_runs, 200)
         stats = await db.run(repository.sync_stats)
         success = await db.run(repository.last_success)

@@ -279,9 +279,84 @@ def test_kept_copy_changes_nothing(tmp_path_factory: pytest.TempPathFactory, scr
             kept = _kept(store)
             if kept is not None and _current(store, cached):
                 _same(kept, _read_back(cached))
+            _window_read_is_a_fresh_read(store, cached)
     finally:
         cached.close()
         plain.close()
+
+
+# ---------------------------------------------------------------------------- the window's read
+def _store_positions(store: LedgerStore, include_closed: bool) -> list[Lifecycle]:
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(store.positions(include_closed=include_closed))
+    finally:
+        loop.close()
+
+
+def _window_read_is_a_fresh_read(store: LedgerStore, db: Database) -> None:
+    """LedgerStore.positions gives exactly what repository.positions reads, in its order."""
+    for include_closed in (False, True):
+        shared = _store_positions(store, include_closed)
+        read = db.run_sync(repository.positions, include_closed=include_closed)
+        assert [repr(p) for p in shared] == [repr(p) for p in read]
+
+
+def _legacy_copy(db: Database, position_id: int) -> None:
+    """A copy of a row without a conId, as the seed's rows were (keyed by symbol)."""
+
+    def write(session: Any) -> None:
+        connection = session.connection()
+        names = [r[1] for r in connection.exec_driver_sql("PRAGMA table_info(positions)")]
+        columns = ", ".join(n for n in names if n != "id")
+        picked = ", ".join("NULL" if n == "con_id" else n for n in names if n != "id")
+        connection.exec_driver_sql(
+            f"INSERT INTO positions ({columns}) SELECT {picked} FROM positions "
+            f"WHERE id = {position_id}"
+        )
+
+    db.run_sync(write)
+
+
+def test_the_window_shares_the_kept_rows_and_reads_the_rest(db: Database) -> None:
+    both = frozenset(ACCOUNTS)
+    rows = (
+        BrokerPosition("DU111", AAPL, Decimal(10), Decimal(190), Decimal("191.5")),
+        BrokerPosition("DU111", MSFT, Decimal(5), Decimal(400)),
+        BrokerPosition("DU222", ES, Decimal(2), Decimal(250_000)),
+    )
+    _run(LedgerStore(db), BrokerSnapshot(at(1), both, positions=rows), 1)
+    _legacy_copy(db, 1)  # an OPEN row with no conId in a kept account
+    # A store that has only ever synced DU111 keeps only DU111's rows; AAPL closes (an
+    # explicit zero).
+    store = LedgerStore(db)
+    closed = BrokerPosition("DU111", AAPL, Decimal(0), Decimal(0))
+    only_111 = BrokerSnapshot(at(2), frozenset({"DU111"}), positions=(closed, rows[1]))
+    _run(store, only_111, 2)
+    _run(store, replace(only_111, taken_at=at(3)), 3)  # the kept copy is in use now
+    kept = _kept(store)
+    assert kept is not None and _current(store, db)
+    assert set(kept) == {("DU111", MSFT.con_id)}
+
+    _window_read_is_a_fresh_read(store, db)
+    every = _store_positions(store, include_closed=True)
+    assert {(p.account, p.contract.symbol, p.status) for p in every} == {
+        ("DU111", "AAPL", PositionStatus.CLOSED),
+        ("DU111", "AAPL", PositionStatus.OPEN),  # the legacy row, read from the ledger
+        ("DU111", "MSFT", PositionStatus.OPEN),
+        ("DU222", "ES", PositionStatus.OPEN),  # another account's, read from the ledger
+    }
+    shared = [p for p in every if p.key == ("DU111", MSFT.con_id)]
+    assert shared == [kept[("DU111", MSFT.con_id)]] and shared[0] is kept[shared[0].key]
+
+    # Once somebody else writes, the window reads everything again (nothing stale shown).
+    assert db.path is not None
+    other = sqlite3.connect(db.path)
+    other.execute("UPDATE positions SET quantity = '7' WHERE con_id = ?", (MSFT.con_id,))
+    other.commit()
+    other.close()
+    fresh = [p for p in _store_positions(store, False) if p.key == ("DU111", MSFT.con_id)]
+    assert fresh[0].quantity == Decimal(7) and fresh[0] is not kept[fresh[0].key]
 
 
 # ---------------------------------------------------------------------------- invalidation
