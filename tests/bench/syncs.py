@@ -31,7 +31,7 @@ from tests.bench.floors import SqliteFloor, ib_process, ib_snapshot, timed_proce
 from tests.bench.gateway import REPO, Gateway
 from tests.bench.probe import Probe
 
-BROKER_CLIENT_ID = 11
+BROKER_CLIENT_ID = 100  # plus the round: a new connection per round
 FLOOR_CLIENT_ID = 12
 CLI_CLIENT_ID = 13
 RESTART_CLIENT_ID = 20
@@ -87,25 +87,31 @@ class Bench:
         return self.samples
 
     async def _in_process(self, gateway: Gateway, rounds: int, updates: int) -> None:
-        broker = IbBroker("127.0.0.1", gateway.port, client_id=BROKER_CLIENT_ID, timeout=120)
         self.probe.install_ledger()
         try:
-            started = time.perf_counter()
-            await broker.start()
-            await _connected(broker)
-            self.log(f"  connected in {time.perf_counter() - started:.2f} s")
-            self.probe.install_broker(broker)
-            db: Database | None = None
             for number in range(rounds):
-                if db is not None:
-                    db.close()
-                db = await self._full_syncs(gateway, broker, number)
-            assert db is not None
-            await self._single_updates(gateway, broker, db, updates)
-            db.close()
+                # A new connection per round, as when the app starts: its first sync decodes
+                # every row afresh (the same connection would hand out rows decoded before).
+                broker = IbBroker(
+                    "127.0.0.1", gateway.port, client_id=BROKER_CLIENT_ID + number, timeout=120
+                )
+                started = time.perf_counter()
+                await broker.start()
+                try:
+                    await _connected(broker)
+                    if number == 0:
+                        self.log(f"  connected in {time.perf_counter() - started:.2f} s")
+                    self.probe.install_broker(broker)
+                    db = await self._full_syncs(gateway, broker, number)
+                    try:
+                        if number == rounds - 1:
+                            await self._single_updates(gateway, broker, db, updates)
+                    finally:
+                        db.close()
+                finally:
+                    await broker.stop()
         finally:
             self.probe.uninstall()
-            await broker.stop()
 
     # ------------------------------------------------------------------ full syncs
     async def _full_syncs(self, gateway: Gateway, broker: IbBroker, number: int) -> Database:
