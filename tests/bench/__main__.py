@@ -23,6 +23,22 @@ from tests.bench.syncs import run_size
 DEFAULT_JSON = Path(__file__).resolve().parent / "results.json"
 
 
+def calibrate() -> float:
+    """Seconds a fixed pure-Python loop takes (best of three): how fast this host runs now.
+
+    On a shared virtual machine the same code runs up to ~20% slower at some times than at
+    others; this figure, taken at the start and the end, says which kind of run it was.
+    """
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(2_000_000):
+            total += i * i
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
     parser.add_argument("--sizes", default="1000,20000", help="position counts (50 accounts "
@@ -42,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = sorted(int(s) for s in args.sizes.split(","))
     load = os.getloadavg()
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
+    speed = calibrate()
+    print(f"calibration loop at start: {speed * 1000:.0f} ms", flush=True)
     samples: Samples = {}
     for size in sizes:
         started = time.perf_counter()
@@ -65,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     doc = document(samples, argv, args.rounds)
     doc["machine"]["load_average_at_start"] = [round(x, 2) for x in load]
     doc["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    doc["machine"]["calibration_loop_s"] = [round(speed, 4), round(calibrate(), 4)]
+    start, end = doc["machine"]["calibration_loop_s"]
+    print(f"calibration loop: {start * 1000:.0f} ms at the start, {end * 1000:.0f} ms at the end")
     print()
     print(table(evaluate(samples)))
     args.json.parent.mkdir(parents=True, exist_ok=True)
