@@ -8,6 +8,7 @@ PositionSyncService), on a plain asyncio loop.
 from __future__ import annotations
 
 import asyncio
+import gc
 import shutil
 import sys
 import tempfile
@@ -90,6 +91,11 @@ class Bench:
         self.probe.install_ledger()
         try:
             for number in range(rounds):
+                # Every round starts as a fresh start of the app would: the last round's files
+                # gone and its connection's and ledger's objects collected (left for a
+                # whole-heap collection, they made each round slower than the one before).
+                _remove_files(self.workdir)
+                gc.collect()
                 # A new connection per round, as when the app starts: its first sync decodes
                 # every row afresh (the same connection would hand out rows decoded before).
                 broker = IbBroker(
@@ -249,6 +255,7 @@ class Bench:
     # ------------------------------------------------------------------ headless command
     def _headless(self, gateway: Gateway, number: int) -> None:
         """`position-sync sync` as a fresh process: on an empty ledger, then an existing one."""
+        _remove_files(self.workdir)
         path = self.workdir / f"cli-{self.size}-{number}.sqlite"
         argv = [
             sys.executable, "-m", "app", "sync", "--db", str(path),
@@ -276,6 +283,12 @@ async def _connected(broker: IbBroker) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"broker never connected: {broker.status.message}")
         await asyncio.sleep(0.01)
+
+
+def _remove_files(folder: Path) -> None:
+    for path in folder.iterdir():
+        if path.is_file():
+            path.unlink()
 
 
 def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
