@@ -562,6 +562,8 @@ def _insert_positions(session: Session, rows: list[tuple[Any, ...]]) -> list[int
 
 
 _UPDATE_BY_ID = update(P).where(P.c.id == bindparam("row_id", type_=P.c.id.type))
+"""An executemany target: `row_id` picks the row, the other names are set."""
+
 _SEEN = (
     update(P)
     .where(P.c.id.in_(bindparam("ids", expanding=True)))
@@ -569,7 +571,6 @@ _SEEN = (
 )
 """Every position a sync saw: one statement, compiled once (a literal IN list was compiled
 again for each chunk: 80,000 coercions of ids per 20,000-position sync)."""
-"""An executemany target: `row_id` picks the row, the other names are set."""
 
 _EVENT_NAMES = (
     "position_id", "sync_run_id", "kind", "occurred_at", "quantity_before", "quantity_after",

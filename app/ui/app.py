@@ -7,7 +7,6 @@ qasync loop must be the policy's loop (ib_insync finds its loop there) — STYLE
 from __future__ import annotations
 
 import asyncio
-import linecache
 import logging
 import os
 import sys
@@ -66,17 +65,6 @@ up to 5 ms, and one pass of the event loop makes several: Qt-loop stalls of 60-9
 20,000-position sync, against 20-30 ms at 1 ms (tests/bench)."""
 
 
-def forget_module_sources(*_: object) -> None:
-    """Drop the source lines PySide's import hook has read (tens of megabytes).
-
-    Once PySide is imported, shiboken's import hook reads the source of every Python module
-    imported after it (inspect.getsource, to look for `from __feature__ import`), and linecache
-    keeps every line: 38 MB of a 20,000-position window's memory (tests/bench). Tracebacks read
-    the files again when they need a line.
-    """
-    linecache.clearcache()
-
-
 def run_window(settings: Settings, *, demo: bool = False, quit_after: float | None = None) -> int:
     """Show the window until it is closed; returns the process exit code."""
     switch = sys.getswitchinterval()
@@ -102,7 +90,6 @@ def _run_window(settings: Settings, *, demo: bool, quit_after: float | None) -> 
     title = "Position Sync — demo" if demo else "Position Sync"
     window = MainWindow(title)
     controller = WindowController(window, runtime, demo=demo)
-    runtime.service.on_result(forget_module_sources)  # the first sync imports more modules
     store = window_state_store()
     window.restore_state(store)
     closed: asyncio.Future[None] = loop.create_future()
@@ -124,7 +111,6 @@ def _run_window(settings: Settings, *, demo: bool, quit_after: float | None) -> 
         try:
             await controller.start()
             api = await start_api(controller)
-            forget_module_sources()
             await closed
         finally:
             window.save_state(store)

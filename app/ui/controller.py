@@ -39,7 +39,7 @@ from app.ui.dialogs.awaiting import ask, result_of, tell
 from app.ui.dialogs.mark_closed import MarkClosedDialog
 from app.ui.dialogs.settings_dialog import SettingsDialog
 from app.ui.exporting import Exporter
-from app.ui.heap import HeapKeeper
+from app.ui.heap import HeapKeeper, forget_module_sources
 from app.ui.main_window import ALL_ACCOUNTS, MainWindow
 from app.ui.models.keyed import Highlight, KeyedTableModel
 from app.ui.notifications import DesktopNotifier
@@ -118,6 +118,7 @@ class WindowController:
         await self.runtime.service.start()
         self._ticker.start()
         self.heap.start()
+        forget_module_sources()
 
     async def stop(self) -> None:
         """Stop syncing and release the ledger (the window stays until the app quits)."""
@@ -254,6 +255,7 @@ class WindowController:
             self.last_synced = result.finished_at
         self.window.sync_button.setEnabled(True)
         self.window.sync_button.setText("Sync now")
+        forget_module_sources()  # a first sync imports modules of its own
         if result.ok and result.selective and not result.market_moved:
             self.tasks.spawn(self.reload_keys(result.changed_keys), "reload-keys")
         else:
@@ -432,7 +434,7 @@ class WindowController:
             self._marks_wanted = None
             steps = self._marking(cached, live)
             marks: tuple[dict[Any, Highlight], dict[Any, Highlight], int] | None = None
-            while marks is None:  # a few milliseconds per step; the tables repaint in between
+            while True:  # a few milliseconds per step; the tables repaint in between
                 try:
                     next(steps)
                 except StopIteration as done:

@@ -1,4 +1,5 @@
-"""Whole-heap garbage collections at moments nobody is looking.
+"""The window's heap: whole-heap garbage collections at moments nobody is looking, and the
+source lines PySide's import hook leaves behind dropped.
 
 With 20,000 positions the window holds about 400,000 objects Python's collector tracks (rows,
 contracts, the tables' keys). One whole-heap collection walks all of them while holding the GIL:
@@ -13,6 +14,7 @@ latest after `latest_s` even if the trader never looks away, so cyclic garbage c
 from __future__ import annotations
 
 import gc
+import linecache
 import logging
 import time
 from collections.abc import Callable
@@ -84,3 +86,14 @@ class HeapKeeper(QObject):
                 found,
                 (time.perf_counter() - started) * 1000,
             )
+
+
+def forget_module_sources() -> None:
+    """Drop the source lines PySide's import hook has read (tens of megabytes).
+
+    Once PySide is imported, shiboken's import hook reads the source of every Python module
+    imported after it (inspect.getsource, to look for `from __feature__ import`), and linecache
+    keeps every line: 38 MB of a 20,000-position window's memory (tests/bench). Tracebacks read
+    the files again when they need a line.
+    """
+    linecache.clearcache()

@@ -4,13 +4,14 @@ latest after a while even for a trader who never looks away (app.ui.heap)."""
 from __future__ import annotations
 
 import gc
+import linecache
 import time
 
 from PySide6.QtCore import QPoint
 from PySide6.QtGui import QCursor
 from PySide6.QtWidgets import QWidget
 
-from app.ui.heap import HeapKeeper
+from app.ui.heap import HeapKeeper, forget_module_sources
 
 
 def _whole_heap_collections() -> int:
@@ -77,3 +78,11 @@ def test_waits_for_a_still_pointer_then_collects_when_overdue(qapp) -> None:  # 
         time.sleep(0.05)
     assert time.monotonic() - started >= 0.5
     window.close()
+
+
+def test_source_lines_read_by_the_import_hook_are_dropped() -> None:
+    assert linecache.getline(__file__, 1)  # read and kept, as shiboken's hook does
+    assert __file__ in linecache.cache
+    forget_module_sources()
+    assert __file__ not in linecache.cache
+    assert linecache.getline(__file__, 1)  # a traceback can still read it again
