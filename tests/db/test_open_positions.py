@@ -80,8 +80,9 @@ def _dump(db: Database) -> list[str]:
 
 
 def _kept(store: LedgerStore) -> dict[Any, Lifecycle] | None:
+    """The kept copy as it stands for the ledger (its lazily moved last_synced_at applied)."""
     kept = store._open._kept
-    return kept.positions if kept is not None else None
+    return kept.exact() if kept is not None else None
 
 
 def _current(store: LedgerStore, db: Database) -> bool:
@@ -285,6 +286,43 @@ def test_kept_copy_changes_nothing(tmp_path_factory: pytest.TempPathFactory, scr
         plain.close()
 
 
+def test_last_synced_moves_without_rebuilding_and_is_written_exactly(tmp_path: Any) -> None:
+    """Quiet syncs move last_synced_at without rebuilding the kept lifecycles; a lifecycle
+    then marked missing or closed is written with the stored last_synced_at all the same."""
+    cached = open_database(tmp_path / "cached.sqlite")
+    plain = open_database(tmp_path / "plain.sqlite")
+    store = LedgerStore(cached)
+
+    def rows(aapl: str) -> tuple[BrokerPosition, ...]:
+        return (
+            BrokerPosition("DU111", AAPL, Decimal(aapl), Decimal(190), Decimal("191.5")),
+            BrokerPosition("DU111", MSFT, Decimal(5), Decimal(400)),
+        )
+
+    one = frozenset({"DU111"})
+    script = [
+        BrokerSnapshot(at(1), one, positions=rows("10")),
+        BrokerSnapshot(at(2), one, positions=rows("10")),  # read once, kept from here on
+        BrokerSnapshot(at(3), one, positions=rows("10")),  # quiet: nothing rebuilt
+        BrokerSnapshot(at(4), one, positions=rows("10")[1:]),  # AAPL missing
+        BrokerSnapshot(at(5), one, positions=rows("0")),  # AAPL closed (an explicit zero)
+    ]
+    try:
+        for minute, snap in enumerate(script, start=1):
+            before = dict(store._open._kept.positions) if store._open._kept else {}
+            _run(store, snap, minute)
+            _plain(plain, snap, minute)
+            assert _dump(cached) == _dump(plain), f"after sync {minute}"
+            _same(_kept(store) or {}, _read_back(cached, ("DU111",)))
+            if minute == 3:
+                kept = store._open._kept
+                assert kept is not None and kept.synced
+                assert all(kept.positions[k] is life for k, life in before.items())
+    finally:
+        cached.close()
+        plain.close()
+
+
 # ---------------------------------------------------------------------------- the window's read
 def _store_positions(store: LedgerStore, include_closed: bool) -> list[Lifecycle]:
     loop = asyncio.new_event_loop()
@@ -334,12 +372,12 @@ def test_the_window_shares_the_kept_rows_and_reads_the_rest(db: Database) -> Non
     only_111 = BrokerSnapshot(at(2), frozenset({"DU111"}), positions=(closed, rows[1]))
     _run(store, only_111, 2)
     _run(store, replace(only_111, taken_at=at(3)), 3)  # the kept copy is in use now
-    kept = _kept(store)
-    assert kept is not None and _current(store, db)
-    assert set(kept) == {("DU111", MSFT.con_id)}
+    assert _current(store, db)
+    assert set(_kept(store) or {}) == {("DU111", MSFT.con_id)}
 
     _window_read_is_a_fresh_read(store, db)
     every = _store_positions(store, include_closed=True)
+    kept = store._open._kept.positions if store._open._kept is not None else {}
     assert {(p.account, p.contract.symbol, p.status) for p in every} == {
         ("DU111", "AAPL", PositionStatus.CLOSED),
         ("DU111", "AAPL", PositionStatus.OPEN),  # the legacy row, read from the ledger
