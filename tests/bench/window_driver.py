@@ -34,18 +34,20 @@ from pathlib import Path
 from typing import Any
 
 
-def _peak_rss_mb() -> float:
+def _memory_mb(field: str) -> float:
+    """A memory figure of this process from /proc/self/status (VmHWM: peak, VmRSS: now)."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def _peak_rss_mb() -> float:
+    return _memory_mb("VmHWM")
 
 
 def _rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    return _memory_mb("VmRSS")
 
 
 def main(argv: list[str]) -> int:
