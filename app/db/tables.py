@@ -40,7 +40,7 @@ NAMING_CONVENTION = {
 }
 
 POSITION_STATUSES = ("OPEN", "CLOSED")
-CLOSE_REASONS = ("broker", "flip", "manual", "missing")
+CLOSE_REASONS = ("broker", "flip", "manual", "missing", "expired")
 EVENT_KINDS = (
     "OPENED",
     "INCREASED",
@@ -53,6 +53,8 @@ EVENT_KINDS = (
     "MARKED_CLOSED",
 )
 PRICE_SOURCES = ("fills", "market", "last_known", "manual")
+PNL_BASES = ("exact", "estimated", "unknown")
+OBSERVATION_KINDS = ("reported", "absent", "absent_close", "user_close")
 SYNC_TRIGGERS = ("startup", "periodic", "position_update", "execution", "manual", "reconnect")
 SYNC_STATUSES = ("ok", "failed", "skipped")
 
@@ -100,6 +102,7 @@ class PositionRow(Base):
     __table_args__ = (
         one_of("status", POSITION_STATUSES),
         one_of("close_reason", CLOSE_REASONS),
+        one_of("pnl_basis", PNL_BASES),
         Index(
             "uq_positions_open_account_id_con_id",
             "account_id",
@@ -139,6 +142,9 @@ class PositionRow(Base):
     missing_since: Mapped[datetime | None]
     entry_trade_id: Mapped[str | None] = mapped_column(String(64))  # IB execId
     exit_trade_id: Mapped[str | None] = mapped_column(String(64))  # IB execId
+    # The part of realized_pnl resting on estimates; the least trustworthy basis of its events.
+    realized_pnl_estimated: Mapped[Decimal | None]
+    pnl_basis: Mapped[str | None] = mapped_column(String(16))
 
 
 class SyncRunRow(Base):
@@ -171,6 +177,7 @@ class PositionEventRow(Base):
     __table_args__ = (
         one_of("kind", EVENT_KINDS),
         one_of("price_source", PRICE_SOURCES),
+        one_of("pnl_basis", PNL_BASES),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -186,6 +193,8 @@ class PositionEventRow(Base):
     broker_realized_pnl: Mapped[Decimal | None]
     exec_ids: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
+    pnl_basis: Mapped[str | None] = mapped_column(String(16))  # NULL: realizes nothing
+    realized_pnl_fifo: Mapped[Decimal | None]  # FIFO tax-lot figure (Flex statements)
 
 
 class ExecutionRow(Base):
@@ -208,3 +217,42 @@ class ExecutionRow(Base):
     commission: Mapped[Decimal | None]
     commission_currency: Mapped[str | None] = mapped_column(String(8))
     realized_pnl: Mapped[Decimal | None]
+
+
+class ObservationRow(Base):
+    """A fact the ledger is folded from besides fills (app.domain.history.Observation): what a
+    complete snapshot reported for a key that changed, that it did not report it, or that the
+    user marked it closed. Never derived values: residuals and estimates are re-derived."""
+
+    __tablename__ = "observations"
+    __table_args__ = (
+        one_of("kind", OBSERVATION_KINDS),
+        Index("ix_observations_account_id_con_id", "account_id", "con_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    con_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))
+    observed_at: Mapped[datetime]
+    quantity: Mapped[Decimal | None]  # the broker's, as sent
+    average_cost: Mapped[Decimal | None]  # IB's avgCost, as sent
+    price: Mapped[Decimal | None]  # IB's market price, or the user's exit price
+    note: Mapped[str | None] = mapped_column(Text)
+    sync_run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id"))
+
+
+class ExchangeRateRow(Base):
+    """IB's latest `ExchangeRate` account value per (account, currency), with when it was seen."""
+
+    __tablename__ = "exchange_rates"
+    __table_args__ = (
+        Index("uq_exchange_rates_account_id_currency", "account_id", "currency", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    currency: Mapped[str] = mapped_column(String(8))
+    base_currency: Mapped[str] = mapped_column(String(8))
+    rate: Mapped[Decimal]  # 1 unit of currency = rate units of base_currency
+    reported_at: Mapped[datetime]

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from app.domain.values import EventKind, Fill, Lifecycle, PriceSource, SkippedRow
+from app.domain.values import EventKind, Fill, Lifecycle, PnlBasis, PriceSource, SkippedRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,8 @@ class PlannedEvent:
     broker_realized_pnl: Decimal | None = None
     exec_ids: tuple[str, ...] = ()
     note: str = ""
+    pnl_basis: PnlBasis | None = None
+    """None where the event realizes nothing; else how far `realized_pnl` can be trusted."""
 
 
 @dataclass(frozen=True, slots=True)

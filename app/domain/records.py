@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from app.domain.values import EventKind, Lifecycle, PriceSource, SyncStatus, SyncTrigger
+from app.domain.values import EventKind, Lifecycle, PnlBasis, PriceSource, SyncStatus, SyncTrigger
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +26,7 @@ class StoredEvent:
     broker_realized_pnl: Decimal | None
     exec_ids: tuple[str, ...]
     note: str
+    pnl_basis: PnlBasis | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ class CloseReason(StrEnum):
     FLIP = "flip"  # it went through zero; a new lifecycle holds the other side
     MANUAL = "manual"  # the user marked it closed
     MISSING = "missing"  # absent at the broker and `mark_missing_as_closed` is on
+    EXPIRED = "expired"  # an option/warrant past expiry (at 0), or a future past it (last price)
 
 
 class EventKind(StrEnum):
@@ -55,6 +56,24 @@ class PriceSource(StrEnum):
     MARKET = "market"
     LAST_KNOWN = "last_known"
     MANUAL = "manual"
+
+
+class PnlBasis(StrEnum):
+    """How far a realized amount can be trusted (`position_events.pnl_basis`), best first."""
+
+    EXACT = "exact"  # fills with price and commission known, against a known average
+    ESTIMATED = "estimated"  # a market / last-known / user price, or a commission not reported yet
+    UNKNOWN = "unknown"  # no price at all: the amount is NULL
+
+
+def worse_basis(a: PnlBasis | None, b: PnlBasis | None) -> PnlBasis | None:
+    """The less trustworthy of two bases (None: nothing realized)."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    order = (PnlBasis.EXACT, PnlBasis.ESTIMATED, PnlBasis.UNKNOWN)
+    return a if order.index(a) >= order.index(b) else b
 
 
 class SyncTrigger(StrEnum):
@@ -162,6 +181,18 @@ class SkippedRow:
 
 
 @dataclass(frozen=True, slots=True)
+class ExchangeRate:
+    """IB's `ExchangeRate` account value: 1 unit of `currency` = `rate` units of `base_currency`."""
+
+    account: str
+    currency: str
+    base_currency: str
+    rate: Decimal
+    at: datetime
+    """When the broker reported it (UTC)."""
+
+
+@dataclass(frozen=True, slots=True)
 class BrokerSnapshot:
     """What the broker reported in one sync.
 
@@ -177,6 +208,8 @@ class BrokerSnapshot:
     skipped: tuple[SkippedRow, ...] = ()
     incomplete_reason: str | None = None
     scope: frozenset[PositionKey] | None = None
+    exchange_rates: tuple[ExchangeRate, ...] = ()
+    """Best-effort: IB's `ExchangeRate` account values seen while the snapshot was taken."""
 
     @property
     def complete(self) -> bool:
@@ -207,11 +240,22 @@ class Lifecycle:
     missing_since: datetime | None = None
     entry_trade_id: str | None = None
     exit_trade_id: str | None = None
+    realized_pnl_estimated: Decimal = ZERO
+    """The part of `realized_pnl` that rests on estimates (market, last-known or user prices, a
+    commission not reported yet); `realized_pnl - realized_pnl_estimated` is exact."""
+    pnl_basis: PnlBasis | None = None
+    """The least trustworthy basis of the lifecycle's realizing events (None: nothing realized;
+    `unknown`: some realized amount could not be priced at all and is not in `realized_pnl`)."""
 
     @property
     def key(self) -> PositionKey:
         """(account, conId)."""
         return (self.account, self.contract.con_id)
+
+    @property
+    def realized_pnl_exact(self) -> Decimal:
+        """The part of `realized_pnl` booked from fills with price and commission known."""
+        return self.realized_pnl - self.realized_pnl_estimated
 
     @property
     def is_open(self) -> bool:
