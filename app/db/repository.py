@@ -35,6 +35,7 @@ from app.domain.values import (
     Fill,
     LedgerState,
     Lifecycle,
+    PnlBasis,
     PositionKey,
     PositionStatus,
     PriceSource,
@@ -60,7 +61,7 @@ _POSITION_COLUMNS = (
     P.c.average_price, P.c.status, P.c.opened_at, P.c.average_cost, P.c.current_price,
     P.c.market_value, P.c.unrealized_pnl, P.c.unrealized_pnl_pct, P.c.realized_pnl,
     P.c.closed_at, P.c.close_reason, P.c.last_synced_at, P.c.missing_since,
-    P.c.entry_trade_id, P.c.exit_trade_id,
+    P.c.entry_trade_id, P.c.exit_trade_id, P.c.realized_pnl_estimated, P.c.pnl_basis,
 )  # fmt: skip
 
 
@@ -73,13 +74,14 @@ def _chunks(items: Sequence[_T], size: int = _CHUNK) -> Iterator[Sequence[_T]]:
 # Enum lookups by value: calling the Enum class per row costs more than the rest of the row.
 _STATUSES = {s.value: s for s in PositionStatus}
 _CLOSE_REASONS = {r.value: r for r in CloseReason}
+_BASES = {b.value: b for b in PnlBasis}
 
 
 def _lifecycle(row: Sequence[Any]) -> Lifecycle:
     (pid, code, con_id, symbol, sec_type, currency, exchange, local_symbol, multiplier, expiry,
      strike, right, quantity, average_price, status, opened_at, average_cost, current_price,
      market_value, unrealized, unrealized_pct, realized, closed_at, close_reason, last_synced_at,
-     missing_since, entry, exit_) = row  # fmt: skip
+     missing_since, entry, exit_, estimated, basis) = row  # fmt: skip
     contract = Contract(
         con_id=con_id or 0,
         symbol=symbol,
@@ -112,6 +114,8 @@ def _lifecycle(row: Sequence[Any]) -> Lifecycle:
         missing_since=missing_since,
         entry_trade_id=entry,
         exit_trade_id=exit_,
+        realized_pnl_estimated=estimated if estimated is not None else Decimal(0),
+        pnl_basis=_BASES[basis] if basis else None,
     )
 
 
@@ -120,7 +124,7 @@ _POSITION_NAMES = (
     "multiplier", "expiry", "strike", "right", "quantity", "average_price", "average_cost",
     "current_price", "market_value", "unrealized_pnl", "unrealized_pnl_pct", "realized_pnl",
     "status", "opened_at", "closed_at", "close_reason", "last_synced_at", "missing_since",
-    "entry_trade_id", "exit_trade_id",
+    "entry_trade_id", "exit_trade_id", "realized_pnl_estimated", "pnl_basis",
 )  # fmt: skip
 
 
@@ -134,7 +138,8 @@ def _position_values(life: Lifecycle, account_id: int) -> tuple[Any, ...]:
         life.unrealized_pnl, life.unrealized_pnl_pct, life.realized_pnl, life.status.value,
         life.opened_at, life.closed_at, life.close_reason.value if life.close_reason else None,
         life.last_synced_at or life.opened_at, life.missing_since, life.entry_trade_id,
-        life.exit_trade_id,
+        life.exit_trade_id, life.realized_pnl_estimated,
+        life.pnl_basis.value if life.pnl_basis else None,
     )  # fmt: skip
 
 
@@ -152,6 +157,7 @@ def as_stored(life: Lifecycle, position_id: int) -> Lifecycle:
         c.sec_type
         and life.last_synced_at is not None
         and life.realized_pnl is not None
+        and life.realized_pnl_estimated is not None
         and c.multiplier is not None
         and _decimal_kept(c.multiplier)
         and _decimal_kept(c.strike)
@@ -198,7 +204,7 @@ def with_market(
         life.status, life.opened_at, _maybe_back(average_cost), _maybe_back(current_price),
         _maybe_back(market_value), _maybe_back(unrealized_pnl), _maybe_back(unrealized_pnl_pct),
         life.realized_pnl, life.closed_at, life.close_reason, at, life.missing_since,
-        life.entry_trade_id, life.exit_trade_id,
+        life.entry_trade_id, life.exit_trade_id, life.realized_pnl_estimated, life.pnl_basis,
     )  # fmt: skip
 
 
@@ -212,6 +218,7 @@ def with_last_synced(life: Lifecycle, at: datetime) -> Lifecycle:
         life.opened_at, life.average_cost, life.current_price, life.market_value,
         life.unrealized_pnl, life.unrealized_pnl_pct, life.realized_pnl, life.closed_at,
         life.close_reason, at, life.missing_since, life.entry_trade_id, life.exit_trade_id,
+        life.realized_pnl_estimated, life.pnl_basis,
     )  # fmt: skip
 
 
@@ -233,7 +240,7 @@ def _stored(
         _maybe_back(current_price), _maybe_back(market_value), _maybe_back(unrealized_pnl),
         _maybe_back(unrealized_pnl_pct), _decimal_back(life.realized_pnl), life.closed_at,
         life.close_reason, last_synced_at, life.missing_since, life.entry_trade_id,
-        life.exit_trade_id,
+        life.exit_trade_id, _decimal_back(life.realized_pnl_estimated), life.pnl_basis,
     )  # fmt: skip
 
 
@@ -575,6 +582,7 @@ again for each chunk: 80,000 coercions of ids per 20,000-position sync)."""
 _EVENT_NAMES = (
     "position_id", "sync_run_id", "kind", "occurred_at", "quantity_before", "quantity_after",
     "price", "price_source", "realized_pnl", "broker_realized_pnl", "exec_ids", "note",
+    "pnl_basis",
 )  # fmt: skip
 
 
@@ -618,6 +626,7 @@ def _write_changes(
             e.broker_realized_pnl,
             ",".join(e.exec_ids) or None,
             e.note or None,
+            e.pnl_basis.value if e.pnl_basis else None,
         )
         for pid, change in zip(position_ids, [*existing, *new], strict=True)
         for e in change.events
@@ -709,6 +718,7 @@ def _stored_event(r: Row[Any]) -> StoredEvent:
         broker_realized_pnl=r.broker_realized_pnl,
         exec_ids=tuple(r.exec_ids.split(",")) if r.exec_ids else (),
         note=r.note or "",
+        pnl_basis=_BASES[r.pnl_basis] if r.pnl_basis else None,
     )
 
 

@@ -125,10 +125,11 @@ def test_driver_executemany_writes_what_core_writes(db: Database) -> None:
         (1, 265598, "AAPL", "STK", "USD", "SMART", "AAPL", Decimal(1), None, None, None,
          Decimal("100.50"), Decimal("190.5"), Decimal("190.50"), Decimal("1E+2"), None,
          Decimal("-0"), Decimal("0.0000001"), Decimal(0), "OPEN", when, None, None,
-         when.astimezone(timezone(timedelta(hours=2))), None, "0001.a", None),
+         when.astimezone(timezone(timedelta(hours=2))), None, "0001.a", None, Decimal("0.10"),
+         "estimated"),
         (1, 4, "SPY", "OPT", "USD", "", "SPY C", Decimal(100), "20271217", Decimal("450"), "C",
          Decimal(-3), Decimal("2.35"), Decimal("235"), None, None, None, None, Decimal("12.5"),
-         "OPEN", when, None, None, when, when, None, None),
+         "OPEN", when, None, None, when, when, None, None, None, None),
     ]  # fmt: skip
 
     def via_driver(session: Any) -> None:
