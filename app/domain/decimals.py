@@ -1,8 +1,26 @@
-"""The one canonical text form of an exact decimal (storage, JSON, exports)."""
+"""The one canonical text form of an exact decimal (storage, JSON, exports), and the fixed scale
+of every decimal the ledger derives."""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
+
+DERIVED_SCALE = Decimal("1E-10")
+"""Derived decimals — averages, implied prices, VWAPs, realized P&L — carry at most 10 decimal
+places: a result with more is rounded half-even to 10 when it is computed (one with fewer is
+kept as it is). Inputs (IB's quantities, prices, avgCost,
+commissions) are stored exactly as IB sent them. Without a fixed scale a division such as
+`4 / 100` inside an average carried 28-digit artifacts (`0.03999999999999999999999999`) into
+the database and exports; 10 places keep a per-share average of a 1e-4-share lot exact to well
+below a thousandth of a cent."""
+
+
+def derived(value: Decimal) -> Decimal:
+    """`value` at the ledger's fixed scale for derived decimals (DERIVED_SCALE)."""
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent >= -10:
+        return value
+    return value.quantize(DERIVED_SCALE, rounding=ROUND_HALF_EVEN)
 
 
 def decimal_text(value: Decimal) -> str:

@@ -10,12 +10,14 @@ explains.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Protocol
 
-from app.domain.values import PositionKey
+from app.domain.values import EventKind, Fill, Lifecycle, PnlBasis, PositionKey, PriceSource
 
 
 class ObservationKind(StrEnum):
@@ -49,3 +51,60 @@ class Observation:
     def key(self) -> PositionKey:
         """(account, conId)."""
         return (self.account, self.con_id)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredHistory:
+    """What the ledger holds for one key: its lifecycles (oldest first) and the facts they were
+    folded from (fills: the latest version of each execution)."""
+
+    lifecycles: tuple[Lifecycle, ...] = ()
+    fills: tuple[Fill, ...] = ()
+    observations: tuple[Observation, ...] = ()
+    events: Mapping[int, Sequence[EventFacts]] = field(default_factory=dict)
+    """Each lifecycle's stored events by its id, oldest first (what a new fold is compared
+    with: events it derives again unchanged are kept, not written again)."""
+
+
+class EventFacts(Protocol):
+    """What a stored and a planned event share (app.domain.records.StoredEvent, PlannedEvent)."""
+
+    @property
+    def kind(self) -> EventKind: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+    @property
+    def quantity_before(self) -> Decimal: ...
+    @property
+    def quantity_after(self) -> Decimal: ...
+    @property
+    def price(self) -> Decimal | None: ...
+    @property
+    def price_source(self) -> PriceSource | None: ...
+    @property
+    def realized_pnl(self) -> Decimal | None: ...
+    @property
+    def broker_realized_pnl(self) -> Decimal | None: ...
+    @property
+    def exec_ids(self) -> tuple[str, ...]: ...
+    @property
+    def note(self) -> str: ...
+    @property
+    def pnl_basis(self) -> PnlBasis | None: ...
+
+
+def same_event(a: EventFacts, b: EventFacts) -> bool:
+    """True when two events say the same thing (a stored one and one a fold derived again)."""
+    return (
+        a.kind is b.kind
+        and a.occurred_at == b.occurred_at
+        and a.quantity_before == b.quantity_before
+        and a.quantity_after == b.quantity_after
+        and a.price == b.price
+        and a.price_source is b.price_source
+        and a.realized_pnl == b.realized_pnl
+        and a.broker_realized_pnl == b.broker_realized_pnl
+        and tuple(a.exec_ids) == tuple(b.exec_ids)
+        and (a.note or "") == (b.note or "")
+        and a.pnl_basis is b.pnl_basis
+    )

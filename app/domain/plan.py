@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from app.domain.history import Observation
 from app.domain.values import EventKind, Fill, Lifecycle, PnlBasis, PriceSource, SkippedRow
 
 
@@ -45,6 +46,8 @@ class LifecycleChange:
     before: Lifecycle | None
     after: Lifecycle
     events: tuple[PlannedEvent, ...]
+    replaces_events: bool = False
+    """True when the key was folded again: `events` replace every stored event of the row."""
 
     @property
     def is_new(self) -> bool:
@@ -102,6 +105,13 @@ class SyncPlan:
     positions_seen: int = 0
     incomplete_reason: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    new_observations: tuple[Observation, ...] = ()
+    """What this snapshot reported for the keys that changed: facts the fold reads again."""
+    deleted_position_ids: tuple[int, ...] = ()
+    """Lifecycles a fold no longer derives (a late fact merged two of them); deleted with their
+    events, before the changes are written."""
+    held_exec_ids: tuple[str, ...] = ()
+    """Fills booked ahead of the broker's position rows, which did not show them yet."""
     superseded: bool = False
     """Another syncer committed a newer snapshot of these accounts while this one was taken, so
     nothing but a `skipped` run row was written (`incomplete_reason` says so); see
@@ -110,7 +120,7 @@ class SyncPlan:
     @property
     def is_empty(self) -> bool:
         """True when applying the plan would change no lifecycle, event or fill."""
-        return not (self.changes or self.new_fills or self.corrections)
+        return not (self.changes or self.new_fills or self.corrections or self.deleted_position_ids)
 
     @property
     def opened(self) -> int:

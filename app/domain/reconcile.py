@@ -1,18 +1,23 @@
 """reconcile(): cached state + a broker snapshot (+ fills) → the plan that makes them agree.
 
 Pure and deterministic. The invariants it implements are DESIGN.md's "Sync rules"; each branch
-below names the rule it serves.
+below names the rule it serves. Keys whose quantity and average did not change take a fast path
+(market data only); a first sync's openings without fills another; every other key the snapshot
+touches is folded again from its history (app.domain.fold) with what this snapshot adds — its
+new fills, corrections and late commission reports, and an `Observation` of what it reported.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
-from app.domain.book import Change, KeyBook, sign
-from app.domain.executions import sort_fills
+from app.domain.executions import base_exec_id, sort_fills
+from app.domain.fold import FoldedLifecycle, KeyHistory, fold
+from app.domain.history import Observation, ObservationKind, StoredHistory, same_event
 from app.domain.plan import (
     FillCorrection,
     LifecycleChange,
@@ -26,33 +31,38 @@ from app.domain.values import (
     ZERO,
     BrokerPosition,
     BrokerSnapshot,
-    CloseReason,
     EventKind,
     Fill,
     LedgerState,
     Lifecycle,
     PositionKey,
     PositionStatus,
-    PriceSource,
     SkippedRow,
 )
 
-SPLIT_TOLERANCE = Decimal("0.005")
-"""A no-fill quantity change keeping quantity × average within 0.5 % is a split, not a trade."""
+HistoryLoader = Callable[[Sequence[PositionKey]], Mapping[PositionKey, StoredHistory]]
+"""Reads the stored history of some keys (the repository, in the sync's transaction)."""
 
 PNL_TOLERANCE = Decimal("0.01")
 """Our realized P&L and IB's may differ by rounding up to a cent before we flag it."""
 
 _HUNDRED = Decimal(100)
 _NO_FILLS: list[Fill] = []  # shared, never modified
+_NO_HISTORY = StoredHistory()
 
 
 def reconcile(
     state: LedgerState,
     snapshot: BrokerSnapshot,
     options: ReconcileOptions | None = None,
+    load_history: HistoryLoader | None = None,
 ) -> SyncPlan:
-    """Plan the ledger changes that make the cache agree with a complete snapshot."""
+    """Plan the ledger changes that make the cache agree with a complete snapshot.
+
+    Keys the snapshot changed are folded again from their whole stored history (`load_history`
+    reads it for those keys, in the same transaction); without a loader, from the cached OPEN
+    lifecycle onwards (pure callers whose ledger holds no history).
+    """
     options = options or ReconcileOptions()
     at = snapshot.taken_at
     if not snapshot.complete:  # Rule 1: only a complete snapshot may change the ledger.
@@ -100,13 +110,25 @@ def reconcile(
     for fill in sorted_fills.new:
         fills_by_key[fill.key].append(fill)
 
+    # A correction (or a late commission report) re-derives the key it lands in, and the key of
+    # the version it replaces (IB may correct a fill's account or contract).
+    corrections: dict[str, Fill] = {}
+    corrected: set[PositionKey] = set()
+    for _, fill in sorted_fills.corrections:
+        base = base_exec_id(fill.exec_id)
+        corrections[base] = fill
+        corrected.add(fill.key)
+        replaced = state.known_fills.get(base)
+        if replaced is not None and in_scope(replaced.key):
+            corrected.add(replaced.key)
+
     changes: list[LifecycleChange] = []
     market: list[MarketUpdate] = []
     seen: list[int] = []
     cache = state.open_positions
-    # The common case first, in the snapshot's order: a key whose quantity the cache already
-    # holds and no fill explains anything; only prices may have moved. No event, no lifecycle
-    # change, so no order is needed (sorting 20,000 keys cost more than handling them).
+    # The common case first, in the snapshot's order: a key whose quantity and average the cache
+    # already holds and no fill explains anything; only prices may have moved. No event, no
+    # lifecycle change, so no order is needed (sorting 20,000 keys cost more than handling them).
     rest: list[PositionKey] = []
     for key, reported in broker.items():
         cached = cache.get(key)
@@ -115,6 +137,8 @@ def reconcile(
             and reported.quantity == cached.quantity
             and cached.missing_since is None
             and key not in fills_by_key
+            and key not in corrected
+            and (cached.average_cost is None or cached.average_cost == reported.average_cost)
         ):
             assert cached.id is not None
             seen.append(cached.id)
@@ -127,20 +151,49 @@ def reconcile(
         rest.extend(k for k in cache if k[0] in accounts and k not in broker)
     else:
         rest.extend(k for k in cache if in_scope(k) and k not in broker)
-    # Keys with fills but neither reported nor cached (in scope: fills_by_key only holds those).
+    # Keys with fills (or corrected fills) but neither reported nor cached (in scope).
     rest.extend(k for k in fills_by_key if k not in broker and k not in cache)
+    rest.extend(
+        k for k in corrected if k not in broker and k not in cache and k not in fills_by_key
+    )
 
     # Everything else in key order: these produce the changes, written in this order.
+    observations: list[Observation] = []
+    folding: dict[PositionKey, Observation | None] = {}
     for key in sorted(rest):
         cached = cache.get(key)
         row = broker.get(key)
-        fills = fills_by_key.get(key, _NO_FILLS)
-        if cached is None and row is not None and not fills:
+        if cached is None and row is not None and key not in fills_by_key and key not in corrected:
             # A first sync's common case: a position the cache never held and no fills explain.
             if row.quantity != 0:  # an explicit zero for a key never held changes nothing
                 changes.append(_opened_unexplained(key, row, at))
+                observations.append(_observation(key, None, row, at, options))  # type: ignore[arg-type]
             continue
-        changes.extend(_reconcile_key(key, cached, row, fills, at, options))
+        changed = key in fills_by_key or key in corrected
+        observation = _observation(key, cached, row, at, options, changed)
+        if observation is None:
+            continue  # still missing, nothing new
+        folding[key] = observation
+        if observation is not None:
+            observations.append(observation)
+
+    stored = load_history(list(folding)) if load_history is not None and folding else {}
+    deleted: list[int] = []
+    held: list[str] = []
+    for key, observation in folding.items():
+        key_changes, key_deleted, key_held = _fold_key(
+            key,
+            cache.get(key),
+            broker.get(key),
+            fills_by_key.get(key, _NO_FILLS),
+            corrections,
+            observation,
+            stored.get(key, _NO_HISTORY) if load_history is not None else None,
+            options,
+        )
+        changes.extend(key_changes)
+        deleted.extend(key_deleted)
+        held.extend(key_held)
 
     changes, mismatches = _flag_pnl_differences(changes)
     return SyncPlan(
@@ -154,7 +207,10 @@ def reconcile(
         skipped=tuple(skipped),
         pnl_mismatches=tuple(mismatches),
         positions_seen=len(snapshot.positions),
-        counts=_count(changes),
+        counts=_count(changes, at),
+        new_observations=tuple(observations),
+        deleted_position_ids=tuple(deleted),
+        held_exec_ids=tuple(held),
     )
 
 
@@ -178,137 +234,144 @@ def _opened_unexplained(key: PositionKey, row: BrokerPosition, at: datetime) -> 
     return LifecycleChange(None, life, (event,))
 
 
-def _reconcile_key(
+# ---------------------------------------------------------------------------- folding keys
+def _observation(
     key: PositionKey,
     cached: Lifecycle | None,
     row: BrokerPosition | None,
-    fills: list[Fill],
     at: datetime,
     options: ReconcileOptions,
-) -> list[LifecycleChange]:
+    changed: bool = False,
+) -> Observation | None:
+    """What this snapshot tells about a key that changed (None: nothing new). `changed`: new
+    fills or corrections arrived for it."""
+    account, con_id = key
+    if row is not None:
+        price = (
+            row.market_price
+            if row.market_price is not None and row.market_price.is_finite()
+            else None
+        )
+        return Observation(
+            account, con_id, ObservationKind.REPORTED, at, row.quantity, row.average_cost, price
+        )
+    if cached is not None and cached.missing_since is not None and not changed:
+        return None  # already missing: one MISSING event, however many syncs follow (rule 2)
+    kind = (
+        ObservationKind.ABSENT_CLOSE if options.mark_missing_as_closed else ObservationKind.ABSENT
+    )
+    return Observation(account, con_id, kind, at)
+
+
+def _fold_key(
+    key: PositionKey,
+    cached: Lifecycle | None,
+    row: BrokerPosition | None,
+    new_fills: list[Fill],
+    corrections: Mapping[str, Fill],
+    observation: Observation | None,
+    stored: StoredHistory | None,
+    options: ReconcileOptions,
+) -> tuple[list[LifecycleChange], list[int], tuple[str, ...]]:
+    """Fold the key's whole history (with this snapshot's facts) and plan what differs from
+    what is stored: (changes, lifecycle ids to delete, held execIds)."""
     if cached is not None:
         contract = cached.contract
     elif row is not None:
         contract = row.contract
+    elif new_fills:
+        contract = new_fills[0].contract
+    else:  # only a correction touched it: moved in, or moved out to another key
+        known = [f.contract for f in corrections.values() if f.key == key]
+        known += [life.contract for life in stored.lifecycles] if stored is not None else []
+        known += [f.contract for f in stored.fills] if stored is not None else []
+        contract = known[0]
+    observations: tuple[Observation, ...] = (observation,) if observation is not None else ()
+    if stored is None:
+        # No stored history (pure callers): fold from the cached lifecycle onwards.
+        base = cached
+        fills = tuple(new_fills)
+        existing: tuple[Lifecycle, ...] = (cached,) if cached is not None else ()
     else:
-        contract = fills[0].contract
-    book = KeyBook(key[0], contract, cached, calculate_realized_pnl=options.calculate_realized_pnl)
-
-    if cached is not None and cached.missing_since is not None and row is not None:
-        # Rule 2: it came back; the warning clears before anything else is booked.
-        book.note_event(
-            PlannedEvent(
-                EventKind.REAPPEARED,
-                at,
-                cached.quantity,
-                cached.quantity,
-                note=f"reported by the broker again (missing since {cached.missing_since:%c})",
+        base = None
+        history = [
+            corrections.get(base_exec_id(f.exec_id), f)
+            for f in stored.fills
+            if base_exec_id(f.exec_id) not in corrections
+            or corrections[base_exec_id(f.exec_id)].key == key
+        ]
+        bases = {base_exec_id(f.exec_id) for f in stored.fills}
+        history.extend(f for b, f in corrections.items() if f.key == key and b not in bases)
+        fills = (*history, *new_fills)
+        observations = stored.observations + observations
+        existing = stored.lifecycles
+    folded = fold(
+        KeyHistory(key[0], contract, fills, observations, base),
+        calculate_realized_pnl=options.calculate_realized_pnl,
+    )
+    lifecycles = list(folded.lifecycles)
+    if lifecycles and lifecycles[-1].lifecycle.is_open:
+        last = lifecycles[-1]
+        life = last.lifecycle
+        if row is not None:
+            _, _, price, value, unrealized, pct = _market(row, life.quantity)
+            life = replace(
+                life,
+                current_price=price,
+                market_value=value,
+                unrealized_pnl=unrealized,
+                unrealized_pnl_pct=pct,
             )
-        )
-        book.set_state(missing_since=None)
-
-    for fill in fills:
-        book.book(Change.from_fill(fill))
-
-    if row is None:
-        _absent(book, at, options)
-    else:
-        _reported(book, row, at, bool(fills))
-    return book.changes()
-
-
-def _absent(book: KeyBook, at: datetime, options: ReconcileOptions) -> None:
-    """The key is in scope but the complete snapshot does not report it."""
-    held = book.quantity
-    current = book.current
-    if held == 0 or current is None:
-        return  # nothing open, or fills already netted it to zero (rule 2: fills explain it)
-    if options.mark_missing_as_closed:
-        price, source = _exit_price(None, current)
-        book.book(
-            Change(
-                delta=-held,
-                price=price,
-                time=at,
-                source=source,
-                note="not reported by the broker; closed because mark_missing_as_closed is on",
-                close_reason=CloseReason.MISSING,
+        elif cached is not None:
+            life = replace(
+                life,
+                current_price=cached.current_price,
+                market_value=cached.market_value,
+                unrealized_pnl=cached.unrealized_pnl,
+                unrealized_pnl_pct=cached.unrealized_pnl_pct,
+                last_synced_at=cached.last_synced_at,
             )
-        )
-        return
-    if current.missing_since is None:  # Rule 2: one MISSING event, however many syncs follow.
-        book.note_event(
-            PlannedEvent(
-                EventKind.MISSING,
-                at,
-                held,
-                held,
-                note="the broker no longer reports this position and no fills explain it",
-            )
-        )
-        book.set_state(missing_since=at)
+        lifecycles[-1] = FoldedLifecycle(life, last.events)
+    changes: list[LifecycleChange] = []
+    for index, new in enumerate(lifecycles):
+        old = existing[index] if index < len(existing) else None
+        if old is None:
+            changes.append(LifecycleChange(None, new.lifecycle, new.events))
+            continue
+        after = replace(new.lifecycle, id=old.id, contract=old.contract)
+        events, replaces = new.events, False
+        if stored is not None:
+            kept = stored.events.get(old.id or 0, ())
+            if len(kept) <= len(events) and all(map(same_event, kept, events)):
+                events = events[len(kept) :]  # derived again unchanged: keep what is stored
+            else:
+                replaces = True
+        if not events and not replaces and _same_substance(old, after):
+            if after != old:  # market data only
+                changes.append(LifecycleChange(old, after, ()))
+            continue
+        changes.append(LifecycleChange(old, after, events, replaces_events=replaces))
+    deleted = [life.id for life in existing[len(lifecycles) :] if life.id is not None]
+    return changes, deleted, folded.held
 
 
-def _reported(book: KeyBook, row: BrokerPosition, at: datetime, had_fills: bool) -> None:
-    """The broker reports the key: book whatever the fills did not explain, then take IB's data."""
-    held = book.quantity
-    target = row.quantity
-    residual = target - held
-    if residual != 0:
-        current = book.current
-        if (
-            not had_fills
-            and current is not None
-            and sign(held) == sign(target) != 0
-            and _is_split(held, current.average_price, target, row.average_price)
-        ):
-            book.note_event(
-                PlannedEvent(
-                    EventKind.SPLIT,
-                    at,
-                    held,
-                    target,
-                    price=row.average_price,
-                    note=f"quantity {held} → {target} with no fills; cost basis unchanged",
-                )
-            )
-            book.set_state(quantity=target)
-        elif held != 0 and sign(residual) != sign(held):
-            price, source = _exit_price(row, current)
-            book.book(
-                Change(
-                    residual,
-                    price,
-                    at,
-                    source,
-                    note="quantity changed with no fills seen; exit priced from "
-                    + ("the market" if source is PriceSource.MARKET else "the last known price"),
-                )
-            )
-        else:
-            # An opening or an add that no fill explains: price it at what IB's new average
-            # implies; the average itself is then taken from IB below.
-            book.book(
-                Change(
-                    residual,
-                    _implied_price(held, book.average_price, target, row),
-                    at,
-                    None,
-                    note=_UNEXPLAINED,
-                )
-            )
-    if book.current is not None and target != 0:
-        book.set_state(last_synced_at=at, **_market_fields(row, book.quantity))
-
-
-def _implied_price(
-    held: Decimal, average: Decimal, target: Decimal, row: BrokerPosition
-) -> Decimal:
-    added = abs(target) - abs(held)
-    if held == 0 or sign(held) != sign(target) or added <= 0:
-        return row.average_price
-    implied = (abs(target) * row.average_price - abs(held) * average) / added
-    return implied if implied > 0 else row.average_price
+def _same_substance(old: Lifecycle, new: Lifecycle) -> bool:
+    """True when a fold left a stored lifecycle's ledger figures as they are (market data and
+    the last sync time aside)."""
+    return (
+        old.quantity == new.quantity
+        and old.status is new.status
+        and old.opened_at == new.opened_at
+        and old.closed_at == new.closed_at
+        and old.close_reason is new.close_reason
+        and old.realized_pnl == new.realized_pnl
+        and old.realized_pnl_estimated == new.realized_pnl_estimated
+        and old.pnl_basis is new.pnl_basis
+        and old.missing_since == new.missing_since
+        and old.entry_trade_id == new.entry_trade_id
+        and old.exit_trade_id == new.exit_trade_id
+        and old.average_price == new.average_price
+    )
 
 
 _Market = tuple[Decimal, Decimal, Decimal | None, Decimal | None, Decimal | None, Decimal | None]
@@ -332,21 +395,12 @@ def _market(row: BrokerPosition, quantity: Decimal) -> _Market:
     return row.average_price, row.average_cost, price, value, unrealized, pct
 
 
-def _market_fields(row: BrokerPosition, quantity: Decimal) -> dict[str, Decimal | None]:
-    average_price, average_cost, price, value, unrealized, pct = _market(row, quantity)
-    return {
-        "average_price": average_price,
-        "average_cost": average_cost,
-        "current_price": price,
-        "market_value": value,
-        "unrealized_pnl": unrealized,
-        "unrealized_pnl_pct": pct,
-    }
-
-
 def _market_update(cached: Lifecycle, row: BrokerPosition) -> MarketUpdate | None:
     assert cached.id is not None
     average_price, average_cost, price, value, unrealized, pct = _market(row, cached.quantity)
+    if cached.average_cost is not None:
+        # IB's average is what it was (the fast path checked): ours stands, as the fold left it.
+        average_price = cached.average_price
     if (
         cached.average_price == average_price
         and cached.average_cost == average_cost
@@ -365,28 +419,6 @@ def _market_update(cached: Lifecycle, row: BrokerPosition) -> MarketUpdate | Non
         unrealized_pnl=unrealized,
         unrealized_pnl_pct=pct,
     )
-
-
-def _exit_price(
-    row: BrokerPosition | None, current: Lifecycle | None
-) -> tuple[Decimal, PriceSource]:
-    """Exit price when no fills explain a reduction: market at sync → last known price."""
-    if row is not None and _usable(row.market_price):
-        assert row.market_price is not None
-        return row.market_price, PriceSource.MARKET
-    if current is not None and _usable(current.current_price):
-        assert current.current_price is not None
-        return current.current_price, PriceSource.LAST_KNOWN
-    # Nothing better known: exit at the average, which realizes nothing rather than guessing.
-    return (current.average_price if current else ZERO), PriceSource.LAST_KNOWN
-
-
-def _is_split(held: Decimal, average: Decimal, target: Decimal, new_average: Decimal) -> bool:
-    before = abs(held * average)
-    after = abs(target * new_average)
-    if before == 0:
-        return False
-    return abs(after - before) <= before * SPLIT_TOLERANCE
 
 
 def _usable(value: Decimal | None) -> bool:
@@ -462,18 +494,21 @@ def _with_note(event: PlannedEvent, note: str) -> PlannedEvent:
     return replace(event, note=note)
 
 
-def _count(changes: list[LifecycleChange]) -> dict[str, int]:
+def _count(changes: list[LifecycleChange], at: datetime) -> dict[str, int]:
+    """Lifecycles this plan opened, changed while open, closed, and newly flagged missing."""
     counts = {"opened": 0, "updated": 0, "closed": 0, "missing": 0}
     for change in changes:
-        missing = 0
-        for event in change.events:
-            if event.kind is EventKind.MISSING:
-                missing += 1
-        if change.before is None:
+        before, after = change.before, change.after
+        was_open = before is not None and before.is_open
+        if before is None:
             counts["opened"] += 1
-        elif change.after.status is PositionStatus.OPEN and missing < len(change.events):
-            counts["updated"] += 1  # a new warning alone is counted under "missing"
-        if change.after.status is PositionStatus.CLOSED:
+        if after.status is PositionStatus.CLOSED and (before is None or was_open):
             counts["closed"] += 1
-        counts["missing"] += missing
+        newly_missing = after.missing_since is not None and (
+            before is None or before.missing_since is None
+        )
+        if newly_missing:
+            counts["missing"] += 1
+        elif was_open and after.is_open and change.events:
+            counts["updated"] += 1  # a new warning alone is counted under "missing"
     return counts

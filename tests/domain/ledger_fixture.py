@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from app.domain.executions import base_exec_id
-from app.domain.plan import SyncPlan
+from app.domain.history import Observation, StoredHistory
+from app.domain.plan import ReconcileOptions, SyncPlan
+from app.domain.reconcile import reconcile
 from app.domain.values import (
     BrokerPosition,
     BrokerSnapshot,
@@ -15,6 +18,7 @@ from app.domain.values import (
     Fill,
     LedgerState,
     Lifecycle,
+    PositionKey,
     PositionStatus,
     Side,
 )
@@ -121,7 +125,25 @@ class MemoryLedger:
     rows: dict[int, Lifecycle] = field(default_factory=dict)
     events: list[tuple[int, object]] = field(default_factory=list)
     fills: dict[str, Fill] = field(default_factory=dict)
+    observations: list[Observation] = field(default_factory=list)
     next_id: int = 1
+
+    def history(self, keys: Sequence[PositionKey]) -> dict[PositionKey, StoredHistory]:
+        """What the repository's load_histories reads for these keys."""
+        out = {}
+        for key in keys:
+            lifecycles = tuple(r for _, r in sorted(self.rows.items()) if r.key == key)
+            fills = tuple(f for f in self.fills.values() if f.key == key)
+            seen = tuple(o for o in self.observations if o.key == key)
+            events = {r.id: [e for i, e in self.events if i == r.id] for r in lifecycles}
+            out[key] = StoredHistory(lifecycles, fills, seen, events)
+        return out
+
+    def sync(self, snap: BrokerSnapshot, options: ReconcileOptions | None = None) -> SyncPlan:
+        """reconcile() against this ledger with its history, then apply the plan."""
+        plan = reconcile(self.state(snap), snap, options, self.history)
+        self.apply(plan)
+        return plan
 
     def state(self, snap: BrokerSnapshot | None = None) -> LedgerState:
         """The LedgerState reconcile() sees (known fills: every stored one, keyed by base)."""
@@ -132,6 +154,9 @@ class MemoryLedger:
     def apply(self, plan: SyncPlan) -> None:
         """Write the plan (what the repository does in one transaction)."""
         assert plan.incomplete_reason is None
+        for row_id in plan.deleted_position_ids:
+            del self.rows[row_id]
+            self.events = [(i, e) for i, e in self.events if i != row_id]
         for change in plan.changes:
             if change.before is None:
                 row_id = self.next_id
@@ -141,6 +166,8 @@ class MemoryLedger:
                 row_id = change.before.id
                 assert self.rows[row_id] == change.before, "plan made from stale state"
             self.rows[row_id] = replace(change.after, id=row_id)
+            if change.replaces_events:
+                self.events = [(i, e) for i, e in self.events if i != row_id]
             self.events.extend((row_id, e) for e in change.events)
         for update in plan.market_updates:
             self.rows[update.position_id] = replace(
@@ -160,6 +187,8 @@ class MemoryLedger:
         for correction in plan.corrections:
             self.fills.pop(correction.replaced_exec_id)
             self.fills[correction.fill.exec_id] = correction.fill
+        for number, observation in enumerate(plan.new_observations, len(self.observations) + 1):
+            self.observations.append(replace(observation, id=number))
 
     def open_rows(self) -> list[Lifecycle]:
         """OPEN lifecycles."""

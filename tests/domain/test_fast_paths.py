@@ -1,8 +1,8 @@
 """reconcile()'s shortcut for openings without fills plans exactly what the general path plans.
 
 A first sync of 20,000 positions opens every one of them; reconcile builds those openings
-directly instead of through a KeyBook. The general path (`_reconcile_key`) stays the reference:
-the same lifecycle, the same event, the same Decimal digits.
+directly instead of through a fold. The general path (`_fold_key` over an empty history) stays
+the reference: the same lifecycle, the same event, the same Decimal digits.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.domain.history import StoredHistory
 from app.domain.plan import ReconcileOptions
-from app.domain.reconcile import _opened_unexplained, _reconcile_key, reconcile
+from app.domain.reconcile import _fold_key, _observation, _opened_unexplained, reconcile
 from app.domain.values import BrokerPosition, BrokerSnapshot, Contract, LedgerState
 from tests.domain.ledger_fixture import at
 
@@ -47,7 +48,7 @@ def test_opening_shortcut_equals_the_general_path(
     row: BrokerPosition, pnl: bool, missing_closes: bool
 ) -> None:
     options = ReconcileOptions(mark_missing_as_closed=missing_closes, calculate_realized_pnl=pnl)
-    (general,) = _reconcile_key(row.key, None, row, [], at(5), options)
+    (general,) = _general(row, options)
     shortcut = _opened_unexplained(row.key, row, at(5))
     assert shortcut == general
     assert repr(shortcut) == repr(general)
@@ -72,7 +73,17 @@ def test_first_sync_plans_through_the_shortcut_as_before(batch: list[BrokerPosit
     expected = [
         change
         for row in sorted(batch, key=lambda r: r.key)
-        for change in _reconcile_key(row.key, None, row, [], at(5), ReconcileOptions())
+        for change in _general(row, ReconcileOptions())
+        if row.quantity != 0
     ]
     assert list(plan.changes) == expected
     assert repr(plan.changes) == repr(tuple(expected))
+
+
+def _general(row: BrokerPosition, options: ReconcileOptions) -> list:
+    observation = _observation(row.key, None, row, at(5), options)
+    changes, deleted, held = _fold_key(
+        row.key, None, row, [], {}, observation, StoredHistory(), options
+    )
+    assert not deleted and not held
+    return changes

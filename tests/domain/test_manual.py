@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from app.domain.manual import MarkClosedError, last_known_price, mark_closed
-from app.domain.reconcile import reconcile
 from app.domain.values import CloseReason, EventKind, PositionStatus, PriceSource
 from tests.domain.ledger_fixture import AAPL, ES, D, MemoryLedger, at, pos, snapshot
 
@@ -13,7 +12,7 @@ from tests.domain.ledger_fixture import AAPL, ES, D, MemoryLedger, at, pos, snap
 def _ledger_with(*rows):
     ledger = MemoryLedger()
     snap = snapshot(*rows)
-    ledger.apply(reconcile(ledger.state(), snap))
+    ledger.sync(snap)
     return ledger
 
 

@@ -120,7 +120,7 @@ def test_realized_pnl_matches_plain_ledger(day):
         if plain.qty != 0:
             rows = (pos(contract, plain.qty, plain.avg, market=batch[-1][1] if batch else None),)
         snap = BrokerSnapshot(at(minute), frozenset({"DU111"}), rows, tuple(fills))
-        ledger.apply(reconcile(ledger.state(), snap))
+        ledger.sync(snap)
 
         open_rows = ledger.open_rows()
         assert sum((r.quantity for r in open_rows), Decimal(0)) == plain.qty
@@ -179,8 +179,8 @@ def test_replanning_after_apply_changes_nothing(data, close_missing):
     options = ReconcileOptions(mark_missing_as_closed=close_missing)
     for minute in range(10, 60, 10):
         snap = data.draw(snapshots(minute))
-        ledger.apply(reconcile(ledger.state(), snap, options))
-        again = reconcile(ledger.state(), snap, options)
+        ledger.sync(snap, options)
+        again = reconcile(ledger.state(), snap, options, ledger.history)
         assert again.changes == ()
         assert again.new_fills == () and again.corrections == ()
         assert again.market_updates == ()
@@ -194,7 +194,7 @@ def test_replanning_after_apply_changes_nothing(data, close_missing):
 def test_incomplete_snapshot_never_changes_anything(data, reason):
     """(c) An incomplete snapshot never opens, changes or closes anything."""
     ledger = MemoryLedger()
-    ledger.apply(reconcile(ledger.state(), data.draw(snapshots(10))))
+    ledger.sync(data.draw(snapshots(10)))
     rows_before = dict(ledger.rows)
     snap = data.draw(snapshots(20))
     broken = BrokerSnapshot(

@@ -28,9 +28,7 @@ from tests.domain.ledger_fixture import (
 
 
 def sync(ledger: MemoryLedger, snap, options: ReconcileOptions | None = None):
-    plan = reconcile(ledger.state(snap), snap, options)
-    ledger.apply(plan)
-    return plan
+    return ledger.sync(snap, options)
 
 
 def kinds(plan) -> list[EventKind]:
@@ -51,7 +49,7 @@ def test_open_from_first_snapshot():
 def test_increase_takes_average_from_ib():
     """long 100 @ 150 + buy 50 @ 156 → 150 @ 152 (IB's average, equal to ours)."""
     ledger = MemoryLedger()
-    sync(ledger, snapshot(pos(AAPL, "100", "150")))
+    sync(ledger, snapshot(pos(AAPL, "100", "150"), minutes=0))
     f = fill(AAPL, "BOT", "50", "156", minutes=10)
     plan = sync(ledger, snapshot(pos(AAPL, "150", "152"), fills=(f,), minutes=11))
     assert kinds(plan) == [EventKind.INCREASED]
@@ -65,7 +63,7 @@ def test_increase_takes_average_from_ib():
 def test_partial_close_with_commission():
     """long 100 @ 150, sell 40 @ 160 with 1.00 commission → REDUCED, realized 399.00, 60 @ 150."""
     ledger = MemoryLedger()
-    sync(ledger, snapshot(pos(AAPL, "100", "150")))
+    sync(ledger, snapshot(pos(AAPL, "100", "150"), minutes=0))
     f = fill(AAPL, "SLD", "40", "160", commission="1.00", minutes=10)
     plan = sync(ledger, snapshot(pos(AAPL, "60", "150"), fills=(f,), minutes=11))
     assert kinds(plan) == [EventKind.REDUCED]
@@ -105,7 +103,7 @@ def test_future_multiplier():
 def test_option_multiplier_and_short():
     """short 3 SPY calls @ 5.20 (×100), bought back 1 @ 4.70 → +50.00, 2 left short."""
     ledger = MemoryLedger()
-    sync(ledger, snapshot(pos(SPY_C, "-3", "5.20")))
+    sync(ledger, snapshot(pos(SPY_C, "-3", "5.20"), minutes=0))
     f = fill(SPY_C, "BOT", "1", "4.70", minutes=2)
     plan = sync(ledger, snapshot(pos(SPY_C, "-2", "5.20"), fills=(f,), minutes=3))
     assert plan.changes[0].events[0].realized_pnl == D("50.00")
@@ -138,7 +136,7 @@ def test_explicit_zero_closes_at_market():
 def test_flip_long_to_short():
     """long 100 @ 150, sell 150 @ 160 (commission 1.50) → close long (+999.00), open short 50."""
     ledger = MemoryLedger()
-    sync(ledger, snapshot(pos(AAPL, "100", "150")))
+    sync(ledger, snapshot(pos(AAPL, "100", "150"), minutes=0))
     f = fill(AAPL, "SLD", "150", "160", commission="1.50", minutes=5)
     # IB's average for the new short includes its share of the commission: 160 - 0.50/50.
     plan = sync(ledger, snapshot(pos(AAPL, "-50", "159.99"), fills=(f,), minutes=6))
@@ -195,7 +193,7 @@ def test_missing_warns_once_and_reappears():
 
 def test_missing_closed_when_fills_explain_it():
     ledger = MemoryLedger()
-    sync(ledger, snapshot(pos(AAPL, "100", "150")))
+    sync(ledger, snapshot(pos(AAPL, "100", "150"), minutes=0))
     f1 = fill(AAPL, "SLD", "60", "151", minutes=2)
     f2 = fill(AAPL, "SLD", "40", "152", minutes=3)
     plan = sync(ledger, snapshot(fills=(f1, f2), minutes=4))
@@ -217,7 +215,7 @@ def test_missing_closed_when_option_on():
 def test_split_two_for_one():
     """100 @ 150 becomes 200 @ 75 with no fills → SPLIT, no P&L."""
     ledger = MemoryLedger()
-    sync(ledger, snapshot(pos(AAPL, "100", "150")))
+    sync(ledger, snapshot(pos(AAPL, "100", "150"), minutes=0))
     plan = sync(ledger, snapshot(pos(AAPL, "200", "75"), minutes=9))
     assert kinds(plan) == [EventKind.SPLIT]
     row = ledger.only_open()
@@ -231,7 +229,10 @@ def test_same_symbol_two_accounts_never_mix():
     sync(
         ledger,
         snapshot(
-            pos(AAPL, "100", "150"), pos(AAPL, "7", "120", account="DU222"), accounts=accounts
+            pos(AAPL, "100", "150"),
+            pos(AAPL, "7", "120", account="DU222"),
+            accounts=accounts,
+            minutes=0,
         ),
     )
     f = fill(AAPL, "SLD", "7", "130", account="DU222", minutes=3)
@@ -264,7 +265,7 @@ def test_idempotent_same_snapshot_twice():
 def test_incomplete_snapshot_changes_nothing():
     """Rule 1: positionEnd missing (or any other gap) → an empty plan with the reason."""
     ledger = MemoryLedger()
-    sync(ledger, snapshot(pos(AAPL, "100", "150")))
+    sync(ledger, snapshot(pos(AAPL, "100", "150"), minutes=0))
     f = fill(AAPL, "SLD", "100", "160", minutes=2)
     plan = reconcile(ledger.state(), snapshot(fills=(f,), minutes=3, incomplete="positionEnd"))
     assert plan.is_empty and plan.incomplete_reason == "positionEnd"
@@ -279,7 +280,13 @@ def test_duplicate_exec_ids_and_corrections():
     assert list(ledger.fills) == ["0000e0d5.aa.01.01"]
     corrected = fill(AAPL, "BOT", "10", "150.50", exec_id="0000e0d5.aa.01.02", minutes=1)
     plan = sync(ledger, snapshot(pos(AAPL, "10", "150.50"), fills=(f, corrected), minutes=3))
-    assert plan.changes == () and plan.new_fills == ()
+    assert plan.new_fills == ()
+    # The correction re-derives the lifecycle from the corrected fill (issue 15, item 3).
+    (change,) = plan.changes
+    assert change.replaces_events and change.after.average_price == D("150.50")
+    assert change.events[0].price == D("150.50") and change.events[0].exec_ids == (
+        "0000e0d5.aa.01.02",
+    )
     assert [c.replaced_exec_id for c in plan.corrections] == ["0000e0d5.aa.01.01"]
     assert list(ledger.fills) == ["0000e0d5.aa.01.02"]
     # The original replayed after its correction is ignored.
@@ -328,7 +335,7 @@ def test_round_trip_between_syncs_is_recorded():
 
 def test_ib_realized_difference_is_flagged():
     ledger = MemoryLedger()
-    sync(ledger, snapshot(pos(AAPL, "100", "150")))
+    sync(ledger, snapshot(pos(AAPL, "100", "150"), minutes=0))
     ok = fill(AAPL, "SLD", "10", "160", minutes=2, broker_pnl="100.00")
     plan = sync(ledger, snapshot(pos(AAPL, "90", "150"), fills=(ok,), minutes=3))
     assert plan.pnl_mismatches == ()
@@ -336,7 +343,7 @@ def test_ib_realized_difference_is_flagged():
     plan = sync(ledger, snapshot(pos(AAPL, "80", "150"), fills=(off,), minutes=5))
     (mismatch,) = plan.pnl_mismatches
     assert (mismatch.ours, mismatch.broker) == (D("100"), D("95.00"))
-    assert "IB reports realized P&L 95.00" in plan.changes[0].events[0].note
+    assert "IB reports realized P&L 95.00" in plan.changes[0].events[-1].note
 
 
 def test_selective_scope_ignores_other_keys():
@@ -355,7 +362,7 @@ def test_selective_scope_ignores_other_keys():
 
 def test_realized_pnl_off():
     ledger = MemoryLedger()
-    sync(ledger, snapshot(pos(AAPL, "100", "150")))
+    sync(ledger, snapshot(pos(AAPL, "100", "150"), minutes=0))
     f = fill(AAPL, "SLD", "40", "160", minutes=2)
     options = ReconcileOptions(calculate_realized_pnl=False)
     sync(ledger, snapshot(pos(AAPL, "60", "150"), fills=(f,), minutes=3), options)

@@ -1,0 +1,958 @@
+"""fold(): one key's lifecycles, events and realized P&L, derived from its whole history.
+
+DESIGN.md "Lifecycle and realized P&L". The history of an (account, conId) is its fills and its
+observations (app.domain.history). The fold is pure and depends only on that history, so an input
+that arrives late or changes — a commission report, an execution correction, a user's close —
+is handled by folding the key again: the result always equals a from-scratch fold of the final
+history, whatever order the inputs arrived in.
+
+How the two kinds of facts meet. The broker's row is the truth for quantity; fills explain it.
+Observations split the fills into segments: the fills up to an observation must take the booked
+quantity to what the broker reported. What they do not explain (the residual) happened *before*
+them — it is booked first: a position held before the app's first sync, a sale the app did not
+see. Fills of a position held before the app first saw it therefore never open the other side,
+and a position TWS reports with quantity 0 (closed today) is closed, not shorted.
+
+Where an observation falls among the fills is not taken blindly from the clocks (IB's execution
+time and this machine's sync time differ, and TWS may answer the executions request after a fill
+whose position row it has not updated yet): among the fills within BOUNDARY_WINDOW of the
+observation, the boundary that makes the quantities agree is taken, the nominal one first. A
+fill the latest row does not show yet is *held*: booked after that row, never explained away by
+an opposite residual "at market" (that booked P&L twice, once for the lag and once when the row
+caught up).
+
+Every realized amount carries a basis (`PnlBasis`): `exact` from fills with price and commission
+against a known average (or IB's own per-fill realizedPNL where our average is not known);
+`estimated` from a market, last-known or user price, or a commission not reported yet;
+`unknown` with no price at all (the amount is None, never a guess).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+
+from app.domain.decimals import decimal_text, derived
+from app.domain.history import Observation, ObservationKind
+from app.domain.plan import PlannedEvent
+from app.domain.values import (
+    ZERO,
+    CloseReason,
+    Contract,
+    EventKind,
+    Fill,
+    Lifecycle,
+    PnlBasis,
+    PositionStatus,
+    PriceSource,
+    worse_basis,
+)
+
+BOUNDARY_WINDOW = timedelta(seconds=120)
+"""How far an execution's time (IB's clock) may sit on the wrong side of an observation (this
+machine's clock, or a position row that lags the executions answer) and still be moved across
+it when that is what makes the quantities agree."""
+
+AVERAGE_TOLERANCE = Decimal("0.000001")
+"""Relative difference between our average and IB's avgCost below which they are the same (IB
+sends avgCost as a double)."""
+
+SPLIT_TOLERANCE = Decimal("0.005")
+"""A split's new average must be the old one divided by the ratio within 0.5 %."""
+
+MAX_SPLIT_TERM = 100
+"""Largest numerator / denominator of a plausible split ratio (1:100 reverse, 100:1 forward)."""
+
+EXPIRING = frozenset({"OPT", "FOP", "WAR"})
+"""Contracts that expire worthless when they vanish past expiry (closed at 0, exact)."""
+
+UNEXPLAINED = "no fills seen; priced from IB's average cost"
+HELD_BEFORE = "held before the fills the app saw; priced from IB's average cost"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyHistory:
+    """Everything known about one key, in any order: fills (final versions) and observations."""
+
+    account: str
+    contract: Contract
+    fills: tuple[Fill, ...] = ()
+    observations: tuple[Observation, ...] = ()
+    base: Lifecycle | None = None
+    """The OPEN lifecycle to start from, when the history before it is not at hand (pure
+    callers); its facts are then taken as given, and the fold books what follows."""
+
+
+@dataclass(frozen=True, slots=True)
+class FoldedLifecycle:
+    """One lifecycle the fold derived (id None) and its events, oldest first."""
+
+    lifecycle: Lifecycle
+    events: tuple[PlannedEvent, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Folded:
+    """The fold of one key: its lifecycles in order (only the last may be OPEN)."""
+
+    lifecycles: tuple[FoldedLifecycle, ...]
+    held: tuple[str, ...] = ()
+    """execIds booked after the latest broker row because that row did not show them yet."""
+
+
+def fold(history: KeyHistory, *, calculate_realized_pnl: bool = True) -> Folded:
+    """Derive the key's ledger from its history (pure; see the module docstring)."""
+    book = _Book(history.account, history.contract, calculate_realized_pnl)
+    if history.base is not None:
+        book.resume(history.base)
+    fills = sorted(history.fills, key=_fill_order)
+    observations = sorted(history.observations, key=_observation_order)
+    held: tuple[str, ...] = ()
+    for observation in observations:
+        segment_end = _boundary(book, fills, observation)
+        segment, fills = fills[:segment_end], fills[segment_end:]
+        book.observe(observation, segment)
+        held = tuple(f.exec_id for f in fills if f.time <= observation.at)
+    book.book_fills(fills)
+    return Folded(tuple(book.finish()), held)
+
+
+def _fill_order(fill: Fill) -> tuple[datetime, str]:
+    return (fill.time, fill.exec_id)
+
+
+def _observation_order(observation: Observation) -> tuple[datetime, int]:
+    return (observation.at, observation.id if observation.id is not None else 1 << 62)
+
+
+def _boundary(book: _Book, fills: Sequence[Fill], observation: Observation) -> int:
+    """How many of `fills` (time-sorted) belong before `observation`.
+
+    Nominally those at or before its time. When the booked quantity is known (anything booked or
+    observed before), the boundary within BOUNDARY_WINDOW that makes the quantities agree with a
+    reported quantity (or with zero, for a key the broker stopped reporting) wins, the nearest to
+    the nominal one first; else the nominal one and a residual.
+    """
+    nominal = 0
+    while nominal < len(fills) and fills[nominal].time <= observation.at:
+        nominal += 1
+    if observation.kind is ObservationKind.USER_CLOSE:
+        return nominal
+    if not book.seen:
+        return nominal  # the first observation: what was held before is unknown
+    if observation.kind is ObservationKind.REPORTED:
+        target = observation.quantity
+        if target is None:
+            return nominal
+    else:
+        target = ZERO
+    low, high = observation.at - BOUNDARY_WINDOW, observation.at + BOUNDARY_WINDOW
+    first = nominal
+    while first > 0 and fills[first - 1].time >= low:
+        first -= 1
+    last = nominal
+    while last < len(fills) and fills[last].time <= high:
+        last += 1
+    sums = {}
+    running = book.quantity + sum((f.signed_shares for f in fills[:first]), ZERO)
+    for k in range(first, last + 1):
+        sums[k] = running
+        if k < last:
+            running += fills[k].signed_shares
+    if sums[nominal] == target:
+        return nominal
+    for k in sorted(sums, key=lambda k: (abs(k - nominal), k)):
+        if sums[k] == target:
+            return k
+    return nominal
+
+
+# ---------------------------------------------------------------------------- the book
+@dataclass(slots=True)
+class _Life:
+    """The lifecycle being built."""
+
+    quantity: Decimal
+    average: Decimal | None
+    """Per unit, commissions included (for a short: average proceeds). None: not known."""
+    average_exact: bool
+    opened_at: datetime
+    entry_trade_id: str | None
+    events: list[PlannedEvent] = field(default_factory=list)
+    realized: Decimal = ZERO
+    estimated: Decimal = ZERO
+    basis: PnlBasis | None = None
+    average_cost: Decimal | None = None
+    market_price: Decimal | None = None
+    last_synced_at: datetime | None = None
+    missing_since: datetime | None = None
+    exit_trade_id: str | None = None
+    merge_from: int = 0
+    """Events before this index are final (an observation came after them): never merged."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Move:
+    """One quantity change to book: a fill, or a change no fill explains."""
+
+    delta: Decimal
+    price: Decimal | None
+    time: datetime
+    source: PriceSource | None
+    commission: Decimal | None = ZERO
+    """None: a fill whose commission report has not arrived (booked as 0, estimated)."""
+    exec_id: str | None = None
+    broker_realized_pnl: Decimal | None = None
+    note: str = ""
+    close_reason: CloseReason = CloseReason.BROKER
+    price_exact: bool = True
+    """False when the price is a guess (market, last known, user): what it realizes is estimated
+    and what it opens has an estimated average."""
+
+    @classmethod
+    def of(cls, fill: Fill) -> _Move:
+        return cls(
+            delta=fill.signed_shares,
+            price=fill.price,
+            time=fill.time,
+            source=PriceSource.FILLS,
+            commission=fill.commission,
+            exec_id=fill.exec_id,
+            broker_realized_pnl=fill.realized_pnl,
+        )
+
+
+class _Book:
+    """Books moves for one key in order; collects finished lifecycles."""
+
+    def __init__(self, account: str, contract: Contract, pnl: bool) -> None:
+        self.account = account
+        self.contract = contract
+        self.multiplier = contract.multiplier
+        self.pnl = pnl
+        self.life: _Life | None = None
+        self.done: list[FoldedLifecycle] = []
+        self.seen = False
+        """True once anything was booked or observed: the booked quantity is then known."""
+
+    @property
+    def quantity(self) -> Decimal:
+        return self.life.quantity if self.life else ZERO
+
+    def resume(self, base: Lifecycle) -> None:
+        """Continue `base` (an OPEN lifecycle as stored) instead of folding what led to it."""
+        self.life = _Life(
+            quantity=base.quantity,
+            average=base.average_price,
+            average_exact=True,
+            opened_at=base.opened_at,
+            entry_trade_id=base.entry_trade_id,
+            realized=base.realized_pnl,
+            estimated=base.realized_pnl_estimated,
+            basis=base.pnl_basis,
+            average_cost=base.average_cost,
+            market_price=base.current_price,
+            last_synced_at=base.last_synced_at,
+            missing_since=base.missing_since,
+            exit_trade_id=base.exit_trade_id,
+        )
+        self.seen = True
+
+    # ------------------------------------------------------------------ observations
+    def observe(self, observation: Observation, segment: list[Fill]) -> None:
+        """Book one observation and the fills that belong before it."""
+        # Events never merge across an observation: what a sync stored stays a prefix of what
+        # a later fold derives, so it is kept instead of written again.
+        if self.life is not None:
+            self.life.merge_from = len(self.life.events)
+        if observation.kind is ObservationKind.REPORTED:
+            self._reported(observation, segment)
+        elif observation.kind is ObservationKind.USER_CLOSE:
+            self.book_fills(segment)
+            self._user_close(observation)
+        else:
+            self._absent(observation, segment)
+        self.seen = True
+
+    def _reported(self, ob: Observation, segment: list[Fill]) -> None:
+        target = ob.quantity if ob.quantity is not None else ZERO
+        ib_average = _per_unit(ob.average_cost, self.multiplier)
+        life = self.life
+        if life is not None and life.missing_since is not None:
+            self._note(
+                EventKind.REAPPEARED,
+                ob.at,
+                note=f"reported by the broker again (missing since {life.missing_since:%c})",
+            )
+            life.missing_since = None
+        moved = sum((f.signed_shares for f in segment), ZERO)
+        residual = target - self.quantity - moved
+        if residual != 0 and self._split(ob, segment, target, ib_average):
+            pass
+        elif residual != 0:
+            self._residual(ob, segment, residual, target, ib_average)
+            self.book_fills(segment)
+        else:
+            self.book_fills(segment)
+        life = self.life
+        if life is None:
+            return
+        if target == 0:  # an explicit zero closes whatever is left (rule 3)
+            return
+        life.last_synced_at = ob.at
+        life.market_price = ob.price if _usable(ob.price) else life.market_price
+        if ib_average is None:
+            return
+        quiet = not segment and residual == 0
+        if life.average is None:
+            life.average, life.average_exact = ib_average, True
+        elif _differs(life.average, ib_average) and quiet:
+            # IB's average moved with the quantity unchanged and no fills: IB's is taken.
+            if life.average_exact:
+                why = "unseen trades or a basis adjustment; what unseen trades realized is unknown"
+            else:
+                why = "ours rests on estimates (a commission not reported yet, a guessed price)"
+            self._note(
+                EventKind.ADJUSTED,
+                ob.at,
+                price=ib_average,
+                note=f"IB's average moved from {_text(life.average)} to {_text(ib_average)} "
+                f"with the quantity unchanged and no fills: {why}",
+                basis=PnlBasis.UNKNOWN if life.average_exact and self.pnl else None,
+            )
+            life.average, life.average_exact = ib_average, True
+        elif _differs(life.average, ib_average):
+            # Fills explain the change: ours stands, the difference is flagged (DESIGN: never
+            # silently replaced).
+            self._flag(f"IB's average is {_text(ib_average)}; ours {_text(life.average)}")
+        life.average_cost = ob.average_cost
+
+    def _residual(
+        self,
+        ob: Observation,
+        segment: list[Fill],
+        residual: Decimal,
+        target: Decimal,
+        ib_average: Decimal | None,
+    ) -> None:
+        """Book the change the segment's fills do not explain, before them."""
+        held = self.quantity
+        at = min([ob.at, *(f.time for f in segment[:1])])
+        if held != 0 and _sign(residual) != _sign(held):
+            # An unseen sale (or more): priced at the market, else the last price known.
+            closing = -held if abs(residual) >= abs(held) else residual
+            flips = abs(residual) > abs(held)
+            exit_price, source = self._exit_price(ob)
+            self._book(
+                _Move(
+                    closing,
+                    exit_price,
+                    at,
+                    source,
+                    note="quantity changed with no fills seen; exit priced from "
+                    + _source_text(source),
+                    close_reason=CloseReason.FLIP if flips else CloseReason.BROKER,
+                    price_exact=False,
+                )
+            )
+            residual -= closing
+            if residual == 0:
+                return
+            held = ZERO
+        # An opening or an add no fill explains: priced so that, with the segment's fills, the
+        # average comes out as IB's (IB's average is unchanged by sales, so it is unwound
+        # through the fills back to before them).
+        before = _unwind(target, ib_average, segment, self.multiplier)
+        price: Decimal | None = None
+        exact = before is not None
+        if before is not None:
+            if held == 0:
+                price = before
+            else:
+                assert self.life is not None
+                if self.life.average is None:
+                    price, exact = before, False
+                else:
+                    whole = abs(held + residual) * before - abs(held) * self.life.average
+                    implied = whole / abs(residual)
+                    price = derived(implied) if implied > 0 else before
+                    exact = implied > 0 and self.life.average_exact
+        elif ib_average is not None and target != 0:
+            price, exact = ib_average, False
+        self._book(
+            _Move(
+                residual,
+                price,
+                at,
+                None,
+                note=HELD_BEFORE if segment and held == 0 else UNEXPLAINED,
+                price_exact=exact,
+            )
+        )
+
+    def _split(
+        self,
+        ob: Observation,
+        segment: list[Fill],
+        target: Decimal,
+        ib_average: Decimal | None,
+    ) -> bool:
+        """Book a split or reverse split if that is what happened; False (nothing booked) if not.
+
+        A split moves quantity and IB's average inversely by one plausible ratio; a sale never
+        moves IB's average, so it is never read as a split. Tried with the split before the
+        segment's fills (splits take effect at the open) and then after them.
+        """
+        life = self.life
+        if life is None or life.average is None or ib_average is None or life.quantity == 0:
+            return False
+        moved = sum((f.signed_shares for f in segment), ZERO)
+        ratio = _split_ratio(life.quantity, target - moved)
+        if ratio is not None:
+            scaled = life.average * ratio.denominator / ratio.numerator
+            split = life.quantity * ratio.numerator / ratio.denominator
+            path = _simulate(split, scaled, segment, self.multiplier)
+            if path is not None and _close(path[1], ib_average, SPLIT_TOLERANCE):
+                self._book_split(ob, ratio, target - moved)
+                self.book_fills(segment)
+                return True
+        path = _simulate(life.quantity, life.average, segment, self.multiplier)
+        if path is None:
+            return False
+        ratio = _split_by_average(path[0], target, path[1], ib_average)
+        if ratio is None:
+            return False
+        self.book_fills(segment)
+        self._book_split(ob, ratio, target)
+        return True
+
+    def _book_split(self, ob: Observation, ratio: Fraction, after: Decimal) -> None:
+        life = self.life
+        assert life is not None and life.average is not None
+        before = life.quantity
+        whole = before * Decimal(ratio.numerator) / Decimal(ratio.denominator)
+        cash = abs(whole) - abs(after)
+        note = f"split {ratio.numerator}:{ratio.denominator}: quantity {_text(before)} → "
+        note += f"{_text(after)} with no fills; cost basis unchanged"
+        if cash:
+            note += f" ({_text(cash)} fractional unit(s) paid in cash, not booked)"
+        life.average = derived(life.average * Decimal(ratio.denominator) / ratio.numerator)
+        life.average_cost = None
+        life.quantity = after
+        self._note(
+            EventKind.SPLIT, ob.at, before=before, after=after, price=life.average, note=note
+        )
+
+    def _absent(self, ob: Observation, segment: list[Fill]) -> None:
+        """A complete snapshot did not report the key."""
+        if not self.seen and segment:
+            # Never held in the ledger and flat now: whatever the fills sold was held before.
+            moved = sum((f.signed_shares for f in segment), ZERO)
+            if moved != 0:
+                self._residual(ob, segment, -moved, ZERO, None)
+        self.book_fills(segment)
+        life = self.life
+        if life is None or life.quantity == 0:
+            return  # nothing open, or fills netted it to zero (rule 2: fills explain it)
+        expired = _expired_on(self.contract, ob.at)
+        if expired is not None:
+            self._expire(ob, expired)
+        elif ob.kind is ObservationKind.ABSENT_CLOSE:
+            price, source = self._exit_price(ob)
+            self._book(
+                _Move(
+                    -life.quantity,
+                    price,
+                    ob.at,
+                    source,
+                    note="not reported by the broker; closed because mark_missing_as_closed is on",
+                    close_reason=CloseReason.MISSING,
+                    price_exact=False,
+                )
+            )
+        elif life.missing_since is None:  # rule 2: one MISSING event, however many syncs follow
+            self._note(
+                EventKind.MISSING,
+                ob.at,
+                note="the broker no longer reports this position and no fills explain it",
+            )
+            life.missing_since = ob.at
+
+    def _expire(self, ob: Observation, expiry: date) -> None:
+        life = self.life
+        assert life is not None
+        if self.contract.sec_type in EXPIRING:
+            move = _Move(
+                -life.quantity,
+                ZERO,
+                ob.at,
+                None,
+                note=f"expired worthless on {expiry:%Y-%m-%d} (vanished past expiry, no fills)",
+                close_reason=CloseReason.EXPIRED,
+            )
+        else:
+            price, source = self._exit_price(ob)
+            move = _Move(
+                -life.quantity,
+                price,
+                ob.at,
+                source,
+                note=f"expired on {expiry:%Y-%m-%d}; settled at the last price known",
+                close_reason=CloseReason.EXPIRED,
+                price_exact=False,
+            )
+        self._book(move)
+
+    def _user_close(self, ob: Observation) -> None:
+        life = self.life
+        if life is None or life.quantity == 0:
+            return
+        self._book(
+            _Move(
+                -life.quantity,
+                ob.price,
+                ob.at,
+                PriceSource.MANUAL,
+                note=ob.note,
+                close_reason=CloseReason.MANUAL,
+                price_exact=False,
+            ),
+            kind=EventKind.MARKED_CLOSED,
+        )
+
+    def _exit_price(self, ob: Observation) -> tuple[Decimal | None, PriceSource | None]:
+        """Exit price when no fills explain a reduction: market at sync → last known → none."""
+        if _usable(ob.price):
+            return ob.price, PriceSource.MARKET
+        if self.life is not None and _usable(self.life.market_price):
+            return self.life.market_price, PriceSource.LAST_KNOWN
+        return None, None
+
+    # ------------------------------------------------------------------ fills
+    def book_fills(self, fills: Iterable[Fill]) -> None:
+        """Book fills in time order; fills of the same instant in an order consistent with the
+        position path (see `_next_of_instant`)."""
+        pending = list(fills)
+        while pending:
+            instant = pending[0].time
+            group = [f for f in pending if f.time == instant]
+            pending = pending[len(group) :]
+            while group:
+                fill = _next_of_instant(group, self.quantity)
+                group.remove(fill)
+                self._book(_Move.of(fill))
+
+    def _book(self, move: _Move, kind: EventKind | None = None) -> None:
+        if move.delta == 0:
+            return
+        self.seen = True
+        held = self.quantity
+        if held == 0:
+            self._start(move, move.delta, move.commission)
+        elif _sign(move.delta) == _sign(held):
+            self._increase(move)
+        else:
+            self._reduce(move, kind)
+
+    def _start(self, move: _Move, quantity: Decimal, commission: Decimal | None) -> None:
+        average: Decimal | None = None
+        if move.price is not None and commission:
+            per_unit = commission / (abs(quantity) * self.multiplier)
+            average = derived(move.price + _sign(quantity) * per_unit)
+        elif move.price is not None:
+            average = move.price  # IB's own digits: the fast path for openings keeps them too
+        self.life = _Life(
+            quantity=quantity,
+            average=average,
+            average_exact=average is not None and move.price_exact and commission is not None,
+            opened_at=move.time,
+            entry_trade_id=move.exec_id,
+        )
+        self._event(EventKind.OPENED, move, ZERO, quantity, None, None)
+
+    def _increase(self, move: _Move) -> None:
+        life = self.life
+        assert life is not None
+        held, added = abs(life.quantity), abs(move.delta)
+        if life.average is None or move.price is None:
+            life.average = None
+        else:
+            cost = held * life.average + added * move.price
+            cost += _sign(move.delta) * (move.commission or ZERO) / self.multiplier
+            life.average = derived(cost / (held + added))
+            life.average_exact = (
+                life.average_exact and move.price_exact and move.commission is not None
+            )
+        life.average_cost = None  # IB's own figure comes back with the next row
+        before = life.quantity
+        life.quantity += move.delta
+        self._event(EventKind.INCREASED, move, before, life.quantity, None, None)
+
+    def _reduce(self, move: _Move, kind: EventKind | None) -> None:
+        life = self.life
+        assert life is not None
+        held, moved = abs(life.quantity), abs(move.delta)
+        closing = min(moved, held)
+        # A fill through zero splits its commission pro rata between the two lifecycles.
+        commission = move.commission
+        closing_commission = None if commission is None else commission * closing / moved
+        amount, basis = self._realized(move, closing, closing_commission)
+        before = life.quantity
+        after = before + (-before if moved >= held else move.delta)
+        life.quantity = after
+        if amount is not None:
+            life.realized += amount
+            if basis is PnlBasis.ESTIMATED:
+                life.estimated += amount
+        life.basis = worse_basis(life.basis, basis)
+        if after != 0:
+            self._event(kind or EventKind.REDUCED, move, before, after, amount, basis)
+            return
+        self._event(kind or EventKind.CLOSED, move, before, ZERO, amount, basis)
+        remainder = moved - closing
+        life.exit_trade_id = move.exec_id or life.exit_trade_id
+        self._close(move.time, CloseReason.FLIP if remainder > 0 else move.close_reason)
+        if remainder > 0:
+            rest = None if commission is None or closing_commission is None else commission
+            if rest is not None and closing_commission is not None:
+                rest -= closing_commission
+            self._start(move, remainder * _sign(move.delta), rest)
+
+    def _realized(
+        self, move: _Move, closing: Decimal, commission: Decimal | None
+    ) -> tuple[Decimal | None, PnlBasis | None]:
+        """The realized amount of closing `closing` units with `move`, and its basis."""
+        if not self.pnl:
+            return ZERO, None
+        life = self.life
+        assert life is not None
+        ours: Decimal | None = None
+        if life.average is not None and move.price is not None:
+            gross = (move.price - life.average) * closing * self.multiplier
+            ours = derived(gross * _sign(life.quantity) - (commission or ZERO))
+        if move.source is PriceSource.FILLS:
+            if ours is not None and life.average_exact:
+                return ours, PnlBasis.EXACT if commission is not None else PnlBasis.ESTIMATED
+            if move.broker_realized_pnl is not None:
+                # Our average is a guess (or unknown) but IB booked this fill against its own:
+                # IB's figure is the fact.
+                return move.broker_realized_pnl, PnlBasis.EXACT
+        if ours is None:
+            return None, PnlBasis.UNKNOWN
+        exact = move.price_exact and life.average_exact and commission is not None
+        return ours, PnlBasis.EXACT if exact else PnlBasis.ESTIMATED
+
+    # ------------------------------------------------------------------ events
+    def _event(
+        self,
+        kind: EventKind,
+        move: _Move,
+        before: Decimal,
+        after: Decimal,
+        realized: Decimal | None,
+        basis: PnlBasis | None,
+    ) -> None:
+        assert self.life is not None
+        note = move.note
+        if move.source is PriceSource.FILLS and move.commission is None:
+            note = "commission not reported yet"
+        event = PlannedEvent(
+            kind=kind,
+            occurred_at=move.time,
+            quantity_before=before,
+            quantity_after=after,
+            price=move.price,
+            price_source=move.source,
+            realized_pnl=realized,
+            broker_realized_pnl=move.broker_realized_pnl if realized is not None else None,
+            exec_ids=(move.exec_id,) if move.exec_id else (),
+            note=note,
+            pnl_basis=basis,
+        )
+        events = self.life.events
+        if len(events) > self.life.merge_from and _can_merge(events[-1], event):
+            events[-1] = _merge(events[-1], event)
+        else:
+            events.append(event)
+
+    def _note(
+        self,
+        kind: EventKind,
+        at: datetime,
+        *,
+        before: Decimal | None = None,
+        after: Decimal | None = None,
+        price: Decimal | None = None,
+        note: str = "",
+        basis: PnlBasis | None = None,
+    ) -> None:
+        """An event that moves no quantity (or a split): MISSING, REAPPEARED, ADJUSTED, SPLIT."""
+        life = self.life
+        assert life is not None
+        held = life.quantity
+        event = PlannedEvent(
+            kind,
+            at,
+            held if before is None else before,
+            held if after is None else after,
+            price=price,
+            note=note,
+            pnl_basis=basis,
+        )
+        life.events.append(event)
+        life.basis = worse_basis(life.basis, basis)
+
+    def _flag(self, text: str) -> None:
+        """Append `text` to the note of the lifecycle's last event."""
+        life = self.life
+        assert life is not None and life.events
+        last = life.events[-1]
+        life.events[-1] = replace(last, note=f"{last.note}; {text}" if last.note else text)
+
+    # ------------------------------------------------------------------ lifecycles
+    def _close(self, at: datetime, reason: CloseReason) -> None:
+        life = self.life
+        assert life is not None
+        self.done.append(self._folded(life, PositionStatus.CLOSED, at, reason))
+        self.life = None
+
+    def _folded(
+        self,
+        life: _Life,
+        status: PositionStatus,
+        closed_at: datetime | None,
+        reason: CloseReason | None,
+    ) -> FoldedLifecycle:
+        average = life.average if life.average is not None else ZERO
+        open_ = status is PositionStatus.OPEN
+        lifecycle = Lifecycle(
+            id=None,
+            account=self.account,
+            contract=self.contract,
+            quantity=life.quantity,
+            average_price=average,
+            status=status,
+            opened_at=life.opened_at,
+            average_cost=(life.average_cost if open_ and life.average_cost is not None else None)
+            or derived(average * self.multiplier),
+            current_price=life.market_price if open_ else None,
+            realized_pnl=life.realized,
+            closed_at=closed_at,
+            close_reason=reason,
+            last_synced_at=life.last_synced_at or life.opened_at,
+            missing_since=life.missing_since if open_ else None,
+            entry_trade_id=life.entry_trade_id,
+            exit_trade_id=life.exit_trade_id,
+            realized_pnl_estimated=life.estimated,
+            pnl_basis=life.basis,
+        )
+        return FoldedLifecycle(lifecycle, tuple(life.events))
+
+    def finish(self) -> list[FoldedLifecycle]:
+        """Every lifecycle, oldest first; the last one OPEN if a position is held."""
+        done = list(self.done)
+        if self.life is not None:
+            done.append(self._folded(self.life, PositionStatus.OPEN, None, None))
+        return done
+
+
+# ---------------------------------------------------------------------------- helpers
+def _next_of_instant(group: list[Fill], held: Decimal) -> Fill:
+    """Which of several fills of the same instant (IB times have whole seconds) to book next.
+
+    execIds are not time order, so the position path decides: a fill IB gave a realizedPNL
+    closed something and should reduce what is held; one without it opened or added and should
+    not; and a fill that does not cross zero is preferred to one that does. Ties keep the
+    execId order (deterministic, so every fold of the same history agrees).
+    """
+
+    def score(fill: Fill) -> tuple[int, int]:
+        delta = fill.signed_shares
+        reduces = held != 0 and _sign(delta) != _sign(held)
+        closes = fill.realized_pnl is not None and fill.realized_pnl != 0
+        consistent = closes == reduces if fill.realized_pnl is not None else not reduces
+        crosses = reduces and abs(delta) > abs(held)
+        return (int(consistent), int(not crosses))
+
+    best = group[0]
+    best_score = score(best)
+    for fill in group[1:]:
+        candidate = score(fill)
+        if candidate > best_score:
+            best, best_score = fill, candidate
+    return best
+
+
+def _unwind(
+    quantity: Decimal, average: Decimal | None, fills: Sequence[Fill], multiplier: Decimal
+) -> Decimal | None:
+    """IB's average before `fills`, from the position and IB's average after them; None when
+    it cannot be known (the fills crossed zero, or the position is flat now)."""
+    if average is None or quantity == 0:
+        return None
+    if not fills:
+        return average
+    q, a = quantity, average
+    for fill in reversed(fills):
+        before = q - fill.signed_shares
+        if before == 0 or _sign(before) != _sign(q):
+            return None
+        if abs(q) > abs(before):  # an add: take its cost out again (sales leave IB's average)
+            added = abs(fill.signed_shares)
+            cost = abs(q) * a - added * fill.price
+            cost -= _sign(q) * (fill.commission or ZERO) / multiplier
+            a = cost / abs(before)
+            if a <= 0:
+                return None
+        q = before
+    return derived(a)
+
+
+def _split_ratio(before: Decimal, after: Decimal) -> Fraction | None:
+    """after / before when it is a plausible split ratio (small whole terms, not 1)."""
+    if before == 0 or after == 0 or _sign(before) != _sign(after) or before == after:
+        return None
+    ratio = Fraction(after) / Fraction(before)
+    if ratio.numerator > MAX_SPLIT_TERM or ratio.denominator > MAX_SPLIT_TERM:
+        return None
+    return ratio
+
+
+def _split_by_average(
+    before: Decimal, after: Decimal, average: Decimal, ib_average: Decimal
+) -> Fraction | None:
+    """The split ratio IB's average moved by, when the quantity moved by it too — exactly, or
+    (a reverse split) to the whole units with the fractional one paid in cash."""
+    if before == 0 or after == 0 or _sign(before) != _sign(after) or ib_average <= 0:
+        return None
+    moved = Fraction(average) / Fraction(ib_average)
+    ratio = moved.limit_denominator(MAX_SPLIT_TERM)
+    if ratio == 1 or ratio.numerator > MAX_SPLIT_TERM:
+        return None
+    if abs(ratio - moved) > ratio * Fraction(SPLIT_TOLERANCE):
+        return None
+    whole = Fraction(before) * ratio
+    if whole == Fraction(after):
+        return ratio
+    if ratio < 1 and whole.denominator != 1 and Fraction(int(whole)) == Fraction(after) != 0:
+        return ratio  # a reverse split that paid the fractional unit in cash
+    return None
+
+
+def _simulate(
+    quantity: Decimal, average: Decimal, fills: Sequence[Fill], multiplier: Decimal
+) -> tuple[Decimal, Decimal] | None:
+    """(quantity, average) after booking `fills` on a position; None if they cross zero."""
+    q, a = quantity, average
+    for fill in fills:
+        d = fill.signed_shares
+        if q != 0 and _sign(d) == _sign(q):
+            commission = (fill.commission or ZERO) / multiplier
+            a = (abs(q) * a + abs(d) * fill.price + _sign(d) * commission) / (abs(q) + abs(d))
+        elif q == 0 or abs(d) >= abs(q):
+            return None
+        q += d
+    return q, a
+
+
+_EXPIRY = re.compile(r"^(\d{4})(\d{2})(\d{2})?")
+
+
+def _expired_on(contract: Contract, at: datetime) -> date | None:
+    """The expiry date when `contract` expires (options, warrants, futures) and `at` is past it."""
+    if contract.sec_type not in EXPIRING and contract.sec_type not in ("FUT", "CONTFUT"):
+        return None
+    match = _EXPIRY.match(contract.expiry or "")
+    if match is None:
+        return None
+    year, month, day = int(match[1]), int(match[2]), match[3]
+    try:
+        if day is not None:
+            expiry = date(year, month, int(day))
+        else:  # YYYYMM: the month's last day
+            following = date(year + month // 12, month % 12 + 1, 1)
+            expiry = following - timedelta(days=1)
+    except ValueError:
+        return None
+    return expiry if at.date() > expiry else None
+
+
+def _can_merge(last: PlannedEvent, new: PlannedEvent) -> bool:
+    """Consecutive adds (or consecutive reductions) of one kind and basis read as one event."""
+    return (
+        last.kind is new.kind
+        and last.kind in (EventKind.INCREASED, EventKind.REDUCED)
+        and last.price_source is new.price_source
+        and last.pnl_basis is new.pnl_basis
+        and not last.note
+        and not new.note
+    )
+
+
+def _merge(a: PlannedEvent, b: PlannedEvent) -> PlannedEvent:
+    qa = abs(a.quantity_after - a.quantity_before)
+    qb = abs(b.quantity_after - b.quantity_before)
+    price = None
+    if a.price is not None and b.price is not None and qa + qb > 0:
+        price = derived((a.price * qa + b.price * qb) / (qa + qb))  # VWAP of the merged fills
+    return replace(
+        a,
+        occurred_at=b.occurred_at,
+        quantity_after=b.quantity_after,
+        price=price,
+        realized_pnl=_add(a.realized_pnl, b.realized_pnl),
+        # IB's figure is comparable only when every merged fill carried one.
+        broker_realized_pnl=(
+            a.broker_realized_pnl + b.broker_realized_pnl
+            if a.broker_realized_pnl is not None and b.broker_realized_pnl is not None
+            else None
+        ),
+        exec_ids=a.exec_ids + b.exec_ids,
+    )
+
+
+def _add(a: Decimal | None, b: Decimal | None) -> Decimal | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a + b
+
+
+def _per_unit(average_cost: Decimal | None, multiplier: Decimal) -> Decimal | None:
+    if average_cost is None or not average_cost.is_finite() or average_cost <= 0:
+        return None  # TWS sends avgCost 0 for a position closed today: no average known
+    return average_cost / multiplier
+
+
+def _differs(ours: Decimal, theirs: Decimal) -> bool:
+    return not _close(ours, theirs, AVERAGE_TOLERANCE)
+
+
+def _close(a: Decimal, b: Decimal, relative: Decimal) -> bool:
+    return abs(a - b) <= max(abs(b) * relative, Decimal("0.0000005"))
+
+
+def _usable(price: Decimal | None) -> bool:
+    """A market price that can price an exit: IB sends 0 or -1 without market data."""
+    return price is not None and price.is_finite() and price > 0
+
+
+def _sign(value: Decimal) -> int:
+    return (value > 0) - (value < 0)
+
+
+def _text(value: Decimal) -> str:
+    return decimal_text(derived(value))
+
+
+def _source_text(source: PriceSource | None) -> str:
+    if source is PriceSource.MARKET:
+        return "the market"
+    if source is PriceSource.LAST_KNOWN:
+        return "the last known price"
+    return "nothing: no price known, the amount is unknown"
