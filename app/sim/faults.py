@@ -30,6 +30,13 @@ class Faults:
     drop_after_position_rows: int | None = None
     # Apply drop_after_position_rows to the first snapshot only (then clear it).
     drop_once: bool = True
+    # Seconds after a fill during which position rows (reqPositions answers and pushes) and
+    # portfolio rows still show the holding as it was before the fill, while execDetails and
+    # reqExecutions already have the fill. TWS answers reqPositions and reqExecutions from
+    # separate streams, so a client that asks for both around a fill can get one from before
+    # it and one from after (issue 15, situation 9: a sync got the executions answer after a
+    # fill but position rows from before it).
+    position_lag: float = 0.0
 
     def delay_for(self, kind: str) -> float:
         return max(0.0, self.delays.get(kind, 0.0))

@@ -44,6 +44,11 @@ class Holding:
     realized_pnl: Decimal = Decimal(0)  # today's, as the portfolio row's realizedPNL
     # Fault injection: send the quantity field empty in position and portfolio rows.
     empty_quantity: bool = False
+    # Fault injection (Faults.position_lag): until `lag_until` (time.monotonic()), position and
+    # portfolio rows still show this (quantity, avgCost) from before the latest fills.
+    lagged: tuple[Decimal, Decimal] | None = None
+    lag_new: bool = False  # the holding did not exist before the lagging fills: no row at all
+    lag_until: float = 0.0
 
 
 @dataclass(slots=True)
@@ -67,6 +72,14 @@ class Execution:
     commission_currency: str = "USD"
     realized_pnl: Decimal | None = None  # None: unset (an opening fill)
     exchange: str = "SMART"
+    # Not sent: the commissionReport is held back until SimState.release_commission.
+    commission_pending: bool = False
+    # Not sent: the simulated trading day it was booked on (SimState.day).
+    day: int = 0
+    # Not sent: the holding's (quantity, avgCost, realized P&L) and the cash change around this
+    # fill, so a correction can re-book it and every later fill of the same key.
+    before: tuple[Decimal, Decimal, Decimal] | None = None
+    cash_delta: Decimal = Decimal(0)
 
 
 @dataclass(slots=True)

@@ -13,8 +13,9 @@ import functools
 import ipaddress
 import logging
 import threading
+import time
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -24,7 +25,7 @@ from app.sim.fields import mask_account
 from app.sim.framing import DEFAULT_MAX_FRAME, encode_frame
 from app.sim.model import Contract, Execution, Holding, Price
 from app.sim.session import ClientSession
-from app.sim.state import SimState
+from app.sim.state import ZERO, SimState
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +105,8 @@ class GatewaySimulator:
         max_frame: int = DEFAULT_MAX_FRAME,
         handshake_timeout: float = 10.0,
         control_timeout: float = 10.0,
+        master_client_id: int | None = None,
+        broadcast_executions: bool = True,
     ) -> None:
         _check_host(host, allow_non_loopback)
         self.state = state or SimState()
@@ -113,6 +116,10 @@ class GatewaySimulator:
         self.handshake_timeout = handshake_timeout
         self.control_timeout = control_timeout
         self.inbound: list[InboundRecord] = []
+        # Who sees executions (see sees()): TWS's "Master API client ID" setting, and whether
+        # every client sees every execution anyway (the simulator's old, simpler behaviour).
+        self.master_client_id = master_client_id
+        self.broadcast_executions = broadcast_executions
         self._port = port
         self._server: asyncio.Server | None = None
         self._sessions: list[ClientSession] = []
@@ -288,6 +295,63 @@ class GatewaySimulator:
         self._push_holding(holding)
         return holding
 
+    def sees(self, client_id: int | None, execution: Execution) -> bool:
+        """Whether a client id gets this execution (live, and in reqExecutions answers).
+
+        IB: orders placed through the API are bound to the client id that placed them
+        (interactivebrokers.github.io/tws-api/open_orders.html); client id 0 also gets the
+        orders entered in TWS by hand; and "To receive commissions reports for all clients it is
+        necessary to connect as the Master Client ID" (tws-api/executions_commissions.html).
+        We apply the same rule to execDetails, commissionReport and reqExecutions answers: the
+        placing client, client 0 and the Master API client id. A fill made by hand in TWS
+        (client id 0) thus reaches only client 0 and the master.
+        """
+        if client_id is None:
+            return False
+        if self.broadcast_executions:
+            return True
+        return client_id in (execution.client_id, 0, self.master_client_id)
+
+    def _watchers(self, execution: Execution) -> list[ClientSession]:
+        return [s for s in self._ready() if self.sees(s.client_id, execution)]
+
+    def _lag_before(self, account: str, con_id: int) -> tuple[Decimal, Decimal] | None:
+        holding = self.state.holdings.get((account, con_id))
+        return None if holding is None else (holding.quantity, holding.avg_cost)
+
+    def _start_lag(
+        self, holding: Holding, before: tuple[Decimal, Decimal] | None, lag: float
+    ) -> None:
+        """Keep showing `before` in position and portfolio rows for `lag` more seconds."""
+        now = time.monotonic()
+        if holding.lagged is None or holding.lag_until <= now:
+            holding.lagged = before if before is not None else (ZERO, ZERO)
+            holding.lag_new = before is None
+        holding.lag_until = now + lag
+        if self._loop is not None and self._loop.is_running():
+            self._loop.call_later(lag, self._end_lag, holding)
+
+    def _end_lag(self, holding: Holding) -> None:
+        if holding.lagged is None or time.monotonic() < holding.lag_until - 0.001:
+            return  # a later fill extended the lag; its own timer ends it
+        holding.lagged = None
+        if self.state.holdings.get((holding.account, holding.contract.con_id)) is holding:
+            self._push_holding(holding)
+            self._push_account(holding.account)
+
+    def shown(self, holding: Holding) -> Holding | None:
+        """The holding as position and portfolio rows show it now (None: no row yet).
+
+        Under Faults.position_lag a holding filled in the last `position_lag` seconds still
+        shows its quantity and avgCost from before the fill.
+        """
+        if holding.lagged is None or time.monotonic() >= holding.lag_until:
+            return holding
+        if holding.lag_new:
+            return None
+        quantity, avg_cost = holding.lagged
+        return replace(holding, quantity=quantity, avg_cost=avg_cost, lagged=None)
+
     @threadsafe
     def fill(
         self,
@@ -298,10 +362,19 @@ class GatewaySimulator:
         *,
         commission: Decimal | None = None,
         order_ref: str = "",
+        client_id: int = 0,
+        order_id: int = 0,
+        withhold_commission: bool = False,
     ) -> Execution:
-        """Book and push a fill (+ shares bought, − sold) in TWS's message order."""
+        """Book and push a fill (+ shares bought, − sold) in TWS's message order.
+
+        `client_id`/`order_id` name the API client that placed the order (0/0: by hand in TWS).
+        `withhold_commission`: the commissionReport waits for release_commission().
+        """
         if isinstance(contract, int):
             contract = self.state.contract(contract)
+        lag = self.faults.position_lag
+        before = self._lag_before(account, contract.con_id)
         execution, holding = self.state.fill(
             account,
             contract,
@@ -309,22 +382,146 @@ class GatewaySimulator:
             Decimal(price),
             commission=commission,
             order_ref=order_ref,
+            client_id=client_id,
+            order_id=order_id,
+            withhold_commission=withhold_commission,
         )
-        for session in self._ready():
+        for session in self._watchers(execution):
             session.push_fill(execution)
+        if lag > 0:
+            self._start_lag(holding, before, lag)
+            return execution
         self._push_holding(holding)
         self._push_account(account)
         return execution
 
     @threadsafe
+    def release_commission(self, exec_id: str, commission: Decimal | None = None) -> Execution:
+        """Send a withheld commissionReport now; later reqExecutions answers include it.
+
+        IB sends commissionReport separately from, and after, execDetails; clients key it by
+        execId and must not assume it comes at once (rust-ibapi issue #788 and PR #811;
+        pysystemtrade PR #1661: "IB sends commission reports separately from executions").
+        `commission` replaces the amount booked at the fill (re-booking avgCost and P&L).
+        """
+        execution = self.state.release_commission(exec_id, commission)
+        for session in self._watchers(execution):
+            session.push_commission(execution)
+        if commission is not None:
+            holding = self.state.holding(execution.account, execution.contract.con_id)
+            self._push_holding(holding)
+            self._push_account(execution.account)
+        return execution
+
+    @threadsafe
     def correct_fill(
-        self, exec_id: str, *, price: Decimal | None = None, commission: Decimal | None = None
+        self,
+        exec_id: str,
+        *,
+        price: Decimal | int | str | None = None,
+        shares: Decimal | int | str | None = None,
+        commission: Decimal | None = None,
+        withhold_commission: bool = False,
     ) -> Execution:
-        """Send a correction: the same execId with a higher last segment, replacing it."""
-        corrected = self.state.correct(exec_id, price=price, commission=commission)
-        for session in self._ready():
+        """Send a correction: the same execId with the last segment + 1, replacing the fill.
+
+        The holding (quantity, avgCost), cash and realized P&L are re-booked with the corrected
+        fill (see SimState.correct); position, portfolio and account rows follow.
+        """
+        corrected, holding = self.state.correct(
+            exec_id,
+            price=None if price is None else Decimal(price),
+            shares=None if shares is None else Decimal(shares),
+            commission=commission,
+            withhold_commission=withhold_commission,
+        )
+        for session in self._watchers(corrected):
             session.push_correction(corrected)
+        self._push_holding(holding)
+        self._push_account(holding.account)
         return corrected
+
+    @threadsafe
+    def new_day(self) -> list[tuple[str, int]]:
+        """End the simulated trading day; returns the (account, conId) rows dropped.
+
+        TWS keeps reporting a position closed today with quantity 0 (and avgCost 0) in position
+        and portfolio rows until the next day: ib_insync removes a position on a 0 row for that
+        reason (tws-protocol.md §6), and IB users filter such rows out (lumibot PR #177 "don't
+        include positions with 0 quantity in Interactive Brokers"; nautilus_trader PR #3305).
+        The morning after they are gone. Executions: reqExecutions answers today's (TWS Users'
+        Guide, "The Trade Log displays reports for daily executions"; DESIGN.md); TWS can be set
+        to keep up to 7 days (not found in the stored IB docs; a third-party IB tool notes
+        history "beyond ~7 days" needs a Flex query) — set_execution_days(n). Clients are not
+        told: TWS restarts overnight, and a reconnecting client asks again.
+        """
+        dropped = self.state.new_day()
+        return [(h.account, h.contract.con_id) for h in dropped]
+
+    @threadsafe
+    def set_execution_days(self, days: int) -> None:
+        """How many trading days of executions reqExecutions answers (1–7; TWS default 1)."""
+        if not 1 <= days <= 7:
+            raise ValueError("TWS keeps between 1 and 7 days of executions")
+        self.state.execution_days = days
+
+    @threadsafe
+    def expire(self, account: str, con_id: int, *, zero_row: bool = False) -> None:
+        """An option/warrant past its expiry date expires worthless: no execution, no cash.
+
+        IB books expiries, exercises and assignments as non-trade events (the Flex statement's
+        OptionEAE section, e.g. DeclaRenta PR #129; other brokers' APIs likewise keep them out
+        of order history, robin_stocks issue #227), not as API executions: we send no
+        execDetails. It happens in IB's overnight processing, so no row is pushed either; the
+        next reqPositions/reqAccountUpdates answer lacks it (`zero_row=True`: answers carry it
+        with quantity 0 until new_day(), as nautilus_trader PR #3305 saw for expired options).
+        """
+        self.state.expire(account, con_id, zero_row=zero_row)
+        logger.info("option %s of %s expired", con_id, mask_account(account))
+
+    @threadsafe
+    def exercise_option(
+        self,
+        account: str,
+        con_id: int,
+        underlying: Contract | int,
+        quantity: Decimal | int | None = None,
+    ) -> None:
+        """Exercise (long) or assignment (short) with no execution (see expire() for sources).
+
+        The option position shrinks by `quantity` (default: all of it) and the underlying moves
+        by ± multiplier × quantity at the strike. Unsure whether TWS sends an execDetails for the
+        underlying's delivery; the conservative reading (none, as for expiries) leaves the
+        change unexplained by fills, the harder case for the ledger. No rows are pushed.
+        """
+        if isinstance(underlying, int):
+            underlying = self.state.contract(underlying)
+        self.state.exercise(
+            account, con_id, underlying, None if quantity is None else Decimal(quantity)
+        )
+
+    @threadsafe
+    def set_exchange_rate(self, currency: str, usd_per_unit: Decimal | str) -> None:
+        """Set the FX table (USD per unit of `currency`); account values follow at once."""
+        self.state.set_exchange_rate(currency, Decimal(usd_per_unit))
+        for account in self.state.managed_accounts():
+            self._push_account(account)
+
+    @threadsafe
+    def set_base_currency(self, account: str, currency: str) -> None:
+        """Change an account's base currency (ExchangeRate and BASE values follow)."""
+        self.state.accounts[account].base_currency = currency
+        self._push_account(account)
+
+    @threadsafe
+    def set_master_client_id(self, client_id: int | None) -> None:
+        """TWS's "Master API client ID" setting (None: no master); see sees()."""
+        self.master_client_id = client_id
+
+    @threadsafe
+    def set_broadcast_executions(self, broadcast: bool) -> None:
+        """True: every client sees every execution; False: TWS's rule (see sees())."""
+        self.broadcast_executions = broadcast
 
     @threadsafe
     def set_price(self, con_id: int, price: Price) -> None:

@@ -263,7 +263,8 @@ class ClientSession:
     # ------------------------------------------------------------------ positions
     def _req_positions(self, fields: list[str]) -> None:
         self.positions_subscribed = True
-        rows = [msg.position(h) for h in self.state.holdings.values()]
+        shown = (self.server.shown(h) for h in self.state.holdings.values())
+        rows = [msg.position(h) for h in shown if h is not None]
         faults = self.server.faults
         drop_after = faults.drop_after_position_rows
         if drop_after is not None:
@@ -295,7 +296,8 @@ class ClientSession:
         out = [
             msg.account_value(k, v, c, account) for k, v, c in self.state.account_values(account)
         ]
-        out += [self._portfolio(h) for h in self.state.holdings_of(account)]
+        shown = (self.server.shown(h) for h in self.state.holdings_of(account))
+        out += [self._portfolio(h) for h in shown if h is not None]
         out.append(msg.account_time(self._hh_mm()))
         if not self._withheld("account_updates"):
             out.append(msg.account_download_end(account))
@@ -361,10 +363,15 @@ class ClientSession:
     # ------------------------------------------------------------------ executions & orders
     def _req_executions(self, fields: list[str]) -> None:
         req_id = int(fields[2])
-        matching = [e for e in self.state.executions.values() if _matches(e, fields[3:10])]
+        matching = [
+            e
+            for e in self.state.executions.values()
+            if self.server.sees(self.client_id, e) and _matches(e, fields[3:10])
+        ]
         zone = self.state.exec_zone
         out = [msg.exec_details(req_id, e, zone) for e in matching]
-        out += [msg.commission_report(e) for e in matching]
+        # A withheld commissionReport is not in the answer until it was released.
+        out += [msg.commission_report(e) for e in matching if not e.commission_pending]
         if not self._withheld("executions"):
             out.append(msg.exec_details_end(req_id))
         self.send(*out)
@@ -399,8 +406,17 @@ class ClientSession:
             msg.exec_details(-1, execution, self.state.exec_zone),
             msg.open_order(execution, "Filled"),
             msg.order_status(execution, "Filled", shares, shares * 0),
-            msg.commission_report(execution),
+            *self._commission(execution),
         )
+
+    @staticmethod
+    def _commission(execution: Execution) -> list[msg.Fields]:
+        return [] if execution.commission_pending else [msg.commission_report(execution)]
+
+    def push_commission(self, execution: Execution) -> None:
+        """A commissionReport released after its execDetails."""
+        if self.ready:
+            self.send(msg.commission_report(execution))
 
     def push_correction(self, execution: Execution) -> None:
         """A corrected execution: the order again (new sessions may not know it), then 11, 59."""
@@ -410,7 +426,7 @@ class ClientSession:
             msg.open_order(execution, "Filled"),
             msg.order_status(execution, "Filled", execution.shares, execution.shares * 0),
             msg.exec_details(-1, execution, self.state.exec_zone),
-            msg.commission_report(execution),
+            *self._commission(execution),
         )
 
     def push_holding(self, holding: Holding, *, quantity_changed: bool = True) -> None:
@@ -422,10 +438,11 @@ class ClientSession:
         if not self.ready:
             return
         out: list[msg.Fields] = []
-        if self.positions_subscribed and quantity_changed:
-            out.append(msg.position(holding))
-        if self.account_updates == holding.account:
-            out.append(self._portfolio(holding))
+        shown = self.server.shown(holding)
+        if shown is not None and self.positions_subscribed and quantity_changed:
+            out.append(msg.position(shown))
+        if shown is not None and self.account_updates == holding.account:
+            out.append(self._portfolio(shown))
             out.append(msg.account_time(self._hh_mm()))
         for req_id, (account, con_id) in self.pnl_single_subs.items():
             if account == holding.account and con_id == holding.contract.con_id:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from app.sim.fields import mask_account
 from app.sim.model import Account, Contract, Execution, Holding, Price
@@ -51,6 +52,9 @@ LEDGER_TAGS = (
     "ExchangeRate",
 )
 
+# Contracts that expire into nothing (or into the underlying) rather than settling in cash.
+EXPIRING_TYPES = frozenset({"OPT", "FOP", "WAR"})
+
 Key = tuple[str, int]  # (account, conId)
 AccountValue = tuple[str, str, str]  # (key, value, currency)
 
@@ -62,6 +66,28 @@ def default_commission(contract: Contract, shares: Decimal) -> Decimal:
     if contract.sec_type in ("OPT", "FOP"):
         return (Decimal("0.65") * shares).quantize(Decimal("0.01"))
     return max(Decimal(1), (Decimal("0.005") * shares).quantize(Decimal("0.0001")))
+
+
+def _expiry_date(expiry: str) -> date | None:
+    """lastTradeDateOrContractMonth `YYYYMMDD` (a `YYYYMM` month counts as its last day)."""
+    digits = expiry.strip()[:8]
+    if not digits.isdigit() or len(digits) not in (6, 8):
+        return None
+    try:
+        year, month = int(digits[:4]), int(digits[4:6])
+        if len(digits) == 8:
+            return date(year, month, int(digits[6:]))
+        following = date(year + month // 12, month % 12 + 1, 1)
+        return date.fromordinal(following.toordinal() - 1)
+    except ValueError:
+        return None
+
+
+def _rate_text(rate: Decimal) -> str:
+    """An `ExchangeRate` value: 1.00 for the base currency, else up to 8 decimals (TWS: 1.02131)."""
+    if rate == 1:
+        return "1.00"
+    return format(rate.quantize(Decimal("0.00000001")).normalize(), "f")
 
 
 def _is_future(contract: Contract) -> bool:
@@ -87,6 +113,10 @@ class SimState:
         self.clock = clock or (lambda: datetime.now(UTC))
         self._perm_id = 1_000_000_000
         self._exec_seq = 0xE0D5
+        self.day = 0  # the simulated trading day; new_day() moves it on
+        # How many days of executions reqExecutions answers (TWS: today's only by default; its
+        # API settings can keep up to 7 days — see new_day()).
+        self.execution_days = 1
 
     # ------------------------------------------------------------------ accounts
     def add_account(
@@ -187,6 +217,31 @@ class SimState:
         self._exec_seq += 1
         return f"{self._exec_seq:08x}.{int(when.timestamp()):08x}.01.01"
 
+    def _book(self, holding: Holding, execution: Execution) -> None:
+        """Apply one execution to its holding and account cash; remember how to undo it."""
+        contract = holding.contract
+        signed = execution.shares if execution.side == "BOT" else -execution.shares
+        fee = execution.commission
+        execution.before = (holding.quantity, holding.avg_cost, holding.realized_pnl)
+        outcome = apply_fill(
+            holding.quantity, holding.avg_cost, signed, execution.price, contract.factor, fee
+        )
+        holding.quantity = outcome.quantity
+        holding.avg_cost = outcome.avg_cost
+        if outcome.realized is not None:
+            holding.realized_pnl += outcome.realized
+        execution.realized_pnl = outcome.realized
+        if _is_future(contract):
+            # Futures move cash only by fees and realized P&L (marked to market, no premium);
+            # a flip's opening share of the fee is ignored.
+            delta = -fee if outcome.realized is None else outcome.realized
+        else:
+            delta = -signed * execution.price * contract.factor - fee
+        execution.cash_delta = delta
+        if holding.account in self.accounts:
+            cash = self.accounts[holding.account].cash
+            cash[contract.currency] = cash.get(contract.currency, ZERO) + delta
+
     def fill(
         self,
         account: str,
@@ -199,8 +254,13 @@ class SimState:
         order_ref: str = "",
         client_id: int = 0,
         order_id: int = 0,
+        withhold_commission: bool = False,
     ) -> tuple[Execution, Holding]:
-        """Book a fill of `shares` (+ buy, − sell) at `price`; returns it and the new holding."""
+        """Book a fill of `shares` (+ buy, − sell) at `price`; returns it and the new holding.
+
+        `client_id` 0 with `order_id` 0 is a fill of an order entered in TWS by hand.
+        `withhold_commission`: its commissionReport is not sent until release_commission().
+        """
         if shares == 0:
             raise ValueError("a fill needs a non-zero quantity")
         key = (account, contract.con_id)
@@ -212,23 +272,7 @@ class SimState:
         contract = holding.contract
         size = abs(shares)
         fee = default_commission(contract, size) if commission is None else commission
-        outcome = apply_fill(
-            holding.quantity, holding.avg_cost, shares, price, contract.factor, fee
-        )
-        holding.quantity = outcome.quantity
-        holding.avg_cost = outcome.avg_cost
-        if outcome.realized is not None:
-            holding.realized_pnl += outcome.realized
         self.prices.setdefault(contract.con_id, price)
-        if account in self.accounts:
-            cash = self.accounts[account].cash
-            if _is_future(contract):
-                # Futures move cash only by fees and realized P&L (marked to market, no premium);
-                # a flip's opening share of the fee is ignored.
-                delta = -fee if outcome.realized is None else outcome.realized
-            else:
-                delta = -shares * price * contract.factor - fee
-            cash[contract.currency] = cash.get(contract.currency, ZERO) + delta
         when = when or self.clock()
         self._perm_id += 1
         execution = Execution(
@@ -247,9 +291,11 @@ class SimState:
             order_ref=order_ref,
             commission=fee,
             commission_currency=contract.currency,
-            realized_pnl=outcome.realized,
             exchange=contract.primary_exchange or contract.exchange or "SMART",
+            commission_pending=withhold_commission,
+            day=self.day,
         )
+        self._book(holding, execution)
         self.executions[execution.exec_id] = execution
         logger.debug(
             "fill %s %s %s@%s in %s",
@@ -261,25 +307,196 @@ class SimState:
         )
         return execution, holding
 
+    def execution(self, exec_id: str) -> Execution:
+        try:
+            return self.executions[exec_id]
+        except KeyError:
+            raise KeyError(f"no execution {exec_id} today") from None
+
+    def release_commission(self, exec_id: str, commission: Decimal | None = None) -> Execution:
+        """Let a withheld commissionReport go; `commission` replaces the booked amount.
+
+        A changed amount re-books the fill (IB's avgCost and realized P&L include commissions).
+        """
+        execution = self.execution(exec_id)
+        if not execution.commission_pending:
+            raise ValueError(f"the commission of {exec_id} was already reported")
+        execution.commission_pending = False
+        if commission is not None and commission != execution.commission:
+            self._rebook(execution, replace(execution, commission=commission))
+            execution = self.executions[exec_id]
+        return execution
+
     def correct(
-        self, exec_id: str, *, price: Decimal | None = None, commission: Decimal | None = None
-    ) -> Execution:
+        self,
+        exec_id: str,
+        *,
+        price: Decimal | None = None,
+        shares: Decimal | None = None,
+        commission: Decimal | None = None,
+        withhold_commission: bool = False,
+    ) -> tuple[Execution, Holding]:
         """Replace an execution by its correction: same id up to the last dot, next revision.
 
-        Only the execution record changes; holdings stay as booked (adjust them explicitly
-        if a scenario needs the corrected price reflected in avgCost).
+        IB: "A correction is indicated by an ExecId which differs from a previous ExecId in only
+        the digits after the final period, e.g. an ExecId ending in ".02" would be a correction
+        of a previous execution with an ExecId ending in ".01"" (IBApi Execution class docs,
+        interactivebrokers.github.io/tws-api/classIBApi_1_1Execution.html). IB does not say
+        whether it replaces or adds to the original (ib_insync issue #364 asks); we take the
+        reading the docs' word "correction" supports: it replaces it. The holding, its avgCost,
+        the account's cash and the realized P&L of this and every later fill of the same
+        (account, conId) are re-booked as if the corrected fill had come instead (quantity
+        changes made without fills after it are not replayed).
         """
-        original = self.executions.pop(exec_id)
+        original = self.execution(exec_id)
         base, _, revision = exec_id.rpartition(".")
+        width = max(2, len(revision))
+        new_shares = original.shares if shares is None else abs(shares)
+        if new_shares == 0:
+            raise ValueError("a correction needs a non-zero quantity")
+        new_price = original.price if price is None else price
         corrected = replace(
             original,
-            exec_id=f"{base}.{int(revision, 16) + 1:02x}",
-            price=original.price if price is None else price,
-            avg_price=original.avg_price if price is None else price,
+            exec_id=f"{base}.{int(revision, 16) + 1:0{width}x}",
+            shares=new_shares,
+            cum_qty=new_shares,
+            price=new_price,
+            avg_price=new_price,
             commission=original.commission if commission is None else commission,
+            commission_pending=withhold_commission,
         )
-        self.executions[corrected.exec_id] = corrected
-        return corrected
+        holding = self._rebook(original, corrected)
+        return corrected, holding
+
+    def _rebook(self, original: Execution, corrected: Execution) -> Holding:
+        """Put `corrected` in `original`'s place (same slot in arrival order) and replay."""
+        key = (original.account, original.contract.con_id)
+        self.executions = {
+            (corrected.exec_id if k == original.exec_id else k): (
+                corrected if k == original.exec_id else e
+            )
+            for k, e in self.executions.items()
+        }
+        # Each execution once: an entry filed under another key (a test's duplicate) is a copy.
+        same_key = [
+            e
+            for k, e in self.executions.items()
+            if k == e.exec_id and (e.account, e.contract.con_id) == key
+        ]
+        at = next(i for i, e in enumerate(same_key) if e is corrected)
+        replay = same_key[at:]
+        holding = self.holdings.get(key)
+        if holding is None:  # closed today and dropped since: bring the row back
+            holding = Holding(original.account, original.contract, ZERO, ZERO)
+            self.holdings[key] = holding
+        if original.before is not None:
+            holding.quantity, holding.avg_cost, holding.realized_pnl = original.before
+        cash = self.accounts[original.account].cash if original.account in self.accounts else {}
+        currency = original.contract.currency
+        undo = original.cash_delta + sum(e.cash_delta for e in replay[1:])
+        if cash:
+            cash[currency] = cash.get(currency, ZERO) - undo
+        for execution in replay:
+            self._book(holding, execution)
+        return holding
+
+    # ------------------------------------------------------------------ days and lifecycle
+    def new_day(self) -> list[Holding]:
+        """The trading day ends: what TWS shows the next morning.
+
+        Holdings closed today (quantity 0) stop being reported, today's realized P&L resets, and
+        executions older than `execution_days` days leave reqExecutions answers. Returns the
+        holdings dropped.
+        """
+        self.day += 1
+        dropped = [h for h in self.holdings.values() if h.quantity == 0]
+        for holding in dropped:
+            del self.holdings[(holding.account, holding.contract.con_id)]
+        for holding in self.holdings.values():
+            holding.realized_pnl = ZERO
+            holding.lagged = None
+        self.executions = {
+            k: e for k, e in self.executions.items() if e.day > self.day - self.execution_days
+        }
+        return dropped
+
+    def _today(self) -> date:
+        return self.clock().astimezone(ZoneInfo(self.exec_zone)).date()
+
+    def expire(self, account: str, con_id: int, *, zero_row: bool = False) -> Holding:
+        """An OPT/FOP/WAR past its expiry date expires worthless: no execution, no cash.
+
+        The holding stops being reported (`zero_row=True`: reported with quantity 0 until
+        new_day(), as some IB users saw for expired options — nautilus_trader PR #3305).
+        """
+        holding = self.holding(account, con_id)
+        contract = holding.contract
+        if contract.sec_type not in EXPIRING_TYPES:
+            raise ValueError(f"{contract.sec_type} {contract.symbol} is not an option or warrant")
+        expiry = _expiry_date(contract.expiry)
+        if expiry is None or expiry >= self._today():
+            raise ValueError(
+                f"{contract.local_symbol or contract.symbol} expires {contract.expiry or '?'}, "
+                "which is not in the past"
+            )
+        if zero_row:
+            holding.quantity = ZERO
+            holding.avg_cost = ZERO
+        else:
+            del self.holdings[(account, con_id)]
+        return holding
+
+    def exercise(
+        self, account: str, con_id: int, underlying: Contract, quantity: Decimal | None = None
+    ) -> tuple[Holding | None, Holding]:
+        """Exercise (a long option) or assignment (a short one), with no execution at all.
+
+        `quantity` contracts (default: all) leave the option position; the underlying moves by
+        ± multiplier × quantity at the strike (calls: long → bought, short → sold; puts the
+        other way) and cash by the strike amount. Returns (option holding or None, underlying).
+        """
+        option = self.holding(account, con_id)
+        contract = option.contract
+        if contract.sec_type not in EXPIRING_TYPES or contract.right not in ("C", "P"):
+            raise ValueError(f"{contract.symbol} is not an option")
+        held = option.quantity
+        count = abs(held) if quantity is None else abs(quantity)
+        if count == 0 or count > abs(held):
+            raise ValueError(f"cannot exercise {count} of {held}")
+        sign = 1 if held > 0 else -1
+        direction = sign if contract.right == "C" else -sign
+        moved = direction * count * contract.factor
+        remaining = held - sign * count
+        if remaining == 0:
+            del self.holdings[(account, con_id)]
+            kept: Holding | None = None
+        else:
+            option.quantity = remaining
+            kept = option
+        key = (account, underlying.con_id)
+        target = self.holdings.get(key)
+        if target is None:
+            target = Holding(account, underlying, ZERO, ZERO)
+            self.holdings[key] = target
+            self.contracts[underlying.con_id] = underlying
+        outcome = apply_fill(
+            target.quantity, target.avg_cost, moved, contract.strike, underlying.factor, ZERO
+        )
+        target.quantity, target.avg_cost = outcome.quantity, outcome.avg_cost
+        if outcome.realized is not None:
+            target.realized_pnl += outcome.realized
+        self.prices.setdefault(underlying.con_id, contract.strike)
+        if account in self.accounts:
+            cash = self.accounts[account].cash
+            amount = moved * contract.strike * underlying.factor
+            cash[underlying.currency] = cash.get(underlying.currency, ZERO) - amount
+        return kept, target
+
+    def set_exchange_rate(self, currency: str, usd_per_unit: Decimal) -> None:
+        """How many USD one unit of `currency` is worth (the simulator's FX table)."""
+        if usd_per_unit <= 0:
+            raise ValueError("an exchange rate must be positive")
+        self.fx_to_usd[currency] = usd_per_unit
 
     # ------------------------------------------------------------------ account data
     def _to_base(self, amount: Decimal, currency: str, base: str) -> Decimal:
@@ -323,6 +540,13 @@ class SimState:
         ]
         totals = dict.fromkeys(("cash", "value", "unrealized", "realized"), ZERO)
         gross = ZERO
+        # Per currency the account holds (cash or positions), TWS's account download carries
+        # `ExchangeRate` = units of the base currency per unit of that currency (the base
+        # currency itself 1.00), plus `ExchangeRate 1.00 BASE` and `Currency BASE BASE` beside
+        # the BASE totals: a recorded TWS download in PyAlgoTrade's IB test fixture
+        # (TestEClientSocket.reqAccountUpdates: `ExchangeRate 1.00 BASE`, `1.02131 CHF`,
+        # `1.00 USD`). The base currency's code shows only as the currency of the summary values
+        # (NetLiquidation, TotalCashValue, ...).
         for currency, row in ledger.items():
             rate = self._to_base(Decimal(1), currency, base)
             for name in totals:
@@ -330,7 +554,7 @@ class SimState:
             gross += abs(row["value"]) * rate
             values += [
                 ("Currency", currency, currency),
-                ("ExchangeRate", f"{rate:.4f}", currency),
+                ("ExchangeRate", _rate_text(rate), currency),
                 ("CashBalance", money(row["cash"]), currency),
                 ("NetLiquidationByCurrency", money(row["cash"] + row["value"]), currency),
                 ("UnrealizedPnL", money(row["unrealized"]), currency),
@@ -338,7 +562,7 @@ class SimState:
             ]
         net = totals["cash"] + totals["value"]
         values += [
-            ("Currency", base, "BASE"),
+            ("Currency", "BASE", "BASE"),
             ("ExchangeRate", "1.00", "BASE"),
             ("CashBalance", money(totals["cash"]), "BASE"),
             ("NetLiquidationByCurrency", money(net), "BASE"),
