@@ -363,7 +363,8 @@ class ClientSession:
         req_id = int(fields[2])
         matching = [e for e in self.state.executions.values() if _matches(e, fields[3:10])]
         zone = self.state.exec_zone
-        out = [msg.exec_details(req_id, e, zone) for e in matching]
+        form = self.state.exec_time_form
+        out = [msg.exec_details(req_id, e, zone, form) for e in matching]
         out += [msg.commission_report(e) for e in matching]
         if not self._withheld("executions"):
             out.append(msg.exec_details_end(req_id))
@@ -396,7 +397,7 @@ class ClientSession:
         self.send(
             msg.open_order(execution, "Submitted"),
             msg.order_status(execution, "Submitted", shares * 0, shares),
-            msg.exec_details(-1, execution, self.state.exec_zone),
+            msg.exec_details(-1, execution, self.state.exec_zone, self.state.exec_time_form),
             msg.open_order(execution, "Filled"),
             msg.order_status(execution, "Filled", shares, shares * 0),
             msg.commission_report(execution),
@@ -409,7 +410,7 @@ class ClientSession:
         self.send(
             msg.open_order(execution, "Filled"),
             msg.order_status(execution, "Filled", execution.shares, execution.shares * 0),
-            msg.exec_details(-1, execution, self.state.exec_zone),
+            msg.exec_details(-1, execution, self.state.exec_zone, self.state.exec_time_form),
             msg.commission_report(execution),
         )
 
