@@ -18,9 +18,11 @@ When a row is adopted — never a guess between two candidates:
   With `ib_account` limiting a sync to one of several managed accounts the snapshot cannot say
   that other accounts exist; once any of them has been synced the ledger knows it, and legacy
   rows then stay unmatched.
-- The snapshot reports exactly one position of that account with that symbol (a quantity 0 row
-  of a position closed today counts: reconcile then closes the adopted row), no other
-  unadopted row competes for it, and the ledger holds no OPEN lifecycle of that conId already.
+- The snapshot reports exactly one position of that account with that symbol, and it is held
+  (a quantity 0 row of a position closed today counts as a second candidate, but is never
+  adopted: which lifecycle it closed is not known); no other unadopted row competes for it; and
+  the ledger holds no lifecycle of that conId in that account, OPEN or CLOSED (the app already
+  tracked the contract: the seed row predates that and is not its history).
 Ambiguous rows (a stock and its option share the symbol; two seed rows of one symbol) stay
 unmatched and are logged once per process.
 """
@@ -37,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from app.db import repository
 from app.db.tables import AccountRow, PositionRow
-from app.domain.values import BrokerPosition, BrokerSnapshot, PositionStatus
+from app.domain.values import BrokerPosition, BrokerSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +108,17 @@ def adopt_seed_rows(session: Session, snapshot: BrokerSnapshot) -> int:
                 )
             continue
         row, position = seed_rows[0], candidates[0]
+        if position.quantity == 0:
+            _report_once(
+                row,
+                "zero",
+                "seed position %s (%s, account %s) stays unmatched: the broker reports that "
+                "symbol closed today (quantity 0)",
+                row.id,
+                row.symbol,
+                _mask(account),
+            )
+            continue
         if _adopt(session, row, account, position):
             adopted += 1
     return adopted
@@ -157,22 +170,18 @@ def _targets(session: Session, snapshot: BrokerSnapshot, rows: list[_SeedRow]) -
 
 
 def _adopt(session: Session, row: _SeedRow, account: str, position: BrokerPosition) -> bool:
-    """Fill in the row's contract (and real account); False when the key is already held."""
+    """Fill in the row's contract (and real account); False when the key is already tracked."""
     account_id = repository.account_ids(session, [account], create=True)[account]
     c = position.contract
     held = session.execute(
-        select(P.c.id).where(
-            P.c.account_id == account_id,
-            P.c.con_id == c.con_id,
-            P.c.status == PositionStatus.OPEN.value,
-        )
+        select(P.c.id).where(P.c.account_id == account_id, P.c.con_id == c.con_id).limit(1)
     ).first()
     if held is not None:
         _report_once(
             row,
             "held",
-            "seed position %s (%s, account %s) stays unmatched: position %s is already the "
-            "OPEN lifecycle of conId %s",
+            "seed position %s (%s, account %s) stays unmatched: position %s already tracks "
+            "conId %s",
             row.id,
             row.symbol,
             _mask(account),
