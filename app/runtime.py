@@ -130,6 +130,7 @@ class Runtime:
             client_id=settings.ib_client_id,
             account=settings.ib_account,
             timeout=settings.ib_timeout,
+            tws_timezone=settings.tws_timezone,
         )
         options = sync_options(settings)
         if gateway is not None:

@@ -7,9 +7,12 @@ Precedence, lowest first: defaults → settings file → environment → command
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
 from pydantic import Field, ValidationInfo, field_validator
@@ -34,6 +37,44 @@ def default_settings_file() -> Path:
     if override:
         return Path(override)
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "settings.json"
+
+
+def local_timezone_name() -> str:
+    """This machine's IANA time zone name; "UTC" when the system does not name one.
+
+    The standard library has no call for it: the `TZ` variable, Debian's /etc/timezone and the
+    /etc/localtime link (Linux, macOS) are read in that order. Windows names no IANA zone; there,
+    and wherever none of these gives a known name, it is UTC. The sync logs the zone it reads
+    zone-less execution times in, so a wrong default never goes unnoticed (set tws_timezone).
+    """
+    candidates: list[str] = []
+    env = os.environ.get("TZ", "").lstrip(":")
+    if env:
+        candidates.append(env)
+    if sys.platform != "win32":
+        with contextlib.suppress(OSError):
+            candidates.append(Path("/etc/timezone").read_text(encoding="utf-8").strip())
+        try:
+            target = str(Path("/etc/localtime").resolve())
+        except OSError:
+            target = ""
+        if "zoneinfo/" in target:
+            candidates.append(target.split("zoneinfo/", 1)[1])
+    for name in candidates:
+        if name and _known_zone(name):
+            return name
+    return "UTC"
+
+
+def _known_zone(name: str) -> bool:
+    # ZoneInfo also accepts absolute paths and "posixrules"-like files: only names count.
+    if name.startswith(("/", ".")) or ".." in name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 class Settings(BaseSettings):
@@ -61,6 +102,12 @@ class Settings(BaseSettings):
     )
     ib_account: str = Field("", description="Limit to one account code (empty: every account).")
     ib_timeout: float = Field(10.0, gt=0, description="Seconds to wait for TWS to answer.")
+    tws_timezone: str = Field(
+        default_factory=local_timezone_name,
+        description="IANA time zone of the TWS login (its login dialog's time zone), e.g. "
+        "America/New_York: execution times TWS sends without a zone are read in it (default: "
+        "this machine's zone). Times that name their zone are read in that zone.",
+    )
 
     # Storage and timing.
     database_url: str = Field(default_factory=default_database_url, description="SQLAlchemy URL.")
@@ -107,6 +154,16 @@ class Settings(BaseSettings):
         if not value.strip():
             raise ValueError(f"{info.field_name} must not be empty")
         return value.strip()
+
+    @field_validator("tws_timezone")
+    @classmethod
+    def _iana_zone(cls, value: str) -> str:
+        name = value.strip()
+        if not _known_zone(name):
+            raise ValueError(
+                f"{name!r} is not an IANA time zone name (e.g. America/New_York, Europe/London)"
+            )
+        return name
 
     @classmethod
     def settings_customise_sources(

@@ -37,9 +37,12 @@ class IbBroker:
     """A read-only TWS / IB Gateway connection that produces complete snapshots (BrokerPort).
 
     `account` limits everything to that one account code ("" = every managed account);
-    `timeout` (seconds) bounds the connection and each request of a snapshot. The keyword-only
-    knobs tune reconnecting: backoff from `backoff_initial` doubling to `backoff_cap` seconds,
-    at least `client_id_retry` seconds between attempts while the client id is in use.
+    `timeout` (seconds) bounds the connection and each request of a snapshot. `tws_timezone` is
+    the TWS login's IANA zone, in which execution times TWS sends without a zone are read (the
+    app passes the tws_timezone setting; each connection logs once when it had to). The other
+    keyword-only knobs tune reconnecting: backoff from `backoff_initial` doubling to
+    `backoff_cap` seconds, at least `client_id_retry` seconds between attempts while the client
+    id is in use.
     """
 
     def __init__(
@@ -50,6 +53,7 @@ class IbBroker:
         account: str = "",
         timeout: float = 10.0,
         *,
+        tws_timezone: str = "UTC",
         backoff_initial: float = 1.0,
         backoff_cap: float = 30.0,
         client_id_retry: float = 30.0,
@@ -59,6 +63,7 @@ class IbBroker:
         self.client_id = client_id
         self.account = account.strip()
         self.timeout = timeout
+        self.tws_timezone = tws_timezone
         self._backoff = Backoff(backoff_initial, backoff_cap)
         self._client_id_retry = client_id_retry
         self._status = ConnectionStatus(ConnectionState.DISCONNECTED, "Not started.")
@@ -157,6 +162,7 @@ class IbBroker:
             timeout=self.timeout,
             on_status=self._set_status,
             on_event=self._emit_event,
+            tws_timezone=self.tws_timezone,
         )
 
     def _set_session(self, session: IbSession | None) -> None:

@@ -12,7 +12,9 @@ TWS's unset double (Java's Double.MAX_VALUE), NaN and ±Infinity become None.
 
 Executions (11) still come through ib_insync's `Fill` (its floats follow the same rule); their
 commission reports (59) are read from the text too, because ib_insync turns an unset realizedPNL
-into 0.0 — indistinguishable from a real break-even close (see `commission_fields`).
+into 0.0 — indistinguishable from a real break-even close (see `commission_fields`). Their times
+are read from the text as well (`execution_time`): ib_insync reads a zone-less time in this
+machine's zone, a UTC `-` form likewise, and loses which form it was.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.domain.values import ONE, ZERO, BrokerPosition, Contract, Fill, PositionKey, Side
 
@@ -57,6 +60,21 @@ class Mark:
     market_price: Decimal | None
     market_value: Decimal | None
     unrealized_pnl: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExecTime:
+    """An execution's time as TWS sent it, read into UTC.
+
+    `zone` is the zone it was read in; `zoned` is False when TWS named none and the TWS login's
+    zone (the tws_timezone setting) was assumed. `ambiguous` is set when that local time occurs
+    twice (the hour clocks go back) and the earlier instant was taken.
+    """
+
+    at: datetime
+    zone: str
+    zoned: bool
+    ambiguous: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +172,56 @@ def row_key(account: str, con_id: str) -> PositionKey | None:
 def utc(moment: datetime) -> datetime:
     """An aware UTC datetime (a naive one is read as local time, as ib_insync does)."""
     return moment.astimezone(UTC)
+
+
+def execution_time(text: str, tws_zone: str) -> ExecTime:
+    """An execDetails time field as an aware UTC time; RowError when it cannot be read honestly.
+
+    TWS sends one of (sources: ib_insync issues #287 and #671, rust-ibapi PR #387, IBKR's
+    "Changes in the date/time field" note on interactivebrokers.github.io/tws-api/orders.html):
+    - `yyyyMMdd  HH:mm:ss` (older TWS; one or two spaces): local time of the TWS login's zone,
+      which TWS does not name; read in `tws_zone` (the tws_timezone setting).
+    - `yyyyMMdd HH:mm:ss <zone>` (server version 200 and later, e.g. `US/Eastern`): that zone.
+    - `yyyyMMdd-HH:mm:ss`: IB's UTC form (TWS 10.17+), as #671 observed for executions.
+    - seconds since the epoch (UTC), which ib_insync's parser also accepts.
+    A named zone the tz database does not know, or a zone-less time that does not exist in
+    `tws_zone` (inside the hour clocks skip forward: the setting must be wrong), is a RowError,
+    never a guess. A local time that occurs twice (the hour clocks go back; TWS sends no offset)
+    takes the earlier instant, as ib_insync does, and says so in `ambiguous` for the caller to
+    log.
+    """
+    raw = text.strip()
+    if raw.isdigit():
+        return ExecTime(datetime.fromtimestamp(int(raw), UTC), "UTC", zoned=True)
+    zoned = True
+    if len(raw) >= 17 and raw[8] == "-" and " " not in raw:
+        stamp, zone_name = raw[:8] + raw[9:], "UTC"
+    else:
+        date, _, rest = raw.partition(" ")
+        clock, _, zone_name = rest.strip().partition(" ")
+        stamp, zone_name = date + clock, zone_name.strip()
+        if not zone_name:
+            zoned, zone_name = False, tws_zone
+    try:
+        local = datetime.strptime(stamp, "%Y%m%d%H:%M:%S")  # noqa: DTZ007 (zone set below)
+    except ValueError:
+        raise RowError(f"execution time {text[:40]!r} is not yyyyMMdd HH:mm:ss") from None
+    try:
+        zone = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise RowError(f"execution time {text[:40]!r}: unknown time zone {zone_name!r}") from None
+    early = local.replace(tzinfo=zone, fold=0)
+    late = local.replace(tzinfo=zone, fold=1)
+    ambiguous = False
+    if early.utcoffset() != late.utcoffset():
+        # Either the wall time occurs twice (fall back) or not at all (spring forward).
+        if early.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local:
+            raise RowError(
+                f"execution time {text[:40]!r} does not exist in {zone_name} (clocks skip that "
+                f"hour); {'check the tws_timezone setting' if not zoned else 'TWS sent it so'}"
+            )
+        ambiguous = True
+    return ExecTime(early.astimezone(UTC), zone_name, zoned=zoned, ambiguous=ambiguous)
 
 
 # ---------------------------------------------------------------------------- rows
@@ -268,8 +336,9 @@ def contract_from_ib(c: Any) -> Contract:
     )
 
 
-def fill_from_ib(ib_fill: Any, commission: Commission | None) -> Fill:
-    """An ib_insync Fill plus our own reading of its commission report; RowError if unusable."""
+def fill_from_ib(ib_fill: Any, commission: Commission | None, time: ExecTime | None = None) -> Fill:
+    """An ib_insync Fill plus our own reading of its commission report and time (`time`; None:
+    ib_insync's, which read a zone-less time in ib.TimezoneTWS); RowError if unusable."""
     ex = ib_fill.execution
     account = str(ex.acctNumber)
     if not account:
@@ -291,7 +360,7 @@ def fill_from_ib(ib_fill: Any, commission: Commission | None) -> Fill:
         side=side,
         shares=shares,
         price=price,
-        time=utc(ex.time),
+        time=time.at if time is not None else utc(ex.time),
         perm_id=int(ex.permId),
         order_ref=str(ex.orderRef),
         commission=commission.commission if commission else None,

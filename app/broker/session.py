@@ -24,9 +24,11 @@ from app.broker.convert import (
     PORTFOLIO_FIELDS,
     POSITION_FIELDS,
     Commission,
+    ExecTime,
     Mark,
     RowError,
     commission_fields,
+    execution_time,
     fill_from_ib,
     portfolio_fields,
     position_fields,
@@ -146,6 +148,7 @@ class IbSession:
         timeout: float,
         on_status: StatusSink,
         on_event: EventSink,
+        tws_timezone: str = "UTC",
     ) -> None:
         loop = asyncio.get_running_loop()
         self.host = host
@@ -158,6 +161,11 @@ class IbSession:
         self.book = LiveBook()
         self._decoded = DecodedRows()
         self.commissions: dict[str, Commission] = {}
+        # Our reading of each execution's time text (or why it could not be read): see
+        # convert.execution_time. `tws_timezone` is the TWS login's zone, for zone-less times.
+        self.tws_timezone = tws_timezone
+        self.exec_times: dict[str, ExecTime | RowError] = {}
+        self._zone_assumed = False
         self.ready = False
         self.ib_lost = False
         self._closed: asyncio.Future[str] = loop.create_future()
@@ -165,6 +173,9 @@ class IbSession:
         self._watches: set[_Watch] = set()
 
         ib = ReadOnlyIB()  # type: ignore[no-untyped-call]
+        # ib_insync's own Execution.time then agrees with ours for zone-less times (it would
+        # read them in this machine's zone); the fills we book use exec_times all the same.
+        ib.TimezoneTWS = tws_timezone
         # An error answering one of our requests must fail it, not end it with a partial list.
         ib.RaiseRequestErrors = True
         # ib_insync answers 1102 with an unreferenced reqAccountSummary task (never awaited,
@@ -283,6 +294,7 @@ class IbSession:
         # until then and make that collection long (a 3 s pause after four reconnects).
         self.book = LiveBook()
         self._decoded = DecodedRows()
+        self.exec_times = {}
 
     def _mark_closed(self, reason: str) -> None:
         self.ready = False
@@ -411,6 +423,8 @@ class IbSession:
 
     def _on_execution(self, fields: list[str], forward: Forward) -> None:
         exec_id = fields[14] if len(fields) > 14 else ""
+        if exec_id and len(fields) > 15:
+            self._read_time(exec_id, fields[15])
         key = row_key(fields[16], fields[3]) if len(fields) > 16 else None
         try:
             live = int(fields[1]) not in self.book.executions_pending
@@ -427,6 +441,33 @@ class IbSession:
                     self.book.exec_keys[exec_id] = key
         if live:
             self._emit(BrokerEventKind.EXECUTION, key)
+
+    def _read_time(self, exec_id: str, text: str) -> None:
+        """Read one execution's time; say once per connection that zone-less times were read
+        in tws_timezone, and each time a local time was ambiguous (DST fall-back)."""
+        try:
+            read = execution_time(text, self.tws_timezone)
+        except RowError as exc:
+            self.exec_times[exec_id] = exc
+            return
+        self.exec_times[exec_id] = read
+        if not read.zoned and not self._zone_assumed:
+            self._zone_assumed = True
+            logger.warning(
+                "execution times without a zone read as %s (the tws_timezone setting: the TWS "
+                "login's time zone); TWS sent %r",
+                read.zone,
+                text,
+            )
+        if read.ambiguous:
+            logger.warning(
+                "execution %s at %r: that local time occurs twice in %s (clocks went back); "
+                "read as the earlier, %s UTC",
+                exec_id,
+                text,
+                read.zone,
+                read.at.strftime("%H:%M:%S"),
+            )
 
     def _on_execution_end(self, fields: list[str], forward: Forward) -> None:
         if len(fields) == 3:
@@ -551,7 +592,10 @@ class IbSession:
             account = str(ib_fill.execution.acctNumber)
             key = row_key(account, str(ib_fill.contract.conId))
             try:
-                fill = fill_from_ib(ib_fill, self.commissions.get(exec_id))
+                time = self.exec_times.get(exec_id)
+                if isinstance(time, RowError):
+                    raise RowError(str(time))
+                fill = fill_from_ib(ib_fill, self.commissions.get(exec_id), time)
             except RowError as exc:
                 skipped.append(SkippedRow(key, f"execution {exec_id}: {exc}"))
                 logger.warning(

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.db import concurrency, repository
+from app.db.adopt import adopt_seed_rows
 from app.db.database import Database
 from app.db.errors import DatabaseConflictError, DatabaseIntegrityError
 from app.domain.plan import LifecycleChange, ReconcileOptions, SyncPlan
@@ -130,6 +131,7 @@ def _commit(
     what this transaction leaves is appended to `after` (to keep once it has committed)."""
     codes = touched_accounts(snapshot)
     concurrency.lock_accounts(session, codes)  # PostgreSQL; SQLite's BEGIN IMMEDIATE did it
+    adopt_seed_rows(session, snapshot)  # seed rows (no conId) become their key's lifecycle
     newer = None
     state: LedgerState | None = None
     loaded = False

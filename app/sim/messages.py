@@ -7,7 +7,7 @@ drops a 7, 11, 59 or 61 with one field too many or too few.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import IntEnum
 from zoneinfo import ZoneInfo
@@ -172,12 +172,28 @@ def account_summary_end(req_id: int) -> Fields:
     return [str(Out.ACCOUNT_SUMMARY_END), "1", str(req_id)]
 
 
-def exec_time_text(when: datetime, zone: str) -> str:
-    """`YYYYMMDD HH:MM:SS <IANA zone>`, the form ib_insync turns into an aware UTC time."""
-    return when.astimezone(ZoneInfo(zone)).strftime("%Y%m%d %H:%M:%S ") + zone
+EXEC_TIME_FORMS = ("zoned", "local", "utc")
 
 
-def exec_details(req_id: int, e: Execution, zone: str) -> Fields:
+def exec_time_text(when: datetime, zone: str, form: str = "zoned") -> str:
+    """An execution time as TWS words it; `form` picks which TWS:
+
+    - "zoned" (default): `YYYYMMDD HH:MM:SS <IANA zone>`, what TWS sends at server version 200
+      and later (rust-ibapi PR #387: "20260130 10:46:26 America/New_York").
+    - "local": `YYYYMMDD  HH:MM:SS` (two spaces), older TWS: wall time of the TWS login's zone,
+      which the text does not name (ib_insync issue #287).
+    - "utc": `YYYYMMDD-HH:MM:SS`, IB's UTC form (IBKR tws-api "Changes in the date/time
+      field"; seen on execution times in ib_insync issue #671).
+    """
+    if form == "utc":
+        return when.astimezone(UTC).strftime("%Y%m%d-%H:%M:%S")
+    local = when.astimezone(ZoneInfo(zone))
+    if form == "local":
+        return local.strftime("%Y%m%d  %H:%M:%S")
+    return local.strftime("%Y%m%d %H:%M:%S ") + zone
+
+
+def exec_details(req_id: int, e: Execution, zone: str, form: str = "zoned") -> Fields:
     """`11|reqId|orderId|contract…|execId|time|acct|exchange|side|shares|price|…` (31 fields)."""
     return [
         str(Out.EXEC_DETAILS),
@@ -185,7 +201,7 @@ def exec_details(req_id: int, e: Execution, zone: str) -> Fields:
         str(e.order_id),
         *_contract(e.contract, e.exchange),
         e.exec_id,
-        exec_time_text(e.time, zone),
+        exec_time_text(e.time, zone, form),
         e.account,
         e.exchange,
         e.side,

@@ -369,7 +369,8 @@ class ClientSession:
             if self.server.sees(self.client_id, e) and _matches(e, fields[3:10])
         ]
         zone = self.state.exec_zone
-        out = [msg.exec_details(req_id, e, zone) for e in matching]
+        form = self.state.exec_time_form
+        out = [msg.exec_details(req_id, e, zone, form) for e in matching]
         # A withheld commissionReport is not in the answer until it was released.
         out += [msg.commission_report(e) for e in matching if not e.commission_pending]
         if not self._withheld("executions"):
@@ -403,7 +404,7 @@ class ClientSession:
         self.send(
             msg.open_order(execution, "Submitted"),
             msg.order_status(execution, "Submitted", shares * 0, shares),
-            msg.exec_details(-1, execution, self.state.exec_zone),
+            msg.exec_details(-1, execution, self.state.exec_zone, self.state.exec_time_form),
             msg.open_order(execution, "Filled"),
             msg.order_status(execution, "Filled", shares, shares * 0),
             *self._commission(execution),
@@ -425,7 +426,7 @@ class ClientSession:
         self.send(
             msg.open_order(execution, "Filled"),
             msg.order_status(execution, "Filled", execution.shares, execution.shares * 0),
-            msg.exec_details(-1, execution, self.state.exec_zone),
+            msg.exec_details(-1, execution, self.state.exec_zone, self.state.exec_time_form),
             *self._commission(execution),
         )
 

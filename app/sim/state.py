@@ -109,6 +109,9 @@ class SimState:
         self.contracts: dict[int, Contract] = {}  # every contract seen, by conId
         self.fx_to_usd = dict(DEFAULT_FX_TO_USD)
         self.exec_zone = exec_zone
+        # How execDetails words times (app.sim.messages.exec_time_text): "zoned" as current TWS
+        # does; "local" (no zone, in exec_zone) or "utc" as other TWS versions do.
+        self.exec_time_form = "zoned"
         self.next_order_id = 1
         self.clock = clock or (lambda: datetime.now(UTC))
         self._perm_id = 1_000_000_000

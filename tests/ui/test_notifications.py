@@ -212,3 +212,22 @@ def test_the_settings_dialog_switches_each_kind(qloop):
         assert chosen.notify_failure_threshold == 5
     finally:
         dialog.deleteLater()
+
+
+def test_the_settings_dialog_edits_the_tws_timezone(qloop):
+    """The TWS login's zone is chosen in Settings…; an unknown name is refused, not saved."""
+    from app.settings import Settings
+    from app.ui.dialogs.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(Settings(tws_timezone="Europe/London"))
+    try:
+        assert dialog.tws_timezone.currentText() == "Europe/London"
+        dialog.tws_timezone.setCurrentText("Mars/Olympus")
+        dialog._check_and_accept()
+        assert dialog.result() != dialog.DialogCode.Accepted
+        assert "tws_timezone" in dialog.error.text()
+        dialog.tws_timezone.setCurrentText("Asia/Tokyo")
+        dialog._check_and_accept()
+        assert dialog.result_settings().tws_timezone == "Asia/Tokyo"
+    finally:
+        dialog.deleteLater()

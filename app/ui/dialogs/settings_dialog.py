@@ -6,10 +6,12 @@ Reads and writes app.settings.Settings; the window applies the result without a 
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import available_timezones
 
 from pydantic import ValidationError
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
@@ -50,6 +52,16 @@ class SettingsDialog(QDialog):
         self.account = QLineEdit(settings.ib_account)
         self.account.setPlaceholderText("every managed account")
         self.timeout = _seconds(1, 600, settings.ib_timeout)
+        # Editable: the list is the tz database's names; a typed name is validated on OK.
+        self.tws_timezone = QComboBox()
+        self.tws_timezone.setObjectName("twsTimezone")
+        self.tws_timezone.setEditable(True)
+        self.tws_timezone.addItems(sorted(available_timezones()))
+        self.tws_timezone.setCurrentText(settings.tws_timezone)
+        self.tws_timezone.setToolTip(
+            "The time zone chosen in the TWS login dialog. Older TWS versions send execution "
+            "times without a zone, in that zone; times that name their zone are read in it."
+        )
         note = QLabel(CLIENT_ID_NOTE)
         note.setWordWrap(True)
         note.setStyleSheet("color: #5f6368")
@@ -60,6 +72,7 @@ class SettingsDialog(QDialog):
         connection.addRow("", note)
         connection.addRow("Account", self.account)
         connection.addRow("Timeout (s)", self.timeout)
+        connection.addRow("TWS login time zone", self.tws_timezone)
 
         self.enabled = QCheckBox("Sync automatically")
         self.enabled.setChecked(settings.enabled)
@@ -152,6 +165,7 @@ class SettingsDialog(QDialog):
             "ib_client_id": self.client_id.value(),
             "ib_account": self.account.text().strip(),
             "ib_timeout": self.timeout.value(),
+            "tws_timezone": self.tws_timezone.currentText().strip(),
             "enabled": self.enabled.isChecked(),
             "sync_interval": self.interval.value(),
             "debounce_seconds": self.debounce.value(),
