@@ -80,10 +80,10 @@ def _event_line(event: StoredEvent) -> str:
     source = _FROM.get(event.price_source) if event.price_source else None
     line = f"• {fmt.local_time(event.occurred_at)} {kind} {moved}{price}: {event_text(event)}"
     if event.pnl_basis is PnlBasis.UNKNOWN:
-        line += " (no price)"
+        line += "\n   no price"
     elif source:
-        line += f" ({source})"
-    return line + (f" — {event.note}" if event.note else "")
+        line += f"\n   {source}"
+    return line + (f"\n   {event.note}" if event.note else "")
 
 
 def lifecycle_why(life: Lifecycle) -> str:

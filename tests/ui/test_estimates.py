@@ -54,7 +54,7 @@ def _reduce(life, basis, realized, estimated, **event):
     return LifecycleChange(life, after, (planned,))
 
 
-def _seed_three_bases(path: Path) -> None:
+def seed_three_bases(path: Path) -> None:
     """AAPL exact, MSFT estimated (market price), ES unknown (no price) — open, 6 left each."""
     db = open_database(path)
     try:
@@ -85,7 +85,7 @@ def _cell(model: KeyedTableModel, key, title: str):
 def test_estimated_and_unknown_realized_figures_are_marked(make_app, qloop, tmp_path):
     """Issue 15 item 10: inferred trades looked exact — an estimate priced at market read just
     like a fill's P&L in the window, with nothing to say so but the event's price source."""
-    _seed_three_bases(tmp_path / "ledger.sqlite")
+    seed_three_bases(tmp_path / "ledger.sqlite")
     app = make_app(free_port())  # offline: nothing listens there
     w = app.window
 
