@@ -18,10 +18,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.db import concurrency, repository
+from app.db import concurrency, manual, repository
 from app.db.adopt import adopt_seed_rows
 from app.db.database import Database
 from app.db.errors import DatabaseConflictError, DatabaseIntegrityError
+from app.domain.manual import MarkClosedRequest
 from app.domain.plan import LifecycleChange, ReconcileOptions, SyncPlan
 from app.domain.reconcile import reconcile
 from app.domain.records import RunOutcome
@@ -84,6 +85,16 @@ class LedgerStore:
                 if after:
                     self._open.keep(after[0])  # committed: what it left is now the ledger
                 return result
+
+    async def mark_closed(self, request: MarkClosedRequest) -> Lifecycle:
+        """The user's Mark closed, written only if the lifecycle is still the version they saw
+        (app.db.manual); the closed lifecycle. Raises LifecycleChangedError otherwise."""
+        try:
+            return await self.db.run(manual.mark_closed, request)
+        finally:
+            # The write moved total_changes, so the kept copy would be found stale anyway; forget
+            # it outright so that does not hang on which connection wrote.
+            self._open.forget()
 
     async def record_run(self, outcome: RunOutcome) -> int:
         """Record a run that changed nothing."""

@@ -26,12 +26,19 @@ from app.domain.connection import (
     ConnectionStatus,
 )
 from app.domain.discrepancy import STEP, Discrepancy, comparing, run_steps
-from app.domain.manual import MarkClosedError, mark_closed
+from app.domain.manual import (
+    LifecycleChangedError,
+    LifecycleVersion,
+    MarkClosedError,
+    MarkClosedRequest,
+)
+from app.domain.records import StoredEvent
 from app.domain.values import BrokerPosition, Lifecycle, PositionKey, SyncTrigger
 from app.runtime import Runtime, sync_options
 from app.settings import Settings, save_settings
 from app.sync.results import SyncResult
 from app.sync.tasks import TaskGroup
+from app.ui import estimates
 from app.ui import formatting as fmt
 from app.ui.banner import banner_state
 from app.ui.charts.feed import ChartsFeed
@@ -57,6 +64,15 @@ _MARKS = {
     Discrepancy.NOT_CACHED: (QColor("#dbe9ff"), "Not yet cached"),
 }
 BROKER_VIEW_DELAY_MS = 250  # coalesce bursts of live pushes into one repaint
+EXPLAINED = 500  # lifecycles whose estimate events are read for their tooltips, per reload
+
+
+def _marked_events(session: Any, ids: list[int]) -> dict[int, list[StoredEvent]]:
+    """The estimated and unknown events of these lifecycles (on the database thread)."""
+    return {
+        pid: [e for e in repository.events(session, pid) if estimates.marked(e.pnl_basis)]
+        for pid in ids
+    }
 
 
 def _stale_keys(key_of: Callable[[Any], Any], held: list[Any], rows: list[Any]) -> list[Any]:
@@ -82,6 +98,11 @@ class WindowController:
         self._broker_loaded = False  # the broker side holds a full live view
         self._mirroring = False  # selecting the twin row in the other table
         self._selected: Lifecycle | None = None
+        # (lifecycle id, id of its last event) as the history pane shows it: what the user saw.
+        self._history_shown: tuple[int, int | None] | None = None
+        # Tooltip lines saying from what a lifecycle's estimates come, by id, with the figures
+        # they were read for: only lifecycles whose figures moved are read again.
+        self._explained: dict[int, tuple[tuple[Any, ...], str]] = {}
         self._broker_keys: set[PositionKey] | None = set()
         self._marks_wanted: tuple[list[Lifecycle], list[BrokerPosition] | None] | None = None
         self._marks_task: asyncio.Task[None] | None = None
@@ -158,7 +179,10 @@ class WindowController:
     def on_mark_closed_button_clicked(self) -> None:
         """Mark the selected cached position closed (asks first when the broker disagrees)."""
         if self._selected is not None and self._selected.is_open:
-            self.tasks.spawn(self.mark_selected_closed(self._selected), "mark-closed")
+            # The copy the views hold now: a reload since the selection replaced the row.
+            position = self._current_version(self._selected)
+            if position.is_open:
+                self.tasks.spawn(self.mark_selected_closed(position), "mark-closed")
 
     def on_settings_action_triggered(self) -> None:
         """Open the settings dialog."""
@@ -300,6 +324,7 @@ class WindowController:
         self.refresh_differences()
         self.update_banner()
         self.charts.ledger_changed()
+        await self.explain_estimates()
         if self._selected is not None:  # its history (and chart) may have moved too
             fresh = self._current_version(self._selected)
             # Only if the reload still holds it (not after a switch to another database).
@@ -319,6 +344,7 @@ class WindowController:
             self._update_accounts(p.account for p in rows)
             self._update_totals()
             self.charts.ledger_changed()
+            await self.explain_estimates()
         runs = await self.runtime.db.run(repository.sync_runs, 200)
         self.window.runs_model.reset(runs)
         self.refresh_differences()
@@ -530,12 +556,42 @@ class WindowController:
             "closes of open positions (amounts in each position's currency)"
         )
 
+    async def explain_estimates(self) -> None:
+        """Tell the position tables from what each estimated or unknown figure comes (its
+        events' price sources and notes), for their tooltips."""
+        w = self.window
+        marked = [
+            p
+            for p in (*w.cache_model.values(), *w.closed_model.values())
+            if p.id is not None and estimates.marked(p.pnl_basis)
+        ]
+        figures = {
+            p.id: (p.realized_pnl, p.realized_pnl_estimated, p.pnl_basis, p.status) for p in marked
+        }
+        explained = self._explained
+        wanted = [
+            p.id for p in marked[:EXPLAINED] if explained.get(p.id, ((),))[0] != figures[p.id]
+        ]
+        if wanted:
+            found = await self.runtime.db.run(_marked_events, wanted)
+            for pid, events in found.items():
+                explained[pid] = (figures[pid], estimates.events_why(events))
+        self._explained = {pid: explained[pid] for pid in figures if pid in explained}
+        texts = {pid: text for pid, (_, text) in self._explained.items()}
+        w.cache_model.set_explanations(
+            {p.key: texts.get(p.id, estimates.SEE_HISTORY) for p in marked if p.is_open}
+        )
+        w.closed_model.set_explanations(
+            {p.id: texts.get(p.id, estimates.SEE_HISTORY) for p in marked if not p.is_open}
+        )
+
     # ------------------------------------------------------------------ history
     async def show_history(self, position: Lifecycle | None) -> None:
         """Events and fills of one lifecycle in the history pane."""
         w = self.window
         if position is None or position.id is None:
             w.history_title.setText("Select a position to see its history and fills.")
+            self._history_shown = None
             w.events_model.reset([])
             w.fills_model.reset([])
             self.charts.show_position(None)
@@ -552,16 +608,26 @@ class WindowController:
             f"<b>{contract.local_symbol or contract.symbol}</b> in {position.account} — "
             f"{position.status.value.lower()}, opened {fmt.local_time(position.opened_at)}"
             + (f", closed {fmt.local_time(position.closed_at)}" if position.closed_at else "")
-            + f" · realized {fmt.money(position.realized_pnl)}"
+            + f" · realized {estimates.lifecycle_text(position)}"
+            + (
+                " <i>(not all exact: see Realized below)</i>"
+                if estimates.marked(position.pnl_basis)
+                else ""
+            )
         )
+        self._history_shown = (position.id, events[-1].id if events else None)
         w.events_model.reset(events)
         w.fills_model.reset(fills)
         self.charts.show_position(position, events, fills)
 
     # ------------------------------------------------------------------ Mark closed
     async def mark_selected_closed(self, position: Lifecycle) -> None:
-        """Ask (when the broker still reports it), then record MARKED_CLOSED."""
+        """Ask (when the broker still reports it), then record MARKED_CLOSED through the ledger's
+        write door, which refuses when the lifecycle changed since it was shown here."""
         w = self.window
+        # What the user is deciding on, taken now: a sync may book a fill (and the window reload)
+        # while the dialogs below are open, and the close must not be written over that.
+        seen = LifecycleVersion.of(position, await self._last_event_seen(position))
         # Ask the live subscription itself, not the table: the table repaints a moment later.
         reported = [r for r in self.runtime.broker.live_positions([position.key]) if r.quantity]
         if reported:
@@ -582,14 +648,33 @@ class WindowController:
             return
         price = dialog.exit_price()
         assert price is not None
+        request = MarkClosedRequest(seen, price, dialog.closed_at(), dialog.note.text().strip())
+        refused: str | None = None
         try:
-            change = mark_closed(position, price, dialog.closed_at(), dialog.note.text().strip())
-            await self.runtime.db.run(repository.apply_manual_change, change)
+            await self.runtime.ledger.mark_closed(request)
+        except LifecycleChangedError as exc:
+            refused = str(exc)
         except (MarkClosedError, ValueError, DatabaseError) as exc:
             await tell(w, "Could not mark closed", str(exc))
+        if refused is not None:
+            # Reload first, so the message box stands over what changed, then tell.
+            await self.reload_keys([position.key])  # also the history pane, when it shows it
+            self.update_banner()
+            await tell(w, "Not marked closed: the position changed", refused)
+            return
         await self.reload_keys([position.key])
         await self.show_history(self.window.closed_model.get(position.id))
         self.update_banner()
+
+    async def _last_event_seen(self, position: Lifecycle) -> int | None:
+        """The id of `position`'s last event as the history pane shows it (read now only when
+        the pane does not show that lifecycle yet: a click before its history loaded)."""
+        shown = self._history_shown
+        if shown is not None and shown[0] == position.id:
+            return shown[1]
+        assert position.id is not None
+        events = await self.runtime.db.run(repository.events, position.id)
+        return events[-1].id if events else None
 
     # ------------------------------------------------------------------ settings
     async def edit_settings(self) -> None:

@@ -7,7 +7,7 @@ Run under a real X server (Xvfb), not offscreen, so the window is painted by the
 
 It takes about two minutes: the demo's vanishing position shows up after ~45 s, and the charts
 wait for the demo's first partial close of the day. Name shots after the folder to take only
-those: `live` (live, discrepancy, offline) or `charts`.
+those: `live` (live, discrepancy, offline), `charts` or `estimates` (a few seconds, offline).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from pathlib import Path
 os.environ.setdefault("QT_API", "pyside6")
 
 import qasync
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QToolTip
 
 from app.domain.connection import ConnectionState
 from app.runtime import Runtime
@@ -31,6 +33,7 @@ from app.ui.controller import WindowController
 from app.ui.main_window import MainWindow
 from tests.ui.conftest import eventually
 from tests.ui.demo_history import seed_history
+from tests.ui.test_estimates import seed_three_bases
 
 
 async def take(out: Path, database: Path) -> None:
@@ -95,9 +98,54 @@ async def take_charts(out: Path, database: Path) -> None:
     window.close()
 
 
+async def take_estimates(out: Path, database: Path) -> None:
+    """An exact, an estimated and an unknown realized figure; the estimate's tooltip showing.
+
+    Offline (no TWS at that port): the ledger alone. The tooltip is a window of its own, so the
+    screen is grabbed, not the main window.
+    """
+    seed_three_bases(database)
+    settings = Settings(database_url=f"sqlite:///{database}", ib_port=1, ib_timeout=1.0)
+    runtime = Runtime.open(settings)
+    window = MainWindow("Position Sync — estimates")
+    controller = WindowController(window, runtime)
+    window.resize(1400, 860)
+    window.move(0, 0)
+    window.show()
+    await controller.start()
+    cache = window.cache_model
+    msft = next(p for p in cache.values() if p.contract.symbol == "MSFT")
+    row = cache.row_of(msft.key)
+    assert row is not None
+    window.cache_table.selectRow(row)
+    await eventually(lambda: window.events_model.rowCount() == 2, 10)
+    column = next(i for i, col in enumerate(cache.columns) if col.title == "Realized")
+    tip = Qt.ItemDataRole.ToolTipRole
+    await eventually(lambda: "market price" in (cache.data(cache.index(row, column), tip) or ""))
+    table = window.cache_table
+    window.sides.setSizes([350, 1050])  # offline: the broker side is empty anyway
+    await asyncio.sleep(0.5)
+    table.scrollTo(cache.index(row, column))
+    await asyncio.sleep(0.5)
+    cell = table.visualRect(cache.index(row, column))
+    QToolTip.showText(
+        table.viewport().mapToGlobal(cell.bottomLeft()),
+        cache.data(cache.index(row, column), tip),
+        table.viewport(),
+    )
+    await asyncio.sleep(1.0)
+    screen = window.screen()
+    frame = window.frameGeometry()
+    shot = screen.grabWindow(0, frame.x(), frame.y(), frame.width(), frame.height())
+    shot.save(str(out / "estimate-marked.png"))
+    QToolTip.hideText()
+    await controller.stop()
+    window.close()
+
+
 def main() -> int:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "resources/screenshots")
-    shots = set(sys.argv[2:]) or {"live", "charts"}
+    shots = set(sys.argv[2:]) or {"live", "charts", "estimates"}
     out.mkdir(parents=True, exist_ok=True)
     qt_app = application()
     qt_app.setQuitOnLastWindowClosed(False)
@@ -108,6 +156,8 @@ def main() -> int:
             loop.run_until_complete(take(out, Path(folder) / "demo.sqlite"))
         if "charts" in shots:
             loop.run_until_complete(take_charts(out, Path(folder) / "charts.sqlite"))
+        if "estimates" in shots:
+            loop.run_until_complete(take_estimates(out, Path(folder) / "estimates.sqlite"))
     print(f"screenshots in {out}")
     return 0
 

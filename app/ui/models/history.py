@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.ui import estimates
 from app.ui import formatting as fmt
 from app.ui.models.keyed import Column, KeyedTableModel
 
@@ -42,9 +43,12 @@ class EventsModel(KeyedTableModel):
         Column(
             "Realized",
             lambda e: e.realized_pnl,
-            lambda e: fmt.money(e.realized_pnl),
+            estimates.event_text,
             numeric=True,
             pnl=True,
+            tooltip=estimates.LEGEND,
+            basis=lambda e: e.pnl_basis,
+            why=estimates.event_why,
         ),
         Column(
             "IB realized",

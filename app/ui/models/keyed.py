@@ -13,13 +13,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QBrush, QColor, QIcon
+from PySide6.QtGui import QBrush, QColor, QFont, QIcon
+
+from app.domain.values import PnlBasis
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 KEY_ROLE = Qt.ItemDataRole.UserRole + 2
 
 GAIN = QColor("#1b7f3b")
 LOSS = QColor("#c0392b")
+# An estimate keeps the gain/loss hue but paler (and italic, with "≈"): still readable as a gain
+# or a loss, never mistaken for an exact figure. Unknown (no price) is grey.
+ESTIMATED_GAIN = QColor("#6fa66f")
+ESTIMATED_LOSS = QColor("#e0823d")
+UNKNOWN = QColor("#8a8a8a")
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -35,6 +42,10 @@ class Column:
     pnl: bool = False  # coloured green/red by sign
     tooltip: str = ""
     width: int = 90  # default pixels; the user's own widths are remembered per table
+    basis: Callable[[Any], PnlBasis | None] | None = None
+    """For a realized P&L column: how far the row's figure can be trusted (app.ui.estimates)."""
+    why: Callable[[Any], str] | None = None
+    """For a `basis` column: the cell's tooltip when the figure is not exact."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +65,12 @@ class Highlight:
     background: QColor
     icon: QIcon
     reason: str
+
+
+def _italic() -> QFont:
+    font = QFont()
+    font.setItalic(True)
+    return font
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:
@@ -77,6 +94,8 @@ class KeyedTableModel(QAbstractTableModel):
         self._accept: Callable[[Any], bool] = lambda _row: True
         self._sort: tuple[int, Qt.SortOrder] | None = None
         self._highlights: dict[Hashable, Highlight] = {}
+        self._explanations: dict[Hashable, str] = {}  # more of a marked figure's why, by key
+        self._italic = _italic()
         # Each row's key in the current order, kept as rows change: ordering 20,000 rows is then
         # a sort by dictionary lookup (milliseconds), not 20,000 Python calls on every update.
         self._order_keys: dict[Hashable, Any] = {}
@@ -123,14 +142,19 @@ class KeyedTableModel(QAbstractTableModel):
                 Qt.AlignmentFlag.AlignRight if column.numeric else Qt.AlignmentFlag.AlignLeft
             )
             return int(horizontal | Qt.AlignmentFlag.AlignVCenter)
+        basis = column.basis(row) if column.basis is not None else None
+        estimate = basis is PnlBasis.ESTIMATED or basis is PnlBasis.UNKNOWN
         if role == Qt.ItemDataRole.ForegroundRole and column.pnl:
-            value = column.value(row)
-            if value is not None and value > 0:
-                return QBrush(GAIN)
-            if value is not None and value < 0:
-                return QBrush(LOSS)
-            return None
+            return self._pnl_brush(column.value(row), basis)
+        if role == Qt.ItemDataRole.FontRole:
+            return self._italic if estimate else None
         highlight = self._highlights.get(key)
+        if role == Qt.ItemDataRole.ToolTipRole and estimate and column.why is not None:
+            why = column.why(row)
+            more = self._explanations.get(key)
+            if more:
+                why = f"{why}\n{more}" if why else more
+            return f"{why}\n\n{highlight.reason}" if highlight is not None else why
         if highlight is None:
             return None
         if role == Qt.ItemDataRole.BackgroundRole:
@@ -139,6 +163,17 @@ class KeyedTableModel(QAbstractTableModel):
             return highlight.icon
         if role == Qt.ItemDataRole.ToolTipRole:
             return highlight.reason
+        return None
+
+    @staticmethod
+    def _pnl_brush(value: Any, basis: PnlBasis | None) -> QBrush | None:
+        if basis is PnlBasis.UNKNOWN:
+            return QBrush(UNKNOWN)
+        estimated = basis is PnlBasis.ESTIMATED
+        if value is not None and value > 0:
+            return QBrush(ESTIMATED_GAIN if estimated else GAIN)
+        if value is not None and value < 0:
+            return QBrush(ESTIMATED_LOSS if estimated else LOSS)
         return None
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
@@ -275,6 +310,19 @@ class KeyedTableModel(QAbstractTableModel):
                     Qt.ItemDataRole.DecorationRole,
                     Qt.ItemDataRole.ToolTipRole,
                 ],
+            )
+
+    def set_explanations(self, explanations: dict[Hashable, str]) -> None:
+        """More of why rows' marked figures are estimates (their events), by key; shown in the
+        tooltip of every `basis` column after the column's own `why`."""
+        if explanations == self._explanations:
+            return
+        self._explanations = explanations
+        if self._visible:
+            self.dataChanged.emit(
+                self.index(0, 0),
+                self.index(len(self._visible) - 1, self.columnCount() - 1),
+                [Qt.ItemDataRole.ToolTipRole],
             )
 
     # ------------------------------------------------------------------ ordering

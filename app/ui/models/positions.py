@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.domain.values import BrokerPosition, Lifecycle
+from app.ui import estimates
 from app.ui import formatting as fmt
 from app.ui.models.keyed import Column, KeyedTableModel
 
@@ -107,10 +108,12 @@ class CacheModel(KeyedTableModel):
         Column(
             "Realized",
             lambda p: p.realized_pnl,
-            lambda p: fmt.money(p.realized_pnl),
+            estimates.lifecycle_text,
             numeric=True,
             pnl=True,
-            tooltip="Realized so far in this lifecycle (partial closes)",
+            tooltip=f"Realized so far in this lifecycle (partial closes). {estimates.LEGEND}",
+            basis=lambda p: p.pnl_basis,
+            why=estimates.lifecycle_why,
         ),
         Column("Opened", lambda p: p.opened_at, lambda p: fmt.local_time(p.opened_at)),
         Column(
@@ -130,6 +133,7 @@ def _close_reason_text(p: Lifecycle) -> str:
         "flip": "flipped to the other side",
         "manual": "marked closed by you",
         "missing": "absent at the broker (auto-closed)",
+        "expired": "expired",
     }.get(reason, reason)
 
 
@@ -147,9 +151,12 @@ class ClosedModel(KeyedTableModel):
         Column(
             "Realized",
             lambda p: p.realized_pnl,
-            lambda p: fmt.money(p.realized_pnl),
+            estimates.lifecycle_text,
             numeric=True,
             pnl=True,
+            tooltip=estimates.LEGEND,
+            basis=lambda p: p.pnl_basis,
+            why=estimates.lifecycle_why,
         ),
         Column(
             "How",
