@@ -38,7 +38,7 @@ def store_rates(session: Session, rates: Iterable[ExchangeRate]) -> int:
         return 0
     codes = sorted({account for account, _ in newest})
     ids: dict[str, int] = dict(
-        session.execute(select(A.c.code, A.c.id).where(A.c.code.in_(codes))).tuples().all()
+        session.execute(select(A.c.code, A.c.id).where(A.c.code.in_(codes))).all()
     )
     stored: dict[tuple[int, str], tuple[int, datetime]] = {
         (account_id, currency): (row_id, at)
@@ -46,7 +46,7 @@ def store_rates(session: Session, rates: Iterable[ExchangeRate]) -> int:
             select(XR.c.id, XR.c.account_id, XR.c.currency, XR.c.reported_at).where(
                 XR.c.account_id.in_(list(ids.values()))
             )
-        ).tuples()
+        )
     }
     written = 0
     bases: dict[int, str] = {}
@@ -86,5 +86,5 @@ def latest_rates(session: Session) -> list[ExchangeRate]:
     )
     return [
         ExchangeRate(code, currency, base, rate, at)
-        for code, currency, base, rate, at in session.execute(query).tuples()
+        for code, currency, base, rate, at in session.execute(query)
     ]
