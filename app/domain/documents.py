@@ -52,8 +52,6 @@ def lifecycle_json(p: Lifecycle) -> dict[str, Any]:
         "unrealized_pnl": dec(p.unrealized_pnl),
         "unrealized_pnl_pct": dec(p.unrealized_pnl_pct),
         "realized_pnl": dec(p.realized_pnl),
-        "realized_pnl_estimated": dec(p.realized_pnl_estimated),
-        "pnl_basis": p.pnl_basis.value if p.pnl_basis else None,
         "status": p.status.value,
         "opened_at": iso(p.opened_at),
         "closed_at": iso(p.closed_at),
@@ -62,6 +60,9 @@ def lifecycle_json(p: Lifecycle) -> dict[str, Any]:
         "missing_since": iso(p.missing_since),
         "entry_trade_id": p.entry_trade_id,
         "exit_trade_id": p.exit_trade_id,
+        # Last, so the export's columns keep their places (its column order is this one).
+        "realized_pnl_estimated": dec(p.realized_pnl_estimated),
+        "pnl_basis": p.pnl_basis.value if p.pnl_basis else None,
     }
 
 
