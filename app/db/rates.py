@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.db.tables import AccountRow, ExchangeRateRow
 from app.domain.values import ExchangeRate
 
-A = AccountRow.__table__
-XR = ExchangeRateRow.__table__
+A = cast(Table, AccountRow.__table__)
+XR = cast(Table, ExchangeRateRow.__table__)
 
 
 def store_rates(session: Session, rates: Iterable[ExchangeRate]) -> int:
@@ -60,11 +61,11 @@ def store_rates(session: Session, rates: Iterable[ExchangeRate]) -> int:
             "rate": rate.rate,
             "reported_at": rate.at,
         }
-        known = stored.get((account_id, currency))
-        if known is None:
-            session.execute(XR.insert().values(account_id=account_id, currency=currency, **values))
-        elif known[1] <= rate.at:
-            session.execute(update(XR).where(XR.c.id == known[0]).values(**values))
+        held = stored.get((account_id, currency))
+        if held is None:
+            session.execute(insert(XR).values(account_id=account_id, currency=currency, **values))
+        elif held[1] <= rate.at:
+            session.execute(update(XR).where(XR.c.id == held[0]).values(**values))
         else:
             continue
         written += 1

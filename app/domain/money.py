@@ -83,9 +83,7 @@ def totals_from_parts(parts: Iterable[LifecycleParts]) -> ByCurrency:
     return _sorted(totals)
 
 
-def amount_totals(
-    currency: str, amount: Decimal | None, basis: PnlBasis | None
-) -> RealizedTotals:
+def amount_totals(currency: str, amount: Decimal | None, basis: PnlBasis | None) -> RealizedTotals:
     """One event's realized amount as a total: its basis says which part it is in.
 
     No basis with an amount is a ledger row from before bases were recorded; the lifecycle's

@@ -531,8 +531,7 @@ class WindowController:
                 text = f"{currency or '?'} <b>{fmt.money(t.total)}</b>"
                 if t.estimated:
                     text += (
-                        f" (exact {fmt.money(t.exact)}, "
-                        f"<i>estimated {fmt.money(t.estimated)}</i>)"
+                        f" (exact {fmt.money(t.exact)}, <i>estimated {fmt.money(t.estimated)}</i>)"
                     )
                 if t.unknown_count:
                     text += f", <i>{t.unknown_count} unpriced</i>"

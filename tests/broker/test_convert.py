@@ -139,7 +139,12 @@ def test_exchange_rates_from_account_values() -> None:
 
     at = datetime(2026, 11, 24, 15, tzinfo=UTC)
     row = account_value_fields(["6", "2", "ExchangeRate", "1.0856", "EUR", "DU1"])
-    assert (row.account, row.tag, row.value, row.currency) == ("DU1", "ExchangeRate", "1.0856", "EUR")
+    assert (row.account, row.tag, row.value, row.currency) == (
+        "DU1",
+        "ExchangeRate",
+        "1.0856",
+        "EUR",
+    )
     values = {
         "EUR": ("1.0856", at),
         "BASE": ("1.00", at),

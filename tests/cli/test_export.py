@@ -299,9 +299,7 @@ def test_estimates_and_bases_are_exported_apart(ledger, capsys):
                 )
             )
             session.execute(
-                sa.text(
-                    "UPDATE position_events SET pnl_basis = 'exact' WHERE kind = 'REDUCED'"
-                )
+                sa.text("UPDATE position_events SET pnl_basis = 'exact' WHERE kind = 'REDUCED'")
             )
 
         db.run_sync(mark)

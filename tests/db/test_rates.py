@@ -121,8 +121,10 @@ def test_realized_amounts_carry_their_basis(db: Database) -> None:
 
     def unknown(session) -> None:
         session.execute(
-            sa.text("UPDATE position_events SET pnl_basis = 'unknown', realized_pnl = NULL "
-                "WHERE realized_pnl IS NOT NULL")
+            sa.text(
+                "UPDATE position_events SET pnl_basis = 'unknown', realized_pnl = NULL "
+                "WHERE realized_pnl IS NOT NULL"
+            )
         )
 
     db.run_sync(unknown)

@@ -193,8 +193,10 @@ def test_charts_follow_a_sync_that_realizes_pnl(make_app, qloop):
             loads = feed.loads
             sim.fill(ACCOUNT, c.MSFT, "-0.1", "420", commission=D(0))
             await eventually(
-                lambda: app.runtime.db.run_sync(repository.realized_total)["USD"].total
-                == D("399") + D("11")
+                lambda: (
+                    app.runtime.db.run_sync(repository.realized_total)["USD"].total
+                    == D("399") + D("11")
+                )
             )
             await asyncio.sleep(0.5)
             assert feed.loads == loads and chart.series.total == D(399)

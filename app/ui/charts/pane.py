@@ -82,8 +82,7 @@ class ChartsPane(QWidget):
         self.pnl_currency = QComboBox()
         self.pnl_currency.setObjectName("pnlCurrency")
         self.pnl_currency.setToolTip(
-            "Realized P&L is charted per currency: amounts in different currencies are never "
-            "added."
+            "Realized P&L is charted per currency: amounts in different currencies are never added."
         )
         self.pnl_currency.setEnabled(False)
         self.pnl_currency.currentTextChanged.connect(self.on_pnl_currency_current_text_changed)
