@@ -122,6 +122,27 @@ _SCHEMAS: dict[str, Any] = {
         },
         "An OPEN position the broker stopped reporting without fills explaining it.",
     ),
+    "ExchangeRate": _object(
+        {
+            "account": _STR,
+            "currency": _STR,
+            "rate": {**DECIMAL, "description": "1 unit of `currency` in the base currency."},
+            "at": {**TIME, "description": "When IB reported it (UTC)."},
+        },
+        "One of IB's `ExchangeRate` account values, as stored.",
+    ),
+    "BaseCurrencyTotal": _object(
+        {
+            "currency": {**_STR, "description": "The accounts' base currency."},
+            "total": DECIMAL,
+            "estimated": DECIMAL,
+            "unknown": _INT,
+            "rates_at": _nullable({**TIME, "description": "The oldest rate's time."}),
+            "rates": {"type": "array", "items": {"$ref": "#/components/schemas/ExchangeRate"}},
+        },
+        "Every currency's realized P&L converted with IB's own `ExchangeRate` values (the ones "
+        "listed); present only when every currency has a rate into one base currency.",
+    ),
     "Status": _object(
         {
             "database": _STR,
@@ -129,7 +150,32 @@ _SCHEMAS: dict[str, Any] = {
             "accounts": {"type": "array", "items": _STR},
             "open_positions": _INT,
             "closed_positions": _INT,
-            "realized_pnl_total": DECIMAL,
+            "realized_pnl_by_currency": {
+                "type": "object",
+                "additionalProperties": DECIMAL,
+                "description": "Realized P&L per currency (exact plus estimated), e.g. "
+                '`{"USD": "399", "EUR": "100"}`; amounts of different currencies are never added.',
+            },
+            "realized_pnl_estimated_by_currency": {
+                "type": "object",
+                "additionalProperties": DECIMAL,
+                "description": "The part of each currency's realized P&L that rests on estimates "
+                "(market or last-known prices, a commission not reported yet).",
+            },
+            "realized_pnl_unknown_by_currency": {
+                "type": "object",
+                "additionalProperties": _INT,
+                "description": "Per currency, how many lifecycles realized an amount that could "
+                "not be priced at all (it is in no figure).",
+            },
+            "realized_pnl_base": _nullable({"$ref": "#/components/schemas/BaseCurrencyTotal"}),
+            "realized_pnl_base_unavailable": _nullable(
+                {
+                    **_STR,
+                    "description": "Why there is no base-currency figure (null when there is one "
+                    "or nothing was realized).",
+                }
+            ),
             "last_synced_at": _nullable(TIME),
             "last_synced_age_seconds": _nullable({"type": "number"}),
             "last_run": _nullable({"$ref": "#/components/schemas/SyncRun"}),
@@ -163,11 +209,23 @@ _SCHEMAS: dict[str, Any] = {
             "unrealized_pnl": _nullable(DECIMAL),
             "unrealized_pnl_pct": _nullable(DECIMAL),
             "realized_pnl": DECIMAL,
+            "realized_pnl_estimated": {
+                **DECIMAL,
+                "description": "The part of realized_pnl that rests on estimates.",
+            },
+            "pnl_basis": _nullable(
+                {
+                    "type": "string",
+                    "enum": ["exact", "estimated", "unknown"],
+                    "description": "The least trustworthy basis of the realizing events "
+                    "(null: nothing realized).",
+                }
+            ),
             "status": {"type": "string", "enum": ["OPEN", "CLOSED"]},
             "opened_at": TIME,
             "closed_at": _nullable(TIME),
             "close_reason": _nullable(
-                {"type": "string", "enum": ["broker", "flip", "manual", "missing"]}
+                {"type": "string", "enum": ["broker", "flip", "manual", "missing", "expired"]}
             ),
             "last_synced_at": _nullable(TIME),
             "missing_since": _nullable(TIME),

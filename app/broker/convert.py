@@ -27,7 +27,16 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app.domain.values import ONE, ZERO, BrokerPosition, Contract, Fill, PositionKey, Side
+from app.domain.values import (
+    ONE,
+    ZERO,
+    BrokerPosition,
+    Contract,
+    ExchangeRate,
+    Fill,
+    PositionKey,
+    Side,
+)
 
 UNSET_DOUBLE = sys.float_info.max
 # Texts ibapi treats as UNSET_DECIMAL in Decimal-typed fields (tws-protocol.md §2).
@@ -367,3 +376,69 @@ def fill_from_ib(ib_fill: Any, commission: Commission | None, time: ExecTime | N
         commission_currency=commission.currency if commission else "",
         realized_pnl=commission.realized_pnl if commission else None,
     )
+
+
+# ---------------------------------------------------------------------------- account values
+ACCOUNT_VALUE_FIELDS = 6
+"""`6|2|key|value|currency|accountName` (updateAccountValue, tws-protocol.md §6)."""
+
+EXCHANGE_RATE_TAG = "ExchangeRate"
+CURRENCY_TAG = "Currency"
+BASE = "BASE"
+"""The currency field of the account's base-currency rows. TWS sends, per currency held and once
+more for `BASE`, `Currency` (value: the currency's code) and `ExchangeRate` (value: that currency
+in the base currency); the `Currency` row whose currency field is `BASE` names the base currency
+(IBKR API docs, "Account Updates": http://interactivebrokers.github.io/tws-api/
+account_updates.html; the values are those of TWS's Account Window)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountValue:
+    """One updateAccountValue row, as text (only the few tags the ledger keeps are read)."""
+
+    account: str
+    tag: str
+    value: str
+    currency: str
+
+
+def account_value_fields(fields: list[str]) -> AccountValue:
+    """An updateAccountValue (6) message's fields; RowError when it is not one we can read."""
+    if len(fields) != ACCOUNT_VALUE_FIELDS:
+        raise RowError(f"account value with {len(fields)} fields")
+    _, _, tag, value, currency, account = fields
+    return AccountValue(account, tag, value, currency)
+
+
+def exchange_rate_value(text: str) -> Decimal | None:
+    """An `ExchangeRate` value as sent (exact text); None when unset, unparseable or not > 0.
+
+    A rate is a fact used only beside the ledger (base-currency figures): a bad one is dropped,
+    never turned into a guess.
+    """
+    text = text.strip()
+    if double_text(text) is None:  # unset (Double.MAX_VALUE), NaN, ±inf or not a number
+        return None
+    value = Decimal(text)  # the text itself, not the double: exact as sent
+    return value if value > 0 else None
+
+
+def exchange_rates(
+    account: str,
+    base_currency: str | None,
+    values: dict[str, tuple[str, datetime]],
+) -> list[ExchangeRate]:
+    """One account's `ExchangeRate` values (currency → (value text, received at)) as rates into
+    `base_currency`, sorted by currency; none while the base currency is not known (a rate
+    without its base says nothing), and none for the `BASE` row itself (always 1)."""
+    if not base_currency:
+        return []
+    rates: list[ExchangeRate] = []
+    for currency in sorted(values):
+        if currency in ("", BASE):
+            continue
+        text, at = values[currency]
+        rate = exchange_rate_value(text)
+        if rate is not None:
+            rates.append(ExchangeRate(account, currency, base_currency, rate, at))
+    return rates

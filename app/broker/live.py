@@ -12,9 +12,16 @@ import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from app.broker.convert import Mark
+from app.broker.convert import BASE, CURRENCY_TAG, EXCHANGE_RATE_TAG, Mark, exchange_rates
 from app.broker.logs import mask_account
-from app.domain.values import BrokerPosition, BrokerSnapshot, Fill, PositionKey, SkippedRow
+from app.domain.values import (
+    BrokerPosition,
+    BrokerSnapshot,
+    ExchangeRate,
+    Fill,
+    PositionKey,
+    SkippedRow,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +56,10 @@ class LiveBook:
         self._merged: dict[PositionKey, tuple[BrokerPosition, Mark, BrokerPosition]] = {}
         self.exec_keys: dict[str, PositionKey] = {}
         self.exec_skipped: dict[str, SkippedRow] = {}
+        # IB's ExchangeRate account values (account → currency → (value text, received at)) and
+        # each account's base currency: best-effort facts, never a condition of a snapshot.
+        self.rate_values: dict[str, dict[str, tuple[str, datetime]]] = {}
+        self.base_currency: dict[str, str] = {}
 
     # ------------------------------------------------------------------ connection
     def set_managed(self, accounts: Iterable[str]) -> None:
@@ -137,6 +148,22 @@ class LiveBook:
         if self.accounts_generation.get(account) != self.generation:
             return False
         return not live_only or self.live_account == account
+
+    def put_account_value(self, account: str, tag: str, value: str, currency: str) -> None:
+        """An updateAccountValue row: keeps the base currency and the `ExchangeRate` values."""
+        if tag == EXCHANGE_RATE_TAG:
+            self.rate_values.setdefault(account, {})[currency] = (value, datetime.now(UTC))
+        elif tag == CURRENCY_TAG and currency == BASE and value:
+            self.base_currency[account] = value
+
+    def exchange_rates(self, accounts: Iterable[str]) -> tuple[ExchangeRate, ...]:
+        """The latest rates of these accounts (those whose base currency is known)."""
+        rates: list[ExchangeRate] = []
+        for account in accounts:
+            values = self.rate_values.get(account)
+            if values:
+                rates += exchange_rates(account, self.base_currency.get(account), values)
+        return tuple(rates)
 
     def put_mark(self, key: PositionKey, quantity_is_zero: bool, mark: Mark) -> None:
         """Market data of a portfolio row, merged into the position row at once: rows are
@@ -246,6 +273,7 @@ class LiveBook:
             fills=tuple(f for f in fills if included(f.key)),
             skipped=tuple(skipped),
             scope=scope,
+            exchange_rates=self.exchange_rates(accounts),
         )
 
 

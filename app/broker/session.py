@@ -27,6 +27,7 @@ from app.broker.convert import (
     ExecTime,
     Mark,
     RowError,
+    account_value_fields,
     commission_fields,
     execution_time,
     fill_from_ib,
@@ -192,6 +193,7 @@ class IbSession:
             61: self._on_position,
             62: self._on_position_end,
             7: self._on_portfolio,
+            6: self._on_account_value,
             54: self._on_account_end,
             11: self._on_execution,
             55: self._on_execution_end,
@@ -415,6 +417,18 @@ class IbSession:
         if key[0] not in self.book.accounts_pending:
             # Quantity changes also arrive as position (61) pushes; this one is market data.
             self._emit(BrokerEventKind.MARKET, key)
+
+    def _on_account_value(self, fields: list[str], forward: Forward) -> None:
+        # Forwarded unchanged (ib_insync keeps its accountValues); the exchange rates and the
+        # base currency are also read here, best-effort: a row we cannot read costs only them.
+        try:
+            row = account_value_fields(fields)
+        except RowError as exc:
+            logger.debug("ignored an account value: %s", exc)
+        else:
+            if row.account in self.book.managed_set:
+                self.book.put_account_value(row.account, row.tag, row.value, row.currency)
+        forward(fields)
 
     def _on_account_end(self, fields: list[str], forward: Forward) -> None:
         if len(fields) == 3:

@@ -20,10 +20,11 @@ from sqlalchemy import true as sa_true
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.orm import Session
 
-from app.db import concurrency
+from app.db import concurrency, rates
 from app.db.tables import AccountRow, ExecutionRow, PositionEventRow, PositionRow, SyncRunRow
 from app.domain.decimals import decimal_text
 from app.domain.executions import base_exec_id, correction_rank
+from app.domain.money import ByCurrency, totals_from_parts
 from app.domain.plan import LifecycleChange, MarketUpdate, SyncPlan
 from app.domain.records import LedgerStatus, RunOutcome, StoredEvent, SyncRun, SyncStats
 from app.domain.series import RealizedAmount
@@ -740,18 +741,19 @@ def all_fills(session: Session) -> list[Fill]:
 
 
 def realized_amounts(session: Session) -> list[RealizedAmount]:
-    """Every event that realized P&L, with its lifecycle's account and currency (charts)."""
+    """Every event that realized P&L (or could not be priced: basis `unknown`, amount NULL),
+    with its lifecycle's account and currency and the amount's basis (charts)."""
     query = (
-        select(A.c.code, P.c.currency, E.c.occurred_at, E.c.realized_pnl)
+        select(A.c.code, P.c.currency, E.c.occurred_at, E.c.realized_pnl, E.c.pnl_basis)
         .select_from(E)
         .join(P, P.c.id == E.c.position_id)
         .join(A, A.c.id == P.c.account_id)
-        .where(E.c.realized_pnl.is_not(None))
+        .where(sa_or(E.c.realized_pnl.is_not(None), E.c.pnl_basis == PnlBasis.UNKNOWN.value))
         .order_by(E.c.occurred_at, E.c.id)
     )
     return [
-        RealizedAmount(code, currency or "", at, amount)
-        for code, currency, at, amount in session.execute(query)
+        RealizedAmount(code, currency or "", at, amount, _BASES[basis] if basis else None)
+        for code, currency, at, amount, basis in session.execute(query)
     ]
 
 
@@ -818,10 +820,19 @@ def missing_at_broker(session: Session) -> list[Lifecycle]:
     return [_lifecycle(row) for row in session.execute(query)]
 
 
-def realized_total(session: Session) -> Decimal:
-    """Realized P&L summed over every lifecycle (in Python: the column is exact text)."""
-    values = session.scalars(select(P.c.realized_pnl).where(P.c.realized_pnl.is_not(None)))
-    return sum(values, Decimal(0))
+def realized_total(session: Session) -> ByCurrency:
+    """Realized P&L per currency over every lifecycle, exact and estimated apart (in Python:
+    the columns are exact text, and currencies are never added)."""
+    query = select(P.c.currency, P.c.realized_pnl, P.c.realized_pnl_estimated, P.c.pnl_basis)
+    return totals_from_parts(
+        (
+            currency or "",
+            realized if realized is not None else Decimal(0),
+            estimated if estimated is not None else Decimal(0),
+            _BASES[basis] if basis else None,
+        )
+        for currency, realized, estimated, basis in session.execute(query)
+    )
 
 
 def ledger_status(session: Session, database: str, revision: str | None) -> LedgerStatus:
@@ -838,5 +849,6 @@ def ledger_status(session: Session, database: str, revision: str | None) -> Ledg
         last_success=last_success(session),
         stats=sync_stats(session),
         missing_at_broker=tuple(missing_at_broker(session)),
-        realized_pnl_total=realized_total(session),
+        realized_by_currency=realized_total(session),
+        exchange_rates=tuple(rates.latest_rates(session)),
     )

@@ -60,6 +60,9 @@ def lifecycle_json(p: Lifecycle) -> dict[str, Any]:
         "missing_since": iso(p.missing_since),
         "entry_trade_id": p.entry_trade_id,
         "exit_trade_id": p.exit_trade_id,
+        # Last, so the export's columns keep their places (its column order is this one).
+        "realized_pnl_estimated": dec(p.realized_pnl_estimated),
+        "pnl_basis": p.pnl_basis.value if p.pnl_basis else None,
     }
 
 
@@ -96,6 +99,39 @@ def stats_json(stats: SyncStats) -> dict[str, Any]:
     }
 
 
+def realized_json(status: LedgerStatus) -> dict[str, Any]:
+    """The status document's realized P&L: per currency (never one figure of several), the
+    estimated part and the count of unpriced amounts apart, and a base-currency figure only
+    where IB's rates cover every currency."""
+    by = status.realized_by_currency
+    conversion = status.realized_in_base
+    base = conversion.total
+    return {
+        "realized_pnl_by_currency": {cur: dec(t.total) for cur, t in by.items()},
+        "realized_pnl_estimated_by_currency": {cur: dec(t.estimated) for cur, t in by.items()},
+        "realized_pnl_unknown_by_currency": {cur: t.unknown_count for cur, t in by.items()},
+        "realized_pnl_base": None
+        if base is None
+        else {
+            "currency": base.base_currency,
+            "total": dec(base.total),
+            "estimated": dec(base.estimated),
+            "unknown": base.unknown_count,
+            "rates_at": iso(base.rates_at),
+            "rates": [
+                {
+                    "account": r.account,
+                    "currency": r.currency,
+                    "rate": dec(r.rate),
+                    "at": iso(r.at),
+                }
+                for r in base.rates
+            ],
+        },
+        "realized_pnl_base_unavailable": conversion.reason if by else None,
+    }
+
+
 def status_json(status: LedgerStatus, now: datetime) -> dict[str, Any]:
     """The `status --json` document (documented in the README)."""
     synced = status.last_success.finished_at if status.last_success else None
@@ -105,7 +141,7 @@ def status_json(status: LedgerStatus, now: datetime) -> dict[str, Any]:
         "accounts": list(status.accounts),
         "open_positions": status.open_positions,
         "closed_positions": status.closed_positions,
-        "realized_pnl_total": dec(status.realized_pnl_total),
+        **realized_json(status),
         "last_synced_at": iso(synced),
         "last_synced_age_seconds": round((now - synced).total_seconds(), 1) if synced else None,
         "last_run": run_json(status.last_run),

@@ -46,12 +46,16 @@ LIFECYCLE_COLUMNS = (
     "current_price", "market_value", "unrealized_pnl", "unrealized_pnl_pct", "realized_pnl",
     "status", "opened_at", "closed_at", "close_reason", "last_synced_at", "missing_since",
     "entry_trade_id", "exit_trade_id",
+    # Appended (columns keep their places): the part of realized_pnl resting on estimates, and
+    # the least trustworthy basis of the lifecycle's realizing events.
+    "realized_pnl_estimated", "pnl_basis",
 )  # fmt: skip
 
 EVENT_COLUMNS = (
     "id", "position_id", "account", "con_id", "symbol", "local_symbol", "currency",
     "sync_run_id", "kind", "occurred_at", "quantity_before", "quantity_after", "price",
     "price_source", "realized_pnl", "broker_realized_pnl", "exec_ids", "note",
+    "pnl_basis",  # appended: exact | estimated | unknown, empty where nothing was realized
 )  # fmt: skip
 
 FILL_COLUMNS = (
@@ -90,6 +94,7 @@ def event_record(e: StoredEvent, life: Lifecycle | None) -> dict[str, Cell]:
         # As the column stores them: comma-separated, so both formats carry the same text.
         "exec_ids": ",".join(e.exec_ids) or None,
         "note": e.note or None,
+        "pnl_basis": e.pnl_basis.value if e.pnl_basis else None,
     }
 
 

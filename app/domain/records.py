@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from app.domain.values import EventKind, Lifecycle, PnlBasis, PriceSource, SyncStatus, SyncTrigger
+from app.domain.money import BaseConversion, RealizedTotals, to_base
+from app.domain.values import (
+    EventKind,
+    ExchangeRate,
+    Lifecycle,
+    PnlBasis,
+    PriceSource,
+    SyncStatus,
+    SyncTrigger,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,4 +105,12 @@ class LedgerStatus:
     last_success: SyncRun | None
     stats: SyncStats
     missing_at_broker: tuple[Lifecycle, ...] = field(default_factory=tuple)
-    realized_pnl_total: Decimal = Decimal(0)
+    realized_by_currency: Mapping[str, RealizedTotals] = field(default_factory=dict)
+    """Realized P&L per currency, exact and estimated apart; never one figure of several."""
+    exchange_rates: tuple[ExchangeRate, ...] = ()
+    """IB's latest `ExchangeRate` per (account, currency), as stored."""
+
+    @property
+    def realized_in_base(self) -> BaseConversion:
+        """The realized totals in the accounts' base currency, or why there is no such figure."""
+        return to_base(self.realized_by_currency, self.exchange_rates)

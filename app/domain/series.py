@@ -1,46 +1,61 @@
-"""Chart series from the stored history: realized P&L per local day, and one lifecycle's path.
+"""Chart series from the stored history: realized P&L per currency and local day, and one
+lifecycle's path.
 
 Pure and exact: sums stay Decimal (the window turns them into pixels only when painting).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
 
 from app.domain.book import sign
+from app.domain.money import RealizedTotals, amount_totals
 from app.domain.records import StoredEvent
-from app.domain.values import ZERO, EventKind, Fill, Lifecycle, Side
+from app.domain.values import ZERO, EventKind, Fill, Lifecycle, PnlBasis, Side
 
 
 @dataclass(frozen=True, slots=True)
 class RealizedAmount:
-    """The realized P&L one event booked, with what a chart groups it by."""
+    """The realized P&L one event booked, with what a chart groups it by.
+
+    `amount` is None where the event could not be priced (basis `unknown`); `basis` None is a
+    ledger row from before bases were recorded (exact, as its lifecycle's totals say)."""
 
     account: str
     currency: str
     occurred_at: datetime
-    amount: Decimal
+    amount: Decimal | None
+    basis: PnlBasis | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class DayPnl:
-    """Realized P&L of one local calendar day, and the running total up to and including it."""
+    """Realized P&L of one local calendar day in one currency, and the running total up to and
+    including it; `estimated` is the part of `realized` resting on estimates, `unknown` the
+    number of that day's amounts that could not be priced (in no figure)."""
 
     day: date
     realized: Decimal
     cumulative: Decimal
+    estimated: Decimal = ZERO
+    unknown: int = 0
+
+    @property
+    def exact(self) -> Decimal:
+        """The part of `realized` booked from fills with price and commission known."""
+        return self.realized - self.estimated
 
 
 @dataclass(frozen=True, slots=True)
 class RealizedByDay:
-    """The daily series of one account (or all), oldest day first; only days that realized."""
+    """The daily series of one currency of one account (or all), oldest day first; only days
+    that realized. One currency only: amounts of different currencies are never added."""
 
     days: tuple[DayPnl, ...] = ()
-    currencies: tuple[str, ...] = ()
-    """Currencies summed into the series: more than one means the amounts are not converted."""
+    currency: str = ""
     account: str | None = None
 
     @property
@@ -48,34 +63,68 @@ class RealizedByDay:
         """Realized P&L over every day."""
         return self.days[-1].cumulative if self.days else ZERO
 
+    @property
+    def estimated(self) -> Decimal:
+        """The part of `total` resting on estimates."""
+        return sum((d.estimated for d in self.days), ZERO)
+
+    @property
+    def unknown(self) -> int:
+        """How many amounts could not be priced (in no figure)."""
+        return sum(d.unknown for d in self.days)
+
+
+@dataclass(frozen=True, slots=True)
+class DailyRealized:
+    """One daily series per currency (sorted by currency), of one account or all."""
+
+    by_currency: Mapping[str, RealizedByDay] = field(default_factory=dict)
+    account: str | None = None
+
+    @property
+    def currencies(self) -> tuple[str, ...]:
+        """The currencies that realized something, sorted."""
+        return tuple(self.by_currency)
+
+    def series(self, currency: str) -> RealizedByDay:
+        """That currency's series (an empty one where it realized nothing)."""
+        return self.by_currency.get(currency) or RealizedByDay((), currency, self.account)
+
 
 def daily_realized(
     amounts: Iterable[RealizedAmount],
     *,
     account: str | None = None,
     tz: tzinfo | None = None,
-) -> RealizedByDay:
-    """Sum realized P&L by the local day it was booked (in `tz`; None: this machine's zone).
+) -> DailyRealized:
+    """Sum realized P&L by currency and by the local day it was booked (in `tz`; None: this
+    machine's zone), exact and estimated apart.
 
-    A day counts when any event realized on it, even a zero (a break-even close is still a
-    trading day); days with no realizing event are left out rather than drawn as zero.
+    A day counts when any event realized on it, even a zero or an unpriced amount (a break-even
+    close is still a trading day); days with no realizing event are left out rather than drawn
+    as zero. Currencies are never added: each gets its own series.
     """
-    by_day: dict[date, Decimal] = {}
-    currencies: set[str] = set()
+    by_day: dict[str, dict[date, RealizedTotals]] = {}
     for item in amounts:
         if account is not None and item.account != account:
             continue
         # astimezone(None) converts with the local zone's rules for that instant (DST-correct).
         day = item.occurred_at.astimezone(tz).date()
-        by_day[day] = by_day.get(day, ZERO) + item.amount
-        if item.currency:
-            currencies.add(item.currency)
-    days: list[DayPnl] = []
-    running = ZERO
-    for day in sorted(by_day):
-        running += by_day[day]
-        days.append(DayPnl(day, by_day[day], running))
-    return RealizedByDay(tuple(days), tuple(sorted(currencies)), account)
+        days = by_day.setdefault(item.currency, {})
+        part = amount_totals(item.currency, item.amount, item.basis)
+        known = days.get(day)
+        days[day] = part if known is None else known.plus(part)
+    series: dict[str, RealizedByDay] = {}
+    for currency in sorted(by_day):
+        days_of = by_day[currency]
+        rows: list[DayPnl] = []
+        running = ZERO
+        for day in sorted(days_of):
+            t = days_of[day]
+            running += t.total
+            rows.append(DayPnl(day, t.total, running, t.estimated, t.unknown_count))
+        series[currency] = RealizedByDay(tuple(rows), currency, account)
+    return DailyRealized(series, account)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,6 @@ import asyncio
 import logging
 from collections.abc import Callable, Generator, Iterable
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from PySide6.QtCore import QItemSelection, QTimer
@@ -32,6 +31,7 @@ from app.domain.manual import (
     MarkClosedError,
     MarkClosedRequest,
 )
+from app.domain.money import totals_from_lifecycles
 from app.domain.records import StoredEvent
 from app.domain.values import BrokerPosition, Lifecycle, PositionKey, SyncTrigger
 from app.runtime import Runtime, sync_options
@@ -546,14 +546,28 @@ class WindowController:
             combo.addItem(account)
 
     def _update_totals(self) -> None:
+        # Per currency, exact and estimated apart: amounts of different currencies are never
+        # added (DESIGN "Money is per currency"), and an estimate is never shown as exact.
         closed = self.window.closed_model.values()
         open_rows = self.window.cache_model.values()
-        closed_total = sum((p.realized_pnl for p in closed), Decimal(0))
-        partial = sum((p.realized_pnl for p in open_rows), Decimal(0))
+
+        def per_currency(rows: Iterable[Lifecycle]) -> str:
+            parts = []
+            for currency, t in totals_from_lifecycles(rows).items():
+                text = f"{currency or '?'} <b>{fmt.money(t.total)}</b>"
+                if t.estimated:
+                    text += (
+                        f" (exact {fmt.money(t.exact)}, <i>estimated {fmt.money(t.estimated)}</i>)"
+                    )
+                if t.unknown_count:
+                    text += f", <i>{t.unknown_count} unpriced</i>"
+                parts.append(text)
+            return " · ".join(parts) or "none"
+
+        partial = per_currency(p for p in open_rows if p.realized_pnl or p.pnl_basis)
         self.window.closed_totals.setText(
-            f"<b>{len(closed)}</b> closed positions · realized P&amp;L "
-            f"<b>{fmt.money(closed_total)}</b> · plus {fmt.money(partial)} realized by partial "
-            "closes of open positions (amounts in each position's currency)"
+            f"<b>{len(closed)}</b> closed positions · realized P&amp;L {per_currency(closed)}"
+            f" — plus, by partial closes of open positions: {partial}"
         )
 
     async def explain_estimates(self) -> None:

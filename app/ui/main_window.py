@@ -149,6 +149,12 @@ class MainWindow(QMainWindow):
         self.closed_table = _table("closedTable", self.closed_model)
         self.closed_totals = QLabel()
         self.closed_totals.setObjectName("closedTotals")
+        self.closed_totals.setToolTip(
+            "Realized P&L per currency: amounts in different currencies are never added.\n"
+            "Estimated: priced from the market or the last known price, or a commission not "
+            "reported yet; it becomes exact when the missing fills or reports arrive.\n"
+            "Unpriced: a change the app could not price at all (in no figure)."
+        )
         closed = QWidget()
         closed_layout = QVBoxLayout(closed)
         closed_layout.addWidget(self.closed_totals)

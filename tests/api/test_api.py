@@ -144,6 +144,15 @@ def test_status_document_is_status_json(make_api, run, capsys, tmp_path):
     assert abs(doc.pop("last_synced_age_seconds") - printed.pop("last_synced_age_seconds")) < 5
     assert doc == printed
     assert len(doc["missing_at_broker"]) == 1 and doc["revision"]
+    # TSLA's cover (account A) and GOOGL's sale (account B) realized USD only.
+    assert list(doc["realized_pnl_by_currency"]) == ["USD"]
+    assert doc["realized_pnl_estimated_by_currency"] == {"USD": "0"}
+    # IB's rates came through the real adapter into the ledger: A's base is USD, B's EUR, so
+    # there is no single base currency to add into, and the document says so.
+    assert doc["realized_pnl_base"] is None
+    assert doc["realized_pnl_base_unavailable"] == (
+        "the accounts have different base currencies (EUR, USD)"
+    )
 
 
 def test_positions_open_or_all_match_positions_json(make_api, run, capsys, tmp_path):

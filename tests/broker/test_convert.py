@@ -126,3 +126,39 @@ def test_commission_realized_pnl_unset_is_none_and_zero_stays_zero() -> None:
     assert flat.realized_pnl == 0
     _, closing = commission_fields(["59", "1", "e.3", "1.0", "USD", "89.0", UNSET, ""])
     assert closing.realized_pnl == Decimal(89)
+
+
+def test_exchange_rates_from_account_values() -> None:
+    """ExchangeRate values become rates into the base currency, exact as sent; the `BASE` row,
+    unparseable, unset and non-positive values are dropped, and without a known base currency
+    nothing is reported. Guards: a base-currency figure made from a guessed base or a bad rate."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from app.broker.convert import account_value_fields, exchange_rates
+
+    at = datetime(2026, 11, 24, 15, tzinfo=UTC)
+    row = account_value_fields(["6", "2", "ExchangeRate", "1.0856", "EUR", "DU1"])
+    assert (row.account, row.tag, row.value, row.currency) == (
+        "DU1",
+        "ExchangeRate",
+        "1.0856",
+        "EUR",
+    )
+    values = {
+        "EUR": ("1.0856", at),
+        "BASE": ("1.00", at),
+        "JPY": ("0.0066", at),
+        "GBP": ("", at),
+        "CHF": ("-1", at),
+        "SEK": ("1.7976931348623157E308", at),
+    }
+    rates = exchange_rates("DU1", "USD", values)
+    assert [(r.currency, r.rate, r.base_currency, r.at) for r in rates] == [
+        ("EUR", Decimal("1.0856"), "USD", at),
+        ("JPY", Decimal("0.0066"), "USD", at),
+    ]
+    assert str(rates[0].rate) == "1.0856"
+    assert exchange_rates("DU1", None, values) == []
+    with pytest.raises(RowError):
+        account_value_fields(["6", "2", "ExchangeRate", "1.0856"])

@@ -215,3 +215,40 @@ def test_live_bad_rows_nan_quantity_and_no_con_id(
     keys = {p.key for p in snap.positions}
     assert (A, c.NVDA.con_id) not in keys and (A, c.AMZN.con_id) in keys
     assert not any(p.contract.con_id == 0 for p in snap.positions)
+
+
+def test_snapshot_carries_ib_exchange_rates_of_every_account(
+    run: Callable[..., Any], start_sim: Callable[..., SimulatorThread], make_broker: Any
+) -> None:
+    """IB's `ExchangeRate` account values reach the snapshot, exact as sent, with the base
+    currency TWS names in its `Currency`/`BASE` row; the BASE row itself is no rate.
+
+    Guards: base-currency totals made without IB's rates (or with the `BASE` row read as a
+    currency), and a snapshot that waits for or fails over rates (they are best-effort)."""
+    sim = start_sim("basic").sim
+    broker, rec = make_broker(sim.port)
+
+    async def scenario() -> Any:
+        await broker.start()
+        await rec.until_state(ConnectionState.CONNECTED)
+        return await broker.snapshot()
+
+    snap = run(scenario())
+    assert snap.complete
+    rates = {(r.account, r.currency): r for r in snap.exchange_rates}
+    # What the simulator sent for each account's currencies, as TWS's 4-decimal text.
+    expected = {
+        (account, currency): Decimal(value)
+        for account in (A, B)
+        for tag, value, currency in sim.call(lambda s, a=account: s.account_values(a))
+        if tag == "ExchangeRate" and currency != "BASE"
+    }
+    assert {k: r.rate for k, r in rates.items()} == expected
+    assert (A, "EUR") in rates and (B, "GBP") in rates  # SAP in A, VOD in B
+    assert rates[(A, "EUR")].rate == Decimal(f"{sim.call(lambda s: s.fx_to_usd['EUR']):.4f}")
+    assert rates[(A, "USD")].rate == 1
+    # A's base is USD, B's EUR (the basic scenario): each rate names its own account's base.
+    assert {r.account: r.base_currency for r in snap.exchange_rates} == {A: "USD", B: "EUR"}
+    assert rates[(B, "EUR")].rate == 1 and rates[(B, "USD")].rate != 1
+    assert all(r.at.tzinfo is UTC and r.at <= snap.taken_at for r in snap.exchange_rates)
+    assert not any(r.currency == "BASE" for r in snap.exchange_rates)

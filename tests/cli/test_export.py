@@ -272,3 +272,44 @@ def test_read_only_folder_is_exit_4(tmp_path):
     )
     assert done.returncode == 4, done.stderr
     assert f"cannot write the export to {folder / 'x.csv'}: Read-only file system" in done.stderr
+
+
+def test_estimates_and_bases_are_exported_apart(ledger, capsys):
+    """Guards: exports that mixed estimated P&L into realized_pnl with nothing saying so (issue
+    15, item 10). The new columns come last: every existing column keeps its place and meaning."""
+    import sqlalchemy as sa
+
+    assert COLUMNS[ExportKind.ALL][-2:] == ("realized_pnl_estimated", "pnl_basis")
+    assert COLUMNS[ExportKind.ALL][:28][-2:] == ("entry_trade_id", "exit_trade_id")
+    assert COLUMNS[ExportKind.EVENTS][-1] == "pnl_basis"
+    assert COLUMNS[ExportKind.EVENTS][-2] == "note"
+    with open_database(ledger) as db:
+        # What the fold writes for an estimate: the marked-closed ES at the user's price.
+        def mark(session) -> None:
+            session.execute(
+                sa.text(
+                    "UPDATE positions SET realized_pnl_estimated = realized_pnl, "
+                    "pnl_basis = 'estimated' WHERE symbol = 'ES'"
+                )
+            )
+            session.execute(
+                sa.text(
+                    "UPDATE position_events SET pnl_basis = 'estimated' WHERE kind = "
+                    "'MARKED_CLOSED'"
+                )
+            )
+            session.execute(
+                sa.text("UPDATE position_events SET pnl_basis = 'exact' WHERE kind = 'REDUCED'")
+            )
+
+        db.run_sync(mark)
+    _, rows = read_back(run_export(ledger, ExportKind.ALL, "csv", capsys), "csv")
+    es = next(r for r in rows if r["symbol"] == "ES")
+    assert es["realized_pnl"] == "1975" and es["realized_pnl_estimated"] == "1975"
+    assert es["pnl_basis"] == "estimated"
+    aapl = next(r for r in rows if r["symbol"] == "AAPL")
+    assert aapl["realized_pnl_estimated"] == "0" and aapl["pnl_basis"] == ""
+    _, events = read_back(run_export(ledger, ExportKind.EVENTS, "json", capsys), "json")
+    by_kind = {e["kind"]: e["pnl_basis"] for e in events if e["symbol"] in ("ES", "AAPL")}
+    assert by_kind["MARKED_CLOSED"] == "estimated" and by_kind["REDUCED"] == "exact"
+    assert by_kind["OPENED"] is None

@@ -28,7 +28,14 @@ def test_status_json_document(ledger_path, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert doc["database"] == str(ledger_path)
     assert doc["open_positions"] == 2 and doc["closed_positions"] == 0
-    assert doc["realized_pnl_total"] == "399"
+    assert doc["realized_pnl_by_currency"] == {"USD": "399"}
+    assert doc["realized_pnl_estimated_by_currency"] == {"USD": "0"}
+    assert doc["realized_pnl_unknown_by_currency"] == {"USD": 0}
+    assert "realized_pnl_total" not in doc  # a mixed-currency figure is never printed
+    # One currency: its total needs no rate, so the base figure is the USD one (no rates used)
+    # only if the base currency is known; here no rate was ever stored.
+    assert doc["realized_pnl_base"] is None
+    assert doc["realized_pnl_base_unavailable"] == "no exchange rates are known"
     assert doc["last_run"]["status"] == "ok" and doc["last_run"]["missing"] == 0  # warned once
     assert doc["stats"]["runs"] == 3 and doc["stats"]["success_rate"] == 1.0
     (missing,) = doc["missing_at_broker"]
@@ -37,10 +44,67 @@ def test_status_json_document(ledger_path, capsys):
     assert doc["last_synced_at"].endswith("Z") and doc["revision"]
 
 
+@pytest.fixture
+def two_currency_ledger(tmp_path):
+    """USD 399 exact, EUR 100 of which 30 estimated, and IB's EUR rate stored."""
+    import sqlalchemy as sa
+
+    from app.db import rates
+    from app.domain.values import Contract, ExchangeRate
+    from tests.domain.ledger_fixture import D, at
+
+    sap = Contract(14204, "SAP", currency="EUR", exchange="IBIS", local_symbol="SAP")
+    path = tmp_path / "ledger.sqlite"
+    with open_database(path) as db:
+        commit(db, snapshot(pos(AAPL, "100", "150"), pos(sap, "10", "100"), minutes=1))
+        sells = (
+            fill(AAPL, "SLD", "40", "160", commission="1.00", minutes=2),
+            fill(sap, "SLD", "4", "125", minutes=2),
+        )
+        commit(db, snapshot(pos(AAPL, "60", "150"), pos(sap, "6", "100"), fills=sells, minutes=3))
+        # What the fold writes for a lifecycle with an estimated part (columns of revision 0007).
+        db.run_sync(
+            lambda s: s.execute(
+                sa.text(
+                    "UPDATE positions SET realized_pnl_estimated = '30', pnl_basis = 'estimated' "
+                    "WHERE symbol = 'SAP'"
+                )
+            )
+        )
+        rate = ExchangeRate("DU111", "EUR", "USD", D("1.0856"), at(3))
+        db.run_sync(rates.store_rates, [rate])
+    return path
+
+
+def test_status_json_keeps_currencies_apart(two_currency_ledger, capsys):
+    """Guards: `realized_pnl_total` adding USD and EUR into one figure (issue 15, item 5)."""
+    assert main(["status", "--json", "--db", str(two_currency_ledger)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["realized_pnl_by_currency"] == {"EUR": "100", "USD": "399"}
+    assert doc["realized_pnl_estimated_by_currency"] == {"EUR": "30", "USD": "0"}
+    assert doc["realized_pnl_unknown_by_currency"] == {"EUR": 0, "USD": 0}
+    base = doc["realized_pnl_base"]
+    assert base["currency"] == "USD" and base["total"] == "507.56"  # 399 + 100 × 1.0856
+    assert base["estimated"] == "32.568" and base["rates_at"] == "2026-11-24T14:33:00Z"
+    assert base["rates"] == [
+        {"account": "DU111", "currency": "EUR", "rate": "1.0856", "at": "2026-11-24T14:33:00Z"}
+    ]
+    assert doc["realized_pnl_base_unavailable"] is None
+
+
+def test_status_text_one_line_per_currency(two_currency_ledger, capsys):
+    assert main(["status", "--db", str(two_currency_ledger)]) == 0
+    out = capsys.readouterr().out
+    assert "Realized P&L  EUR 100 (exact 70, estimated 30)" in out
+    assert "              USD 399 (exact 399, estimated 0)" in out
+    assert "= USD 507.56 (estimated 32.568) at IB's rates EUR 1.0856 of 2026-11-24T14:33:00Z" in out
+
+
 def test_status_text_warns_about_missing(ledger_path, capsys):
     assert main(["status", "--db", str(ledger_path)]) == 0
     out = capsys.readouterr().out
     assert "2 open, 0 closed" in out
+    assert "Realized P&L  USD 399 (exact 399, estimated 0)" in out
     assert "WARNING" in out and "ESZ6 -2: not reported by the broker" in out
 
 

@@ -11,6 +11,7 @@ from app.domain.values import (
     CloseReason,
     EventKind,
     Lifecycle,
+    PnlBasis,
     PositionStatus,
     PriceSource,
 )
@@ -19,8 +20,14 @@ from tests.domain.ledger_fixture import AAPL, ES, D, fill
 NY = ZoneInfo("America/New_York")
 
 
-def amount(account: str, when: datetime, value: str, currency: str = "USD") -> RealizedAmount:
-    return RealizedAmount(account, currency, when, D(value))
+def amount(
+    account: str,
+    when: datetime,
+    value: str | None,
+    currency: str = "USD",
+    basis: PnlBasis | None = None,
+) -> RealizedAmount:
+    return RealizedAmount(account, currency, when, D(value) if value is not None else None, basis)
 
 
 def test_days_totals_and_cumulative_exact():
@@ -32,29 +39,72 @@ def test_days_totals_and_cumulative_exact():
         amount("DU1", day1 + timedelta(days=2), "0.2"),
         amount("DU1", day1 + timedelta(days=3), "0"),  # a break-even close is still a day
     ]
-    series = daily_realized(amounts, tz=UTC)
+    every = daily_realized(amounts, tz=UTC)
+    assert every.currencies == ("USD",)
+    series = every.series("USD")
     assert [(d.day, d.realized, d.cumulative) for d in series.days] == [
         (date(2026, 11, 23), D("100.05"), D("100.05")),
         (date(2026, 11, 25), D("0.3"), D("100.35")),  # 0.1 + 0.2 exactly, no float noise
         (date(2026, 11, 26), D("0"), D("100.35")),
     ]
-    assert series.total == D("100.35") and series.currencies == ("USD",)
-    only = daily_realized(amounts, account="DU2", tz=UTC)
+    assert series.total == D("100.35") and series.currency == "USD"
+    only = daily_realized(amounts, account="DU2", tz=UTC).series("USD")
     assert [(d.day, d.realized) for d in only.days] == [(date(2026, 11, 25), D("0.1"))]
-    assert only.account == "DU2" and daily_realized([], tz=UTC).total == 0
+    assert only.account == "DU2" and daily_realized([], tz=UTC).series("USD").total == 0
 
 
 def test_the_day_is_the_local_day():
     """02:30 UTC on the 25th is still the evening of the 24th in New York."""
     late = datetime(2026, 11, 25, 2, 30, tzinfo=UTC)
-    assert daily_realized([amount("DU1", late, "5")], tz=NY).days[0].day == date(2026, 11, 24)
-    assert daily_realized([amount("DU1", late, "5")], tz=UTC).days[0].day == date(2026, 11, 25)
+    ny = daily_realized([amount("DU1", late, "5")], tz=NY).series("USD")
+    utc = daily_realized([amount("DU1", late, "5")], tz=UTC).series("USD")
+    assert ny.days[0].day == date(2026, 11, 24) and utc.days[0].day == date(2026, 11, 25)
 
 
-def test_mixed_currencies_are_reported():
+def test_currencies_are_never_added():
+    """Guards: a daily series that summed USD, EUR and JPY into one bar (issue 15, item 5)."""
     t = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
-    series = daily_realized([amount("DU1", t, "1"), amount("DU1", t, "2", "EUR")], tz=UTC)
-    assert series.currencies == ("EUR", "USD")
+    amounts = [
+        amount("DU1", t, "1"),
+        amount("DU1", t, "2", "EUR"),
+        amount("DU1", t + timedelta(days=1), "300", "JPY"),
+        amount("DU1", t + timedelta(days=1), "4", "EUR"),
+    ]
+    daily = daily_realized(amounts, tz=UTC)
+    assert daily.currencies == ("EUR", "JPY", "USD")
+    assert [(d.day, d.realized) for d in daily.series("EUR").days] == [
+        (date(2026, 11, 23), D(2)),
+        (date(2026, 11, 24), D(4)),
+    ]
+    assert daily.series("EUR").total == 6 and daily.series("JPY").total == 300
+    assert daily.series("USD").total == 1 and daily.series("GBP").days == ()
+
+
+def test_estimated_and_unknown_amounts_kept_apart():
+    """Guards: an estimated (market-priced) amount drawn as exact, and an unpriced one dropped
+    silently: each day says how much of it is estimated and how many amounts are unknown."""
+    t = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+    amounts = [
+        amount("DU1", t, "100", basis=PnlBasis.EXACT),
+        amount("DU1", t, "-30", basis=PnlBasis.ESTIMATED),
+        amount("DU1", t, None, basis=PnlBasis.UNKNOWN),
+        amount("DU1", t + timedelta(days=1), "5"),  # no basis: a row from before bases
+    ]
+    series = daily_realized(amounts, tz=UTC).series("USD")
+    first, second = series.days
+    assert (first.realized, first.exact, first.estimated, first.unknown) == (
+        D(70),
+        D(100),
+        D(-30),
+        1,
+    )
+    assert (second.exact, second.estimated, second.unknown, second.cumulative) == (
+        D(5),
+        D(0),
+        0,
+        D(75),
+    )
+    assert (series.total, series.estimated, series.unknown) == (D(75), D(-30), 1)
 
 
 T = datetime(2026, 11, 24, 14, 30, tzinfo=UTC)

@@ -257,7 +257,9 @@ def test_two_syncers_through_a_scripted_day(desk: Any) -> None:
     assert nvda.status is PositionStatus.OPEN
 
     total = db.run_sync(repository.realized_total)
-    assert money(total) == D("2495.90")  # 976.90 + 249.00 + 1025.00 + 245.00
+    assert list(total) == ["USD"] and money(total["USD"].total) == D(
+        "2495.90"
+    )  # 976.90 + 249.00 + 1025.00 + 245.00
 
     # Both syncers really worked the whole day; none hit a ledger error.
     for syncer in syncers:

@@ -103,7 +103,8 @@ def test_known_ledger_daily_and_cumulative_totals_offline(make_app, qloop, tmp_p
             (date(2026, 11, 26), D("2.6"), D("-199.4")),
         ]
         total = app.runtime.db.run_sync(repository.realized_total)
-        assert chart.series.total == total == D("-199.4")
+        assert chart.series.total == total["USD"].total == D("-199.4") and list(total) == ["USD"]
+        assert chart.series.currency == "USD" and not w.charts.pnl_currency.isEnabled()
         assert "total <b>-199.40</b> USD" in w.charts.pnl_title.text()
         assert "3 trading days" in w.charts.pnl_title.text()
         # The bars are really painted, in both colours.
@@ -192,7 +193,10 @@ def test_charts_follow_a_sync_that_realizes_pnl(make_app, qloop):
             loads = feed.loads
             sim.fill(ACCOUNT, c.MSFT, "-0.1", "420", commission=D(0))
             await eventually(
-                lambda: app.runtime.db.run_sync(repository.realized_total) == D("399") + D("11")
+                lambda: (
+                    app.runtime.db.run_sync(repository.realized_total)["USD"].total
+                    == D("399") + D("11")
+                )
             )
             await asyncio.sleep(0.5)
             assert feed.loads == loads and chart.series.total == D(399)
@@ -224,3 +228,90 @@ def test_time_ticks_fall_on_local_midnights_for_long_spans():
     assert all(start < t <= start + timedelta(days=5) for t in ticks)
     short = time_ticks(start, start + timedelta(hours=6), 3)
     assert short == [start, start + timedelta(hours=3), start + timedelta(hours=6)]
+
+
+def two_currency_ledger(path) -> None:
+    """AAPL (USD) closed at −202 exact; SAP (EUR) still open with +100 realized, all of it an
+    estimate (written as the fold writes one: the lifecycle's estimated part and the event's
+    basis, columns of revision 0007)."""
+    import sqlalchemy as sa
+
+    from app.domain.values import Contract
+
+    sap = Contract(14204, "SAP", currency="EUR", exchange="IBIS", local_symbol="SAP")
+    with open_database(path) as db:
+        commit(db, snapshot(pos(AAPL, "100", "150"), pos(sap, "10", "100")))
+        sells = (
+            fill(AAPL, "SLD", "40", "160", commission="1", minutes=10),  # +399 USD
+            fill(sap, "SLD", "4", "125", commission="0", minutes=10),  # +100 EUR
+        )
+        commit(db, snapshot(pos(AAPL, "60", "150"), pos(sap, "6", "100"), fills=sells, minutes=11))
+        close = fill(AAPL, "SLD", "60", "140", commission="1", minutes=DAY + 10)  # −601 USD
+        commit(db, snapshot(pos(sap, "6", "100"), fills=(close,), minutes=DAY + 11))
+
+        def estimate(session) -> None:
+            session.execute(
+                sa.text(
+                    "UPDATE positions SET realized_pnl_estimated = realized_pnl, "
+                    "pnl_basis = 'estimated' WHERE symbol = 'SAP'"
+                )
+            )
+            session.execute(
+                sa.text(
+                    "UPDATE position_events SET pnl_basis = 'estimated' WHERE realized_pnl IS "
+                    "NOT NULL AND position_id = (SELECT id FROM positions WHERE symbol = 'SAP')"
+                )
+            )
+
+        db.run_sync(estimate)
+
+
+def test_currencies_charted_apart_and_estimates_marked(make_app, qloop, tmp_path):
+    """Guards: the daily chart and the Closed view's totals adding USD and EUR into one figure
+    (issue 15, item 5), and an estimated amount shown as if exact (item 10)."""
+    two_currency_ledger(tmp_path / "ledger.sqlite")
+    app = make_app(free_port())
+    app.controller.charts.tz = UTC
+    w = app.window
+    chart = w.charts.pnl_chart
+    picker = w.charts.pnl_currency
+
+    async def scenario():
+        await app.start()
+        # The Closed view: per currency, exact and estimated apart, never one sum.
+        await eventually(lambda: "closed positions" in w.closed_totals.text())
+        totals = w.closed_totals.text()
+        assert "<b>1</b> closed positions · realized P&amp;L USD <b>-202.00</b>" in totals
+        assert (
+            "partial closes of open positions: EUR <b>100.00</b> "
+            "(exact 0.00, <i>estimated 100.00</i>)" in totals
+        )
+        assert "-102" not in totals and "298" not in totals  # no cross-currency sums
+
+        w.tabs.setCurrentWidget(w.charts)
+        await eventually(lambda: chart.series.days)
+        assert [picker.itemText(i) for i in range(picker.count())] == ["EUR", "USD"]
+        assert picker.isEnabled() and chart.series.currency == "EUR"
+        (day,) = chart.series.days
+        assert (day.realized, day.exact, day.estimated) == (D(100), D(0), D(100))
+        caption = w.charts.pnl_title.text()
+        assert "total <b>100.00</b> EUR (<i>estimated 100.00</i>, hatched)" in caption
+        assert "also realized in USD" in caption
+        assert "estimated 100.00" in chart.day_tip(day) and "EUR" in chart.day_tip(day)
+        w.charts.pnl_chart.resize(600, 300)
+        assert painted(chart, GAIN) > 0  # drawn (hatched) without error
+
+        picker.setCurrentText("USD")
+        await eventually(lambda: chart.series.currency == "USD")
+        assert days_of(chart) == [
+            (date(2026, 11, 24), D("399"), D("399")),
+            (date(2026, 11, 25), D("-601"), D("-202")),
+        ]
+        assert chart.series.estimated == 0 and "also realized in EUR" in w.charts.pnl_title.text()
+        # A reload keeps the picked currency.
+        app.controller.charts.ledger_changed()
+        loads = app.controller.charts.loads
+        await eventually(lambda: app.controller.charts.loads > loads)
+        assert chart.series.currency == "USD" and picker.currentText() == "USD"
+
+    qloop.run_until_complete(scenario())

@@ -11,6 +11,7 @@ from typing import Any
 from app.cli.context import guarded, settings_from
 from app.cli.exit_codes import ExitCode
 from app.cli.render import age, dec, iso, status_json
+from app.domain.records import LedgerStatus
 
 
 def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -39,7 +40,8 @@ def run_status(args: argparse.Namespace) -> int:
         doc = status_json(status, now)
         print(f"Database      {status.database} (revision {status.revision})")
         print(f"Positions     {status.open_positions} open, {status.closed_positions} closed")
-        print(f"Realized P&L  {dec(status.realized_pnl_total)}")
+        for line in realized_lines(status):
+            print(line)
         if status.last_success and status.last_success.finished_at:
             seconds = doc["last_synced_age_seconds"]
             print(f"Last synced   {iso(status.last_success.finished_at)} ({age(seconds)} ago)")
@@ -58,3 +60,31 @@ def run_status(args: argparse.Namespace) -> int:
         return int(ExitCode.OK)
 
     return guarded(body)
+
+
+def realized_lines(status: LedgerStatus) -> list[str]:
+    """Realized P&L, one line per currency with its exact and estimated parts apart; then the
+    base-currency figure where IB's rates cover every currency (labelled with them)."""
+    label = "Realized P&L  "
+    pad = " " * len(label)
+    by = status.realized_by_currency
+    if not by:
+        return [f"{label}none yet"]
+    lines: list[str] = []
+    for i, (currency, t) in enumerate(by.items()):
+        text = f"{currency or '(no currency)'} {dec(t.total)} (exact {dec(t.exact)}, "
+        text += f"estimated {dec(t.estimated)})"
+        if t.unknown_count:
+            text += f"; {t.unknown_count} unpriced, not included"
+        lines.append((label if i == 0 else pad) + text)
+    conversion = status.realized_in_base
+    base = conversion.total
+    if base is not None and (len(by) > 1 or base.rates):
+        used = ", ".join(f"{r.currency} {dec(r.rate)}" for r in base.rates)
+        lines.append(
+            f"{pad}= {base.base_currency} {dec(base.total)} (estimated {dec(base.estimated)}) "
+            f"at IB's rates {used} of {iso(base.rates_at)}"
+        )
+    elif len(by) > 1:
+        lines.append(f"{pad}no base-currency total: {conversion.reason}")
+    return lines

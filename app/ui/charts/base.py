@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPalette, QPen, QPolygonF
+from PySide6.QtGui import QBrush, QColor, QPainter, QPaintEvent, QPalette, QPen, QPolygonF
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from app.ui.charts.axes import Scale, tick_label
@@ -17,7 +17,16 @@ BLUE = QColor("#2f6db5")
 ORANGE = QColor("#d9822b")
 
 # Legend swatches: a filled box (bars), a line, or a marker triangle.
-BOX, LINE, UP, DOWN = "box", "line", "up", "down"
+BOX, LINE, UP, DOWN, HATCH = "box", "line", "up", "down", "hatch"
+
+
+def paint_hatched(painter: QPainter, rect: QRectF, colour: QColor) -> None:
+    """An outlined box filled with diagonal hatching: an estimate, apart from exact amounts."""
+    painter.save()
+    painter.setPen(QPen(colour, 1))
+    painter.setBrush(QBrush(colour, Qt.BrushStyle.BDiagPattern))
+    painter.drawRect(rect)
+    painter.restore()
 
 
 def triangle(centre: QPointF, size: float, up: bool) -> QPolygonF:
@@ -117,6 +126,8 @@ class ChartWidget(QWidget):
         for kind, colour, text in items:
             if kind == BOX:
                 painter.fillRect(QRectF(x, mid - 5, 10, 10), colour)
+            elif kind == HATCH:
+                paint_hatched(painter, QRectF(x, mid - 5, 10, 10), colour)
             elif kind == LINE:
                 painter.setPen(QPen(colour, 2))
                 painter.drawLine(QPointF(x - 2, mid), QPointF(x + 12, mid))

@@ -16,7 +16,7 @@ from typing import Any
 from app.db import repository
 from app.db.errors import DatabaseError
 from app.domain.records import StoredEvent
-from app.domain.series import RealizedByDay, daily_realized, lifecycle_path
+from app.domain.series import DailyRealized, daily_realized, lifecycle_path
 from app.domain.values import Fill, Lifecycle
 from app.runtime import Runtime
 from app.sync.tasks import TaskGroup
@@ -25,8 +25,8 @@ from app.ui.main_window import ALL_ACCOUNTS, MainWindow
 log = logging.getLogger(__name__)
 
 
-def _realized_by_day(session: Any, account: str | None, tz: tzinfo | None) -> RealizedByDay:
-    """On the database thread: read the realizing events and sum them by local day.
+def _realized_by_day(session: Any, account: str | None, tz: tzinfo | None) -> DailyRealized:
+    """On the database thread: read the realizing events and sum them by currency and local day.
 
     (`session` is a SQLAlchemy Session, which app.ui may not import even to name its type.)
     """

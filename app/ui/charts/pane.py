@@ -2,46 +2,53 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
-from app.domain.series import LifecyclePath, RealizedByDay
+from app.domain.series import DailyRealized, LifecyclePath, RealizedByDay
 from app.domain.values import Lifecycle
 from app.ui import formatting as fmt
 from app.ui.charts.pnl_chart import DailyPnlChart
 from app.ui.charts.position_chart import PositionChart
 
 
-def _titled(title: QLabel, chart: QWidget) -> QWidget:
+def _titled(title: QLabel, chart: QWidget, picker: QWidget | None = None) -> QWidget:
     box = QWidget()
     layout = QVBoxLayout(box)
     layout.setContentsMargins(0, 0, 0, 0)
-    layout.addWidget(title)
+    if picker is None:
+        layout.addWidget(title)
+    else:
+        row = QHBoxLayout()
+        row.addWidget(title, 1)
+        row.addWidget(picker)
+        layout.addLayout(row)
     layout.addWidget(chart, 1)
     return box
 
 
-def realized_caption(series: RealizedByDay) -> str:
-    """The daily chart's title: whose P&L, over how many days, the total, and the currency."""
+def realized_caption(series: RealizedByDay, others: Sequence[str] = ()) -> str:
+    """The daily chart's title: whose P&L, in which currency, over how many days, the total with
+    its estimated part, and the other currencies (each charted apart, never added)."""
     who = series.account or "all accounts"
+    also = f" · also realized in {', '.join(others)} (pick the currency)" if others else ""
     if not series.days:
-        return f"<b>Realized P&amp;L per day</b> — {who}"
+        return f"<b>Realized P&amp;L per day</b> — {who}{also}"
     days = len(series.days)
-    currency = ""
-    if len(series.currencies) == 1:
-        currency = f" {series.currencies[0]}"
-    elif series.currencies:
-        currency = (
-            f" (summed in each position's currency — {', '.join(series.currencies)} — "
-            "not converted)"
-        )
+    currency = f" {series.currency}" if series.currency else ""
     first, last = series.days[0].day, series.days[-1].day
+    estimated = ""
+    if series.estimated:
+        estimated = f" (<i>estimated {fmt.money(series.estimated)}</i>, hatched)"
+    if series.unknown:
+        estimated += f" · <i>{series.unknown} unpriced</i>"
     return (
         f"<b>Realized P&amp;L per day</b> — {who} · {days} trading day"
         f"{'s' if days != 1 else ''}, {first:%d %b %Y} – {last:%d %b %Y} · total "
-        f"<b>{fmt.money(series.total)}</b>{currency}"
+        f"<b>{fmt.money(series.total)}</b>{currency}{estimated}{also}"
     )
 
 
@@ -70,6 +77,15 @@ class ChartsPane(QWidget):
         self.position_chart = PositionChart()
         self.pnl_title = QLabel(realized_caption(RealizedByDay()))
         self.pnl_title.setObjectName("pnlTitle")
+        self.daily = DailyRealized()
+        # One currency at a time: a daily series never adds currencies.
+        self.pnl_currency = QComboBox()
+        self.pnl_currency.setObjectName("pnlCurrency")
+        self.pnl_currency.setToolTip(
+            "Realized P&L is charted per currency: amounts in different currencies are never added."
+        )
+        self.pnl_currency.setEnabled(False)
+        self.pnl_currency.currentTextChanged.connect(self.on_pnl_currency_current_text_changed)
         self.position_title = QLabel(position_caption(None))
         self.position_title.setObjectName("positionTitle")
         for title in (self.pnl_title, self.position_title):
@@ -77,15 +93,38 @@ class ChartsPane(QWidget):
             title.setWordWrap(True)
         self.split = QSplitter(Qt.Orientation.Horizontal)
         self.split.setObjectName("chartsSplitter")
-        self.split.addWidget(_titled(self.pnl_title, self.pnl_chart))
+        self.split.addWidget(_titled(self.pnl_title, self.pnl_chart, self.pnl_currency))
         self.split.addWidget(_titled(self.position_title, self.position_chart))
         self.split.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.addWidget(self.split)
 
-    def show_realized(self, series: RealizedByDay) -> None:
-        """The daily realized P&L of one account (or all)."""
-        self.pnl_title.setText(realized_caption(series))
+    def show_realized(self, daily: DailyRealized) -> None:
+        """The daily realized P&L of one account (or all): the picked currency's series (kept
+        across reloads while it still realized something; else the first currency)."""
+        self.daily = daily
+        currencies = list(daily.currencies)
+        keep = self.pnl_currency.currentText()
+        picker = self.pnl_currency
+        picker.blockSignals(True)  # one redraw below, not one per item
+        try:
+            picker.clear()
+            picker.addItems(currencies)
+            if keep in currencies:
+                picker.setCurrentText(keep)
+        finally:
+            picker.blockSignals(False)
+        picker.setEnabled(len(currencies) > 1)
+        self._show_currency(picker.currentText())
+
+    def on_pnl_currency_current_text_changed(self, currency: str) -> None:
+        """The user picked another currency."""
+        self._show_currency(currency)
+
+    def _show_currency(self, currency: str) -> None:
+        series = self.daily.series(currency)
+        others = [c for c in self.daily.currencies if c != currency]
+        self.pnl_title.setText(realized_caption(series, others))
         self.pnl_chart.set_series(series)
 
     def show_position(self, position: Lifecycle | None, path: LifecyclePath | None) -> None:

@@ -1,4 +1,5 @@
-"""Realized P&L per day as bars (green gain, red loss) with the running total as a line."""
+"""Realized P&L per day of one currency as bars (green gain, red loss; the estimated part
+hatched on top of the exact one) with the running total as a line."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from PySide6.QtWidgets import QToolTip
 from app.domain.series import DayPnl, RealizedByDay
 from app.ui import formatting as fmt
 from app.ui.charts.axes import nice_ticks
-from app.ui.charts.base import BLUE, BOX, LINE, ChartWidget
+from app.ui.charts.base import BLUE, BOX, HATCH, LINE, ChartWidget, paint_hatched
 from app.ui.models.keyed import GAIN, LOSS
+
+ESTIMATE = QColor("#6b7280")
+"""The legend's swatch for the hatched (estimated) part; bars hatch in their gain/loss colour."""
 
 
 class DailyPnlChart(ChartWidget):
@@ -38,18 +42,17 @@ class DailyPnlChart(ChartWidget):
     def paint_chart(self, painter: QPainter) -> None:
         days = self.series.days
         metrics = self.fontMetrics()
-        values = [float(d.realized) for d in days] + [float(d.cumulative) for d in days]
+        values = [float(v) for d in days for v in (d.realized, d.exact, d.cumulative)]
         ticks = nice_ticks(min(0.0, *values), max(0.0, *values))
         left = self.label_width([f"{t:,.2f}" for t in (ticks[0], ticks[-1])]) + 14
         line = metrics.height()
         plot = QRectF(left, line + 16, self.width() - left - 14, self.height() - line * 3 - 18)
 
-        self.paint_legend(
-            painter,
-            plot.left(),
-            line + 2,
-            [(BOX, GAIN, "Gain"), (BOX, LOSS, "Loss"), (LINE, BLUE, "Cumulative")],
-        )
+        legend = [(BOX, GAIN, "Gain"), (BOX, LOSS, "Loss")]
+        if any(d.estimated or d.unknown for d in days):
+            legend.append((HATCH, ESTIMATE, "Estimated"))
+        legend.append((LINE, BLUE, f"Cumulative {self.series.currency}".rstrip()))
+        self.paint_legend(painter, plot.left(), line + 2, legend)
         y = self.paint_grid(painter, plot, ticks)
 
         slot = plot.width() / len(days)
@@ -60,10 +63,18 @@ class DailyPnlChart(ChartWidget):
         for i, day in enumerate(days):
             centre = plot.left() + slot * (i + 0.5)
             self._slots.append((centre - slot / 2, centre + slot / 2, day))
-            top = y(float(day.realized))
-            colour = GAIN if day.realized >= 0 else LOSS
-            height = max(1.0, abs(zero - top))  # a zero day still shows as a hairline
-            painter.fillRect(QRectF(centre - bar / 2, min(top, zero), bar, height), colour)
+            # The exact part from zero, solid; the estimated part stacked on it, hatched, so an
+            # estimate is never read as exact (its sign may differ from the exact part's).
+            top = y(float(day.exact))
+            colour = GAIN if day.exact >= 0 else LOSS
+            if day.exact or not day.estimated:
+                height = max(1.0, abs(zero - top))  # a zero day still shows as a hairline
+                painter.fillRect(QRectF(centre - bar / 2, min(top, zero), bar, height), colour)
+            if day.estimated:
+                end = y(float(day.realized))
+                hatch = GAIN if day.estimated >= 0 else LOSS
+                rect = QRectF(centre - bar / 2, min(top, end), bar, max(1.0, abs(end - top)))
+                paint_hatched(painter, rect, hatch)
             point = QPointF(centre, y(float(day.cumulative)))
             if i == 0:
                 cumulative.moveTo(point)
@@ -101,17 +112,26 @@ class DailyPnlChart(ChartWidget):
                 return day
         return None
 
+    def day_tip(self, day: DayPnl) -> str:
+        """The tooltip of one day's bar: its currency, and exact and estimated apart."""
+        currency = f" {self.series.currency}" if self.series.currency else ""
+        text = f"{day.day:%a %d %b %Y}\nRealized {fmt.money(day.realized)}{currency}"
+        if day.estimated:
+            text += (
+                f"\n  exact {fmt.money(day.exact)}, estimated {fmt.money(day.estimated)} "
+                "(hatched: priced from the market or a last known price, or a commission not "
+                "reported yet)"
+            )
+        if day.unknown:
+            text += f"\n  {day.unknown} amount(s) could not be priced and are not included"
+        return text + f"\nCumulative {fmt.money(day.cumulative)}{currency}"
+
     def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
             day = self.day_at(event.pos().x()) if self.has_data() else None
             if day is None:
                 QToolTip.hideText()
             else:
-                QToolTip.showText(
-                    event.globalPos(),
-                    f"{day.day:%a %d %b %Y}\nRealized {fmt.money(day.realized)}\n"
-                    f"Cumulative {fmt.money(day.cumulative)}",
-                    self,
-                )
+                QToolTip.showText(event.globalPos(), self.day_tip(day), self)
             return True
         return super().event(event)
