@@ -4,9 +4,9 @@ It runs like a sync's transaction (app.db.store): the accounts' locks first (Pos
 SQLite the transaction is BEGIN IMMEDIATE), then the lifecycle and its last event read again,
 and the change is written only if they are still what the user saw (app.domain.manual).
 
-How the close is recorded is this module's business alone: today a MARKED_CLOSED change of the
-row; once the ledger is a fold of its history, a USER_CLOSE observation and a re-fold of the key.
-The signature and the version check stay.
+The close is recorded as a fact of the key's history — a USER_CLOSE observation at the user's
+price, time and note (app.domain.history) — and the key is folded again, so a later re-fold (a
+late commission report, a correction) keeps it and books it at the right point.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from app.db import concurrency, repository
+from app.domain.history import Observation, ObservationKind
 from app.domain.manual import MarkClosedRequest, decide_mark_closed
+from app.domain.reconcile import refold
 from app.domain.values import Lifecycle
 
 
@@ -29,8 +31,23 @@ def mark_closed(session: Session, request: MarkClosedRequest) -> Lifecycle:
     concurrency.lock_accounts(session, [seen.account])
     current = repository.position(session, seen.position_id)
     events = repository.events(session, seen.position_id) if current is not None else []
-    change = decide_mark_closed(request, current, events[-1] if events else None)
-    repository.apply_manual_change(session, change)
+    # Validates the close and refuses a changed lifecycle; the change it plans is what the fold
+    # below derives from the recorded close.
+    decide_mark_closed(request, current, events[-1] if events else None)
+    assert current is not None
+    repository.record_observation(
+        session,
+        Observation(
+            current.account,
+            current.contract.con_id,
+            ObservationKind.USER_CLOSE,
+            request.at,
+            price=request.exit_price,
+            note=request.note,
+        ),
+    )
+    changes, deleted = refold(repository.load_histories(session, [current.key]))
+    repository.apply_refold(session, changes, deleted)
     closed = repository.position(session, seen.position_id)
     assert closed is not None
     return closed

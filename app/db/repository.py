@@ -21,9 +21,17 @@ from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.orm import Session
 
 from app.db import concurrency, rates
-from app.db.tables import AccountRow, ExecutionRow, PositionEventRow, PositionRow, SyncRunRow
+from app.db.tables import (
+    AccountRow,
+    ExecutionRow,
+    ObservationRow,
+    PositionEventRow,
+    PositionRow,
+    SyncRunRow,
+)
 from app.domain.decimals import decimal_text
 from app.domain.executions import base_exec_id, correction_rank
+from app.domain.history import Observation, ObservationKind, StoredHistory
 from app.domain.money import ByCurrency, totals_from_parts
 from app.domain.plan import LifecycleChange, MarketUpdate, SyncPlan
 from app.domain.records import LedgerStatus, RunOutcome, StoredEvent, SyncRun, SyncStats
@@ -55,6 +63,7 @@ A = cast(Table, AccountRow.__table__)
 E = cast(Table, PositionEventRow.__table__)
 X = cast(Table, ExecutionRow.__table__)
 R = cast(Table, SyncRunRow.__table__)
+OB = cast(Table, ObservationRow.__table__)
 
 _POSITION_COLUMNS = (
     P.c.id, A.c.code, P.c.con_id, P.c.symbol, P.c.sec_type, P.c.currency, P.c.exchange,
@@ -477,7 +486,9 @@ def apply_plan(
     codes.update(c.fill.account for c in plan.corrections)
     ids = account_ids(session, codes, create=True)
 
+    _delete_lifecycles(session, plan.deleted_position_ids)
     new_ids = _write_changes(session, plan.changes, ids, run_id)
+    _insert_observations(session, plan.new_observations, ids, run_id)
     if opened is not None:
         opened.extend(new_ids)
     _executemany(
@@ -595,8 +606,14 @@ def _write_changes(
 ) -> list[int]:
     """Update, then insert, the changed lifecycles and their events; the new rows' ids."""
     # Closing rows first: a flip closes one OPEN row and opens another for the same key, and the
-    # one-OPEN-row unique index must never see both open at once.
+    # one-OPEN-row unique index must never see both open at once (a fold may also turn a stored
+    # OPEN row into a closed one and a later row of the key into the open one).
     existing = [c for c in changes if c.before is not None]
+    if any(c.replaces_events or (c.before and not c.before.is_open) for c in existing):
+        existing.sort(key=lambda c: c.after.is_open)
+    replaced = [c.before.id for c in existing if c.replaces_events and c.before is not None]
+    for chunk in _chunks(replaced):
+        session.execute(delete(E).where(E.c.position_id.in_(chunk)))
     _executemany(
         session,
         _UPDATE_BY_ID,
@@ -636,10 +653,114 @@ def _write_changes(
     return new_ids
 
 
+def _delete_lifecycles(session: Session, position_ids: Sequence[int]) -> None:
+    """Lifecycles a fold no longer derives, with their events."""
+    for chunk in _chunks(list(position_ids)):
+        session.execute(delete(E).where(E.c.position_id.in_(chunk)))
+        session.execute(delete(P).where(P.c.id.in_(chunk)))
+
+
+_OBSERVATION_NAMES = (
+    "account_id", "con_id", "kind", "observed_at", "quantity", "average_cost", "price", "note",
+    "sync_run_id",
+)  # fmt: skip
+
+
+def _insert_observations(
+    session: Session,
+    observations: Sequence[Observation],
+    account_ids_by_code: dict[str, int],
+    run_id: int | None,
+) -> None:
+    rows = [
+        (account_ids_by_code[o.account], o.con_id, o.kind.value, o.at, o.quantity,
+         o.average_cost, o.price, o.note or None, run_id)
+        for o in observations
+    ]  # fmt: skip
+    _executemany(session, insert(OB), _OBSERVATION_NAMES, rows)
+
+
+def record_observation(session: Session, observation: Observation) -> None:
+    """Store one observation outside a sync (the user's Mark closed)."""
+    ids = account_ids(session, [observation.account], create=False)
+    _insert_observations(session, [observation], ids, None)
+
+
+_OBSERVATION_KINDS = {k.value: k for k in ObservationKind}
+
+
+def load_histories(
+    session: Session, keys: Sequence[PositionKey]
+) -> dict[PositionKey, StoredHistory]:
+    """Every stored fact of these keys, and their lifecycles with their events (a re-fold)."""
+    lifecycles: dict[PositionKey, list[Lifecycle]] = {}
+    for life in lifecycles_for(session, keys):
+        lifecycles.setdefault(life.key, []).append(life)
+    fills: dict[PositionKey, dict[str, Fill]] = {}
+    observations: dict[PositionKey, list[Observation]] = {}
+    fill_query = select(*_FILL_COLUMNS).join(A, A.c.id == X.c.account_id)
+    observation_query = select(
+        OB.c.id, A.c.code, OB.c.con_id, OB.c.kind, OB.c.observed_at, OB.c.quantity,
+        OB.c.average_cost, OB.c.price, OB.c.note,
+    ).join(A, A.c.id == OB.c.account_id)  # fmt: skip
+    for account, con_ids in _by_account(keys).items():
+        for chunk in _chunks(con_ids):
+            where_x = (A.c.code == account, X.c.con_id.in_(chunk))
+            for row in session.execute(fill_query.where(*where_x)):
+                fill = _fill(row)
+                latest = fills.setdefault(fill.key, {})
+                base = base_exec_id(fill.exec_id)
+                held = latest.get(base)
+                if held is None or correction_rank(fill.exec_id) > correction_rank(held.exec_id):
+                    latest[base] = fill
+            where_o = (A.c.code == account, OB.c.con_id.in_(chunk))
+            for oid, code, con_id, kind, at, quantity, cost, price, note in session.execute(
+                observation_query.where(*where_o).order_by(OB.c.id)
+            ):
+                observations.setdefault((code, con_id), []).append(
+                    Observation(
+                        code,
+                        con_id,
+                        _OBSERVATION_KINDS[kind],
+                        at,
+                        quantity,
+                        cost,
+                        price,
+                        note or "",
+                        oid,
+                    )
+                )
+    ids = [life.id for lives in lifecycles.values() for life in lives if life.id is not None]
+    events: dict[int, list[StoredEvent]] = {}
+    for chunk in _chunks(sorted(ids)):
+        rows = session.execute(select(E).where(E.c.position_id.in_(chunk)).order_by(E.c.id))
+        for r in rows:
+            events.setdefault(r.position_id, []).append(_stored_event(r))
+    out = {}
+    for key in keys:
+        lives = sorted(lifecycles.get(key, ()), key=lambda life: life.id or 0)
+        out[key] = StoredHistory(
+            tuple(lives),
+            tuple(fills.get(key, {}).values()),
+            tuple(observations.get(key, ())),
+            {life.id: events.get(life.id, []) for life in lives if life.id is not None},
+        )
+    return out
+
+
 def record_run(session: Session, outcome: RunOutcome) -> int:
     """Record a run that changed nothing (failed or skipped); returns its id."""
     plan = SyncPlan(synced_at=outcome.finished_at, incomplete_reason=outcome.error)
     return apply_plan(session, plan, outcome)
+
+
+def apply_refold(
+    session: Session, changes: Sequence[LifecycleChange], deleted: Sequence[int]
+) -> None:
+    """Write what folding keys again outside a sync planned (no sync run)."""
+    ids = account_ids(session, {c.after.account for c in changes}, create=False)
+    _delete_lifecycles(session, deleted)
+    _write_changes(session, changes, ids, run_id=None)
 
 
 def apply_manual_change(session: Session, change: LifecycleChange) -> None:

@@ -162,7 +162,9 @@ def _commit(
         loaded = state is None
         if state is None:
             state = repository.load_state(session, snapshot)
-        plan = reconcile(state, snapshot, options)
+        plan = reconcile(
+            state, snapshot, options, lambda keys: repository.load_histories(session, keys)
+        )
         if not loaded and cache is not None:
             plan = cache.exact_plan(session, plan)
         status = SyncStatus.OK if plan.incomplete_reason is None else SyncStatus.FAILED
@@ -305,7 +307,7 @@ class OpenPositions:
         """What the ledger holds once `plan` (made from `state`) is written; None to read it
         again next time. Call it last in the transaction, after every write."""
         token = _token(session)
-        if token is None or len(plan.changes) > CACHE_CHANGES:
+        if token is None or len(plan.changes) > CACHE_CHANGES or plan.deleted_position_ids:
             return None
         with self._lock:
             kept = self._kept

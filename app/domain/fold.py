@@ -112,8 +112,9 @@ def fold(history: KeyHistory, *, calculate_realized_pnl: bool = True) -> Folded:
     fills = sorted(history.fills, key=_fill_order)
     observations = sorted(history.observations, key=_observation_order)
     held: tuple[str, ...] = ()
-    for observation in observations:
-        segment_end = _boundary(book, fills, observation)
+    for index, observation in enumerate(observations):
+        following = observations[index + 1] if index + 1 < len(observations) else None
+        segment_end = _boundary(book, fills, observation, following)
         segment, fills = fills[:segment_end], fills[segment_end:]
         book.observe(observation, segment)
         held = tuple(f.exec_id for f in fills if f.time <= observation.at)
@@ -129,27 +130,24 @@ def _observation_order(observation: Observation) -> tuple[datetime, int]:
     return (observation.at, observation.id if observation.id is not None else 1 << 62)
 
 
-def _boundary(book: _Book, fills: Sequence[Fill], observation: Observation) -> int:
+def _boundary(
+    book: _Book, fills: Sequence[Fill], observation: Observation, following: Observation | None
+) -> int:
     """How many of `fills` (time-sorted) belong before `observation`.
 
-    Nominally those at or before its time. When the booked quantity is known (anything booked or
-    observed before), the boundary within BOUNDARY_WINDOW that makes the quantities agree with a
-    reported quantity (or with zero, for a key the broker stopped reporting) wins, the nearest to
-    the nominal one first; else the nominal one and a residual.
+    Nominally those at or before its time. IB stamps executions in whole seconds on its own
+    clock, a sync is stamped on this machine's, and the position rows may lag the executions
+    answer: so among the boundaries within BOUNDARY_WINDOW of the observation, the one that makes
+    the quantities agree wins, the nearest to the nominal one first — agree with this
+    observation when the booked quantity is known, else (the first observation: what was held
+    before is unknown, so every boundary agrees with it) with the following one. No agreeing
+    boundary: the nominal one, and a residual.
     """
     nominal = 0
     while nominal < len(fills) and fills[nominal].time <= observation.at:
         nominal += 1
     if observation.kind is ObservationKind.USER_CLOSE:
         return nominal
-    if not book.seen:
-        return nominal  # the first observation: what was held before is unknown
-    if observation.kind is ObservationKind.REPORTED:
-        target = observation.quantity
-        if target is None:
-            return nominal
-    else:
-        target = ZERO
     low, high = observation.at - BOUNDARY_WINDOW, observation.at + BOUNDARY_WINDOW
     first = nominal
     while first > 0 and fills[first - 1].time >= low:
@@ -157,18 +155,42 @@ def _boundary(book: _Book, fills: Sequence[Fill], observation: Observation) -> i
     last = nominal
     while last < len(fills) and fills[last].time <= high:
         last += 1
-    sums = {}
-    running = book.quantity + sum((f.signed_shares for f in fills[:first]), ZERO)
-    for k in range(first, last + 1):
-        sums[k] = running
-        if k < last:
-            running += fills[k].signed_shares
-    if sums[nominal] == target:
+    if first == last:
         return nominal
-    for k in sorted(sums, key=lambda k: (abs(k - nominal), k)):
-        if sums[k] == target:
+    candidates = sorted(range(first, last + 1), key=lambda k: (abs(k - nominal), k))
+    if book.seen:
+        target = _target(observation)
+        if target is None:
+            return nominal
+        running = book.quantity + sum((f.signed_shares for f in fills[:first]), ZERO)
+        sums = {}
+        for k in range(first, last + 1):
+            sums[k] = running
+            if k < last:
+                running += fills[k].signed_shares
+        return next((k for k in candidates if sums[k] == target), nominal)
+    # The first observation: agree with the following one, if any.
+    reported = _target(observation)
+    after = _target(following) if following is not None else None
+    if reported is None or after is None:
+        return nominal
+    assert following is not None
+    end = 0
+    while end < len(fills) and fills[end].time <= following.at:
+        end += 1
+    for k in candidates:
+        if k <= end and reported + sum((f.signed_shares for f in fills[k:end]), ZERO) == after:
             return k
     return nominal
+
+
+def _target(observation: Observation) -> Decimal | None:
+    """The quantity an observation says the broker holds (None: it says nothing of it)."""
+    if observation.kind is ObservationKind.REPORTED:
+        return observation.quantity
+    if observation.kind is ObservationKind.USER_CLOSE:
+        return None
+    return ZERO
 
 
 # ---------------------------------------------------------------------------- the book

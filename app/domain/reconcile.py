@@ -234,6 +234,23 @@ def _opened_unexplained(key: PositionKey, row: BrokerPosition, at: datetime) -> 
     return LifecycleChange(None, life, (event,))
 
 
+def refold(
+    stored: Mapping[PositionKey, StoredHistory], options: ReconcileOptions | None = None
+) -> tuple[list[LifecycleChange], list[int]]:
+    """Fold keys again from their stored history alone (a user's close was added to it, say):
+    the changes to write and the lifecycle ids to delete, as reconcile() plans them."""
+    options = options or ReconcileOptions()
+    changes: list[LifecycleChange] = []
+    deleted: list[int] = []
+    for key, history in stored.items():
+        cached = next((life for life in history.lifecycles if life.is_open), None)
+        key_changes, key_deleted, _ = _fold_key(key, cached, None, [], {}, None, history, options)
+        changes.extend(key_changes)
+        deleted.extend(key_deleted)
+    changes, _ = _flag_pnl_differences(changes)
+    return changes, deleted
+
+
 # ---------------------------------------------------------------------------- folding keys
 def _observation(
     key: PositionKey,
