@@ -116,7 +116,13 @@ def fold(history: KeyHistory, *, calculate_realized_pnl: bool = True) -> Folded:
         following = observations[index + 1] if index + 1 < len(observations) else None
         segment_end = _boundary(book, fills, observation, following)
         segment, fills = fills[:segment_end], fills[segment_end:]
-        book.observe(observation, segment)
+        confirmed = None
+        if following is not None and segment:
+            after = _target(following)
+            if after is not None:
+                upcoming = [f for f in fills if f.time <= following.at]
+                confirmed = after - sum((f.signed_shares for f in upcoming), ZERO)
+        book.observe(observation, segment, confirmed)
         held = tuple(f.exec_id for f in fills if f.time <= observation.at)
     book.book_fills(fills)
     return Folded(tuple(book.finish()), held)
@@ -213,6 +219,8 @@ class _Life:
     last_synced_at: datetime | None = None
     missing_since: datetime | None = None
     exit_trade_id: str | None = None
+    ib_average: Decimal | None = None
+    """IB's average per unit at the last report (an ADJUSTED needs it to have moved)."""
     merge_from: int = 0
     """Events before this index are final (an observation came after them): never merged."""
 
@@ -285,14 +293,21 @@ class _Book:
         self.seen = True
 
     # ------------------------------------------------------------------ observations
-    def observe(self, observation: Observation, segment: list[Fill]) -> None:
-        """Book one observation and the fills that belong before it."""
+    def observe(
+        self, observation: Observation, segment: list[Fill], confirmed: Decimal | None = None
+    ) -> None:
+        """Book one observation and the fills that belong before it.
+
+        `confirmed`: the quantity the following observation implies here (it, less the fills
+        between the two). When the segment's fills alone reach it, a residual this observation
+        would book is transient — a row taken before a correction of those fills took effect —
+        and is not booked (a correction to an opening fill booked a fake reduction)."""
         # Events never merge across an observation: what a sync stored stays a prefix of what
         # a later fold derives, so it is kept instead of written again.
         if self.life is not None:
             self.life.merge_from = len(self.life.events)
         if observation.kind is ObservationKind.REPORTED:
-            self._reported(observation, segment)
+            self._reported(observation, segment, confirmed)
         elif observation.kind is ObservationKind.USER_CLOSE:
             self.book_fills(segment)
             self._user_close(observation)
@@ -300,7 +315,9 @@ class _Book:
             self._absent(observation, segment)
         self.seen = True
 
-    def _reported(self, ob: Observation, segment: list[Fill]) -> None:
+    def _reported(
+        self, ob: Observation, segment: list[Fill], confirmed: Decimal | None = None
+    ) -> None:
         target = ob.quantity if ob.quantity is not None else ZERO
         ib_average = _per_unit(ob.average_cost, self.multiplier)
         life = self.life
@@ -313,7 +330,11 @@ class _Book:
             life.missing_since = None
         moved = sum((f.signed_shares for f in segment), ZERO)
         residual = target - self.quantity - moved
-        if residual != 0 and self._split(ob, segment, target, ib_average):
+        if residual != 0 and confirmed is not None and self.quantity + moved == confirmed:
+            residual = ZERO  # transient: the following row agrees with the fills alone
+            self.book_fills(segment)
+            self._flag(f"IB reported {_text(target)} here; the fills and the next report agree")
+        elif residual != 0 and self._split(ob, segment, target, ib_average):
             pass
         elif residual != 0:
             self._residual(ob, segment, residual, target, ib_average)
@@ -330,9 +351,11 @@ class _Book:
         if ib_average is None:
             return
         quiet = not segment and residual == 0
+        previous, life.ib_average = life.ib_average, ib_average
+        moved_at_ib = previous is None or _differs(previous, ib_average)
         if life.average is None:
             life.average, life.average_exact = ib_average, True
-        elif _differs(life.average, ib_average) and quiet:
+        elif _differs(life.average, ib_average) and quiet and moved_at_ib:
             # IB's average moved with the quantity unchanged and no fills: IB's is taken.
             if life.average_exact:
                 why = "unseen trades or a basis adjustment; what unseen trades realized is unknown"
@@ -733,6 +756,8 @@ class _Book:
         life = self.life
         assert life is not None and life.events
         last = life.events[-1]
+        if text in last.note:
+            return  # said already (a report repeated while the same difference stands)
         life.events[-1] = replace(last, note=f"{last.note}; {text}" if last.note else text)
 
     # ------------------------------------------------------------------ lifecycles

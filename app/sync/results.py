@@ -35,6 +35,9 @@ class SyncResult:
     """Another syncer sharing the ledger committed a newer snapshot instead (not a failure)."""
     market_moved: bool = False
     """Market data of unchanged positions moved too (a view reloads everything then)."""
+    held_fills: tuple[str, ...] = ()
+    """execIds booked ahead of the broker's position rows, which did not show them yet (the
+    rows lag the executions answer); the next sync's rows confirm them."""
 
     @property
     def ok(self) -> bool:
@@ -59,4 +62,6 @@ class SyncResult:
             text += f", {self.skipped_rows} bad rows skipped"
         if self.pnl_mismatches:
             text += f", {len(self.pnl_mismatches)} realized P&L differences from IB"
+        if self.held_fills:
+            text += f", {len(self.held_fills)} fills ahead of the position rows (held)"
         return text

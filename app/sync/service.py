@@ -262,7 +262,10 @@ class PositionSyncService:
                 changed_keys=frozenset(c.after.key for c in plan.changes),
                 market_moved=bool(plan.market_updates),
                 superseded=plan.superseded,
+                held_fills=plan.held_exec_ids,
             )
+            if plan.held_exec_ids:
+                log.info("%s", result.summary())
             if frozen is None:
                 self._last_full_ok = status is SyncStatus.OK
                 if refresh and self._last_full_ok:

@@ -128,8 +128,10 @@ def test_realized_pnl_matches_plain_ledger(day):
     events_total = sum(
         (e.realized_pnl for _, e in ledger.events if e.realized_pnl is not None), Decimal(0)
     )
-    assert events_total.quantize(CENT) == plain.realized.quantize(CENT)
-    assert ledger.realized_total().quantize(CENT) == plain.realized.quantize(CENT)
+    # Derived decimals carry 10 places (app.domain.decimals): far inside a cent, but a sum can
+    # straddle a half cent, so compare the difference rather than the rounded figures.
+    assert abs(events_total - plain.realized) < CENT / 100
+    assert abs(ledger.realized_total() - plain.realized) < CENT / 100
     assert not any(e.kind is EventKind.MISSING for _, e in ledger.events)
 
 
