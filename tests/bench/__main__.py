@@ -1,7 +1,7 @@
 """`python -m tests.bench` (or `.ci/dev bench`): measure every budget of DESIGN.md.
 
     python -m tests.bench [--sizes 1000,20000] [--rounds 5] [--updates 10] [--json FILE]
-                          [--no-cli] [--no-ui]
+                          [--no-cli] [--no-ui] [--fills 1000] [--no-refold | --refold-only]
 
 Prints a table (figure, floor, ratio, budget, met or not) and writes every sample as JSON
 (default: tests/bench/results.json). Not a test: figures depend on the machine and its load.
@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.bench.report import Samples, document, evaluate, table
+from tests.bench.report import ONE_KEY, Samples, document, evaluate, table
 from tests.bench.syncs import run_size
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results.json"
@@ -48,6 +48,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write figures")
     parser.add_argument("--no-cli", action="store_true", help="skip the headless command")
     parser.add_argument("--no-ui", action="store_true", help="skip the window figures")
+    parser.add_argument("--fills", type=int, default=1000, help="fills of the one key "
+                        "re-derived (DESIGN: 1,000)")  # fmt: skip
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--no-refold", action="store_true", help="skip re-deriving one key")
+    only.add_argument("--refold-only", action="store_true", help="only re-derive one key "
+                      "(a few seconds; no simulator, no window)")  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -61,7 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     speed = calibrate()
     print(f"calibration loop at start: {speed * 1000:.0f} ms", flush=True)
     samples: Samples = {}
-    for size in sizes:
+    if not args.no_refold:
+        from tests.bench.refold import run_refold
+
+        print(f"one key with {args.fills:,} fills, re-derived", flush=True)
+        samples[ONE_KEY] = run_refold(
+            args.fills, args.rounds, log=lambda line: print(line, flush=True)
+        )
+    for size in [] if args.refold_only else sizes:
         started = time.perf_counter()
         print(f"{size:,} positions", flush=True)
         samples[size] = run_size(

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.slow
 
 def test_every_figure_at_a_tiny_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "results.json"
-    argv = ["--sizes", "30,60", "--rounds", "1", "--updates", "1", "--json", str(out)]
+    argv = ["--sizes", "30,60", "--rounds", "1", "--updates", "1", "--fills", "100",
+            "--json", str(out)]  # fmt: skip
     assert main(argv) == 0
     doc = json.loads(out.read_text())
     samples = doc["samples"]
@@ -32,6 +33,8 @@ def test_every_figure_at_a_tiny_size(tmp_path: Path, capsys: pytest.CaptureFixtu
             "ui.stall", "ui.update.shown", "ui.rss", "ui.full_gc", "ui.cold_start", "ui.cold_rss",
         ):  # fmt: skip
             assert figures.get(name), f"{name} missing at {size}"
+    for name in ("refold.fold", "refold.mark_closed", "refold.commission"):
+        assert samples["1"].get(name), f"{name} missing"
     rows = evaluate({int(k): v for k, v in samples.items()})
     assert not [r for r in rows if r.get("met") is None and "budget" in r]  # all measured
     printed = capsys.readouterr().out
