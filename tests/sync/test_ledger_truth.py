@@ -257,10 +257,11 @@ def test_late_commission_is_estimated_then_exact_and_a_correction_rederives(make
 
 @pytest.mark.xfail(
     strict=True,
-    reason="BUG (store/reconcile write of a re-fold): after release_commission and a sync the "
-    "lifecycle's stored events are [REDUCED 100→60 400 estimated (stale), OPENED 0→100, "
-    "REDUCED 100→60 399 exact] instead of [OPENED, REDUCED 399 exact]; the stale estimated "
-    "event is not removed although the lifecycle's totals (399 exact) are right",
+    reason="BUG (app/domain/reconcile.py _flag_pnl_differences rebuilds every change holding "
+    "an event with IB's realizedPNL as LifecycleChange(before, after, events), dropping "
+    "replaces_events=True; app/db/store.py exact_plan does the same): after release_commission "
+    "and a sync the stored events are [OPENED, REDUCED 100→60 400 estimated (stale), OPENED, "
+    "REDUCED 100→60 399 exact] instead of [OPENED, REDUCED 399 exact]; the totals are right",
 )
 def test_late_commission_leaves_one_event_for_the_sale(make, run):
     """Issue 15 item 3, the event list: the estimated REDUCED is replaced by the exact one, so
