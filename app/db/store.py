@@ -23,7 +23,7 @@ from app.db.adopt import adopt_seed_rows
 from app.db.database import Database
 from app.db.errors import DatabaseConflictError, DatabaseIntegrityError
 from app.domain.manual import MarkClosedRequest
-from app.domain.plan import LifecycleChange, ReconcileOptions, SyncPlan
+from app.domain.plan import ReconcileOptions, SyncPlan
 from app.domain.reconcile import reconcile
 from app.domain.records import RunOutcome
 from app.domain.values import (
@@ -368,7 +368,7 @@ class OpenPositions:
                 and after.last_synced_at is before.last_synced_at
             ):
                 exact = replace(after, last_synced_at=synced[before.id])
-                changes.append(LifecycleChange(before, exact, change.events))
+                changes.append(replace(change, after=exact))
             else:
                 changes.append(change)
         return replace(plan, changes=tuple(changes))

@@ -114,7 +114,8 @@ def fold(history: KeyHistory, *, calculate_realized_pnl: bool = True) -> Folded:
     held: tuple[str, ...] = ()
     for index, observation in enumerate(observations):
         following = observations[index + 1] if index + 1 < len(observations) else None
-        segment_end = _boundary(book, fills, observation, following)
+        later = [o for o in observations[index + 1 :] if _target(o) is not None]
+        segment_end = _boundary(book, fills, observation, later)
         segment, fills = fills[:segment_end], fills[segment_end:]
         confirmed = None
         if following is not None and segment:
@@ -137,7 +138,7 @@ def _observation_order(observation: Observation) -> tuple[datetime, int]:
 
 
 def _boundary(
-    book: _Book, fills: Sequence[Fill], observation: Observation, following: Observation | None
+    book: _Book, fills: Sequence[Fill], observation: Observation, later: list[Observation]
 ) -> int:
     """How many of `fills` (time-sorted) belong before `observation`.
 
@@ -146,8 +147,9 @@ def _boundary(
     answer: so among the boundaries within BOUNDARY_WINDOW of the observation, the one that makes
     the quantities agree wins, the nearest to the nominal one first — agree with this
     observation when the booked quantity is known, else (the first observation: what was held
-    before is unknown, so every boundary agrees with it) with the following one. No agreeing
-    boundary: the nominal one, and a residual.
+    before is unknown, so every boundary agrees with it) with the latest observation, which
+    accounts for every fill since, else with the next one (a row that lagged the executions
+    answer agrees with neither at once). No agreeing boundary: the nominal one, and a residual.
     """
     nominal = 0
     while nominal < len(fills) and fills[nominal].time <= observation.at:
@@ -175,18 +177,19 @@ def _boundary(
             if k < last:
                 running += fills[k].signed_shares
         return next((k for k in candidates if sums[k] == target), nominal)
-    # The first observation: agree with the following one, if any.
+    # The first observation: agree with the latest observation, else the next one.
     reported = _target(observation)
-    after = _target(following) if following is not None else None
-    if reported is None or after is None:
+    if reported is None or not later:
         return nominal
-    assert following is not None
-    end = 0
-    while end < len(fills) and fills[end].time <= following.at:
-        end += 1
-    for k in candidates:
-        if k <= end and reported + sum((f.signed_shares for f in fills[k:end]), ZERO) == after:
-            return k
+    for other in (later[-1], later[0]):
+        after = _target(other)
+        assert after is not None
+        end = 0
+        while end < len(fills) and fills[end].time <= other.at:
+            end += 1
+        for k in candidates:
+            if k <= end and reported + sum((f.signed_shares for f in fills[k:end]), ZERO) == after:
+                return k
     return nominal
 
 

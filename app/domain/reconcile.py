@@ -503,7 +503,7 @@ def _flag_pnl_differences(
                 events.append(_with_note(event, note))
                 continue
             events.append(event)
-        flagged.append(LifecycleChange(change.before, change.after, tuple(events)))
+        flagged.append(replace(change, events=tuple(events)))
     return flagged, mismatches
 
 

@@ -255,14 +255,6 @@ def test_late_commission_is_estimated_then_exact_and_a_correction_rederives(make
     run(scenario(), timeout=30)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (app/domain/reconcile.py _flag_pnl_differences rebuilds every change holding "
-    "an event with IB's realizedPNL as LifecycleChange(before, after, events), dropping "
-    "replaces_events=True; app/db/store.py exact_plan does the same): after release_commission "
-    "and a sync the stored events are [OPENED, REDUCED 100→60 400 estimated (stale), OPENED, "
-    "REDUCED 100→60 399 exact] instead of [OPENED, REDUCED 399 exact]; the totals are right",
-)
 def test_late_commission_leaves_one_event_for_the_sale(make, run):
     """Issue 15 item 3, the event list: the estimated REDUCED is replaced by the exact one, so
     the history shows the sale once (an export or chart summing events would count it twice)."""
@@ -315,16 +307,6 @@ def test_an_expired_option_closes_at_zero_exact(make, run):
 # 9. Position rows lag the executions.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (app/domain/fold.py _boundary, first observation): the sale's execution time "
-    "(whole second) is within BOUNDARY_WINDOW of the first observation (100), and the lagged "
-    "second observation still says 100, so the fold puts the fill BEFORE the first observation "
-    "(OPENED 0→140 'held before', REDUCED 140→100 399 exact) and, when the row shows 60, books "
-    "REDUCED 100→60 at market 400 estimated: realized 799 instead of 399; a from-scratch fold "
-    "of the stored history gives the same 799. The stored events also keep the previous "
-    "sync's OPENED/REDUCED beside the re-derived ones (the write bug of the test above)",
-)
 def test_lagging_position_rows_never_book_the_fill_twice(make, run):
     """Issue 15 item 9: TWS answered the executions request with a sale whose position row
     still showed the holding from before it. The sync booked the fill, then a residual +40
