@@ -304,6 +304,12 @@ def _fold_key(
         known += [f.contract for f in stored.fills] if stored is not None else []
         contract = known[0]
     observations: tuple[Observation, ...] = (observation,) if observation is not None else ()
+    if stored is not None and cached is not None and _held_before_history(cached, stored):
+        # The ledger held this lifecycle before it kept the facts it rests on (a seed row
+        # adopted by its first sync, a lifecycle from before revision 0007 whose facts were not
+        # recoverable): its figures are taken as given and only what follows is folded.
+        cached = next(life for life in stored.lifecycles if life.is_open)
+        stored = None
     if stored is None:
         # No stored history (pure callers): fold from the cached lifecycle onwards.
         base = cached
@@ -339,15 +345,19 @@ def _fold_key(
                 unrealized_pnl=unrealized,
                 unrealized_pnl_pct=pct,
             )
-        elif cached is not None:
-            life = replace(
-                life,
-                current_price=cached.current_price,
-                market_value=cached.market_value,
-                unrealized_pnl=cached.unrealized_pnl,
-                unrealized_pnl_pct=cached.unrealized_pnl_pct,
-                last_synced_at=cached.last_synced_at,
-            )
+        else:
+            # Not reported now: market data and the last sync time stay as stored (read from
+            # the history, which the database gives exactly; a kept copy may lag in the latter).
+            held = next((x for x in reversed(existing) if x.is_open), cached)
+            if held is not None:
+                life = replace(
+                    life,
+                    current_price=held.current_price,
+                    market_value=held.market_value,
+                    unrealized_pnl=held.unrealized_pnl,
+                    unrealized_pnl_pct=held.unrealized_pnl_pct,
+                    last_synced_at=held.last_synced_at,
+                )
         lifecycles[-1] = FoldedLifecycle(life, last.events)
     changes: list[LifecycleChange] = []
     for index, new in enumerate(lifecycles):
@@ -370,6 +380,15 @@ def _fold_key(
         changes.append(LifecycleChange(old, after, events, replaces_events=replaces))
     deleted = [life.id for life in existing[len(lifecycles) :] if life.id is not None]
     return changes, deleted, folded.held
+
+
+def _held_before_history(cached: Lifecycle, stored: StoredHistory) -> bool:
+    """True when the key's only stored lifecycle is OPEN and opened before every stored fact of
+    the key (a fold dates each lifecycle it opens by a fact, so one of its own never is)."""
+    if len(stored.lifecycles) != 1 or not stored.lifecycles[0].is_open:
+        return False
+    times = [o.at for o in stored.observations] + [f.time for f in stored.fills]
+    return not times or stored.lifecycles[0].opened_at < min(times)
 
 
 def _same_substance(old: Lifecycle, new: Lifecycle) -> bool:
