@@ -383,13 +383,26 @@ ACCOUNT_VALUE_FIELDS = 6
 """`6|2|key|value|currency|accountName` (updateAccountValue, tws-protocol.md §6)."""
 
 EXCHANGE_RATE_TAG = "ExchangeRate"
-CURRENCY_TAG = "Currency"
 BASE = "BASE"
-"""The currency field of the account's base-currency rows. TWS sends, per currency held and once
-more for `BASE`, `Currency` (value: the currency's code) and `ExchangeRate` (value: that currency
-in the base currency); the `Currency` row whose currency field is `BASE` names the base currency
-(IBKR API docs, "Account Updates": http://interactivebrokers.github.io/tws-api/
-account_updates.html; the values are those of TWS's Account Window)."""
+"""The currency field of the account's base-currency rows. TWS sends, per currency held,
+`Currency` (value: the currency's code) and `ExchangeRate` (value: that currency in the base
+currency), and once more for `BASE`: `Currency BASE BASE` and `ExchangeRate 1.00 BASE` — the
+`BASE` rows do not name the base currency. Its code shows only as the currency of the
+single-currency summary values (NetLiquidation, TotalCashValue, ...): a recorded TWS download in
+PyAlgoTrade's IB test fixture (TestEClientSocket.reqAccountUpdates: `ExchangeRate 1.00 BASE`,
+`1.02131 CHF`, `1.00 USD`); IBKR API docs, "Account Updates": http://interactivebrokers.github.io/
+tws-api/account_updates.html (the values are those of TWS's Account Window)."""
+BASE_CURRENCY_TAGS = frozenset({"NetLiquidation", "TotalCashValue"})
+"""Summary values TWS sends once, in the account's base currency (not per currency: those are
+NetLiquidationByCurrency, CashBalance)."""
+
+
+def base_currency_named(tag: str, currency: str) -> str | None:
+    """The base currency an updateAccountValue row names, if it names one: the currency of a
+    base-currency summary value; never `BASE` itself nor an empty currency."""
+    if tag in BASE_CURRENCY_TAGS and currency not in ("", BASE):
+        return currency
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,12 @@ import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from app.broker.convert import BASE, CURRENCY_TAG, EXCHANGE_RATE_TAG, Mark, exchange_rates
+from app.broker.convert import (
+    EXCHANGE_RATE_TAG,
+    Mark,
+    base_currency_named,
+    exchange_rates,
+)
 from app.broker.logs import mask_account
 from app.domain.values import (
     BrokerPosition,
@@ -153,8 +158,8 @@ class LiveBook:
         """An updateAccountValue row: keeps the base currency and the `ExchangeRate` values."""
         if tag == EXCHANGE_RATE_TAG:
             self.rate_values.setdefault(account, {})[currency] = (value, datetime.now(UTC))
-        elif tag == CURRENCY_TAG and currency == BASE and value:
-            self.base_currency[account] = value
+        elif (base := base_currency_named(tag, currency)) is not None:
+            self.base_currency[account] = base
 
     def exchange_rates(self, accounts: Iterable[str]) -> tuple[ExchangeRate, ...]:
         """The latest rates of these accounts (those whose base currency is known)."""
