@@ -277,39 +277,33 @@ def test_read_only_folder_is_exit_4(tmp_path):
 def test_estimates_and_bases_are_exported_apart(ledger, capsys):
     """Guards: exports that mixed estimated P&L into realized_pnl with nothing saying so (issue
     15, item 10). The new columns come last: every existing column keeps its place and meaning."""
-    import sqlalchemy as sa
-
     assert COLUMNS[ExportKind.ALL][-2:] == ("realized_pnl_estimated", "pnl_basis")
     assert COLUMNS[ExportKind.ALL][:28][-2:] == ("entry_trade_id", "exit_trade_id")
     assert COLUMNS[ExportKind.EVENTS][-1] == "pnl_basis"
     assert COLUMNS[ExportKind.EVENTS][-2] == "note"
-    with open_database(ledger) as db:
-        # What the fold writes for an estimate: the marked-closed ES at the user's price.
-        def mark(session) -> None:
-            session.execute(
-                sa.text(
-                    "UPDATE positions SET realized_pnl_estimated = realized_pnl, "
-                    "pnl_basis = 'estimated' WHERE symbol = 'ES'"
-                )
-            )
-            session.execute(
-                sa.text(
-                    "UPDATE position_events SET pnl_basis = 'estimated' WHERE kind = "
-                    "'MARKED_CLOSED'"
-                )
-            )
-            session.execute(
-                sa.text("UPDATE position_events SET pnl_basis = 'exact' WHERE kind = 'REDUCED'")
-            )
-
-        db.run_sync(mark)
+    # The bases are the fold's own (no rows written by hand: the fixture's syncs and Mark closed
+    # derive them). Before the fold wrote bases, this test set them with UPDATEs, and its
+    # `REDUCED -> exact` also overwrote MSFT's sale, whose commission is not reported yet.
     _, rows = read_back(run_export(ledger, ExportKind.ALL, "csv", capsys), "csv")
-    es = next(r for r in rows if r["symbol"] == "ES")
+    by_symbol: dict[tuple[str, str], dict[str, Any]] = {(r["symbol"], r["status"]): r for r in rows}
+    # Marked closed at the user's price: the whole amount is an estimate.
+    es = by_symbol[("ES", "CLOSED")]
     assert es["realized_pnl"] == "1975" and es["realized_pnl_estimated"] == "1975"
     assert es["pnl_basis"] == "estimated"
-    aapl = next(r for r in rows if r["symbol"] == "AAPL")
-    assert aapl["realized_pnl_estimated"] == "0" and aapl["pnl_basis"] == ""
+    # A sale with its price and commission known: exact, nothing estimated.
+    aapl = by_symbol[("AAPL", "OPEN")]
+    assert aapl["realized_pnl_estimated"] == "0" and aapl["pnl_basis"] == "exact"
+    # A sale whose commission IB has not reported: estimated, the whole amount apart.
+    msft = by_symbol[("MSFT", "OPEN")]
+    assert msft["realized_pnl_estimated"] == msft["realized_pnl"] != "0"
+    assert msft["pnl_basis"] == "estimated"
+    # The short side opened by the flip has realized nothing: no basis (empty), not `exact`.
+    spy_short = by_symbol[("SPY", "OPEN")]
+    assert spy_short["realized_pnl_estimated"] == "0" and spy_short["pnl_basis"] == ""
     _, events = read_back(run_export(ledger, ExportKind.EVENTS, "json", capsys), "json")
-    by_kind = {e["kind"]: e["pnl_basis"] for e in events if e["symbol"] in ("ES", "AAPL")}
-    assert by_kind["MARKED_CLOSED"] == "estimated" and by_kind["REDUCED"] == "exact"
-    assert by_kind["OPENED"] is None
+    by_kind = {
+        (e["symbol"], e["kind"]): e["pnl_basis"] for e in events if e["symbol"] in ("ES", "AAPL")
+    }
+    assert by_kind[("ES", "MARKED_CLOSED")] == "estimated"
+    assert by_kind[("AAPL", "REDUCED")] == "exact"
+    assert by_kind[("ES", "OPENED")] is None and by_kind[("AAPL", "OPENED")] is None
