@@ -217,6 +217,7 @@ class ExecutionRow(Base):
     commission: Mapped[Decimal | None]
     commission_currency: Mapped[str | None] = mapped_column(String(8))
     realized_pnl: Mapped[Decimal | None]
+    seen_at: Mapped[datetime | None]  # when the ledger first stored it (the snapshot's time)
 
 
 class ObservationRow(Base):

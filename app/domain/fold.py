@@ -152,7 +152,7 @@ def _boundary(
     answer agrees with neither at once). No agreeing boundary: the nominal one, and a residual.
     """
     nominal = 0
-    while nominal < len(fills) and fills[nominal].time <= observation.at:
+    while nominal < len(fills) and _before(fills[nominal], observation):
         nominal += 1
     if observation.kind is ObservationKind.USER_CLOSE:
         return nominal
@@ -191,6 +191,13 @@ def _boundary(
             if k <= end and reported + sum((f.signed_shares for f in fills[k:end]), ZERO) == after:
                 return k
     return nominal
+
+
+def _before(fill: Fill, observation: Observation) -> bool:
+    """Nominally, `fill` was in `observation`'s rows: stamped at or before it, and not first
+    seen by the ledger after it (IB's whole-second stamps put a fill made just after a sync in
+    that sync's second)."""
+    return fill.time <= observation.at and (fill.seen_at is None or fill.seen_at <= observation.at)
 
 
 def _target(observation: Observation) -> Decimal | None:

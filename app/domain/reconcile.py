@@ -106,6 +106,15 @@ def reconcile(
         elif in_scope(fill.key):  # fills of keys out of scope wait for a later sync
             usable_fills.append(fill)
     sorted_fills = sort_fills(usable_fills, state.known_fills)
+    # When each was first seen: this snapshot, or (a correction, a late commission report) when
+    # the version it replaces was.
+    new_fills = tuple(replace(f, seen_at=at) for f in sorted_fills.new)
+    stamped = []
+    for old, fill in sorted_fills.corrections:
+        replaced = state.known_fills.get(base_exec_id(old))
+        first_seen = replaced.seen_at if replaced is not None and replaced.seen_at else at
+        stamped.append((old, replace(fill, seen_at=first_seen)))
+    sorted_fills = replace(sorted_fills, new=new_fills, corrections=tuple(stamped))
     fills_by_key: dict[PositionKey, list[Fill]] = defaultdict(list)
     for fill in sorted_fills.new:
         fills_by_key[fill.key].append(fill)

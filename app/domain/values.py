@@ -160,6 +160,9 @@ class Fill:
     commission_currency: str = ""
     realized_pnl: Decimal | None = None
     """IB's own per-fill realizedPNL; None when IB left it unset (never 0 for unknown)."""
+    seen_at: datetime | None = None
+    """When the ledger first stored it (the snapshot's time): a fill first seen after an
+    observation was, nominally, not in that observation's position rows."""
 
     @property
     def key(self) -> PositionKey:

@@ -61,6 +61,8 @@ def upgrade() -> None:
         batch.create_check_constraint(
             op.f("ck_positions_pnl_basis"), sa.column("pnl_basis").in_(PNL_BASES)
         )
+    with op.batch_alter_table("executions") as batch:
+        batch.add_column(sa.Column("seen_at", sa.DateTime(), nullable=True))
     with op.batch_alter_table("position_events") as batch:
         batch.add_column(sa.Column("pnl_basis", sa.String(length=16), nullable=True))
         batch.add_column(sa.Column("realized_pnl_fifo", ExactDecimal(), nullable=True))

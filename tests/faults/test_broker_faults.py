@@ -271,7 +271,11 @@ def test_duplicate_exec_ids_corrections_and_replays(make_stack, run):
         stored = {f.exec_id for f in stack.db.run_sync(repository.fills_for, (A, c.AAPL.con_id))}
         assert stored == {buy.exec_id, corrected.exec_id}
         assert sell.exec_id not in stored
-        assert realized_by_key(stack) == realized  # no second booking of the corrected fill
+        # No second booking of the corrected fill; its realized P&L is re-derived from the
+        # corrected commission (issue 15, item 3): lower by exactly the commission added.
+        expected = dict(realized)
+        expected[(A, c.AAPL.con_id)] -= D("1.50") - sell.commission
+        assert realized_by_key(stack) == expected
         open_rows = {p.key: p for p in stack.db.run_sync(repository.positions)}
         assert open_rows[(A, c.AAPL.con_id)].quantity == 70
         assert (A, c.TSLA.con_id) not in open_rows
