@@ -597,7 +597,9 @@ class _Book:
             group = [f for f in pending if f.time == instant]
             pending = pending[len(group) :]
             while group:
-                fill = _next_of_instant(group, self.quantity)
+                life = self.life
+                average = life.average if life is not None else None
+                fill = _next_of_instant(group, self.quantity, average, self.multiplier)
                 group.remove(fill)
                 self._book(_Move.of(fill))
 
@@ -818,22 +820,32 @@ class _Book:
 
 
 # ---------------------------------------------------------------------------- helpers
-def _next_of_instant(group: list[Fill], held: Decimal) -> Fill:
+def _next_of_instant(
+    group: list[Fill], held: Decimal, average: Decimal | None, multiplier: Decimal
+) -> Fill:
     """Which of several fills of the same instant (IB times have whole seconds) to book next.
 
     execIds are not time order, so the position path decides: a fill IB gave a realizedPNL
     closed something and should reduce what is held; one without it opened or added and should
-    not; and a fill that does not cross zero is preferred to one that does. Ties keep the
-    execId order (deterministic, so every fold of the same history agrees).
+    not; a closing fill whose realized P&L against the average held now equals IB's figure
+    is booked now (a close and a re-open in one second: closing first gives IB's number, adding
+    first would not); and a fill that does not cross zero is preferred to one that does. Ties
+    keep the execId order (deterministic, so every fold of the same history agrees).
     """
 
-    def score(fill: Fill) -> tuple[int, int]:
+    def score(fill: Fill) -> tuple[int, int, int]:
         delta = fill.signed_shares
         reduces = held != 0 and _sign(delta) != _sign(held)
         closes = fill.realized_pnl is not None and fill.realized_pnl != 0
         consistent = closes == reduces if fill.realized_pnl is not None else not reduces
         crosses = reduces and abs(delta) > abs(held)
-        return (int(consistent), int(not crosses))
+        matches = False
+        if reduces and fill.realized_pnl is not None and average is not None:
+            closing = min(abs(delta), abs(held))
+            fee = (fill.commission or ZERO) * closing / abs(delta)
+            ours = (fill.price - average) * closing * multiplier * _sign(held) - fee
+            matches = abs(ours - fill.realized_pnl) <= Decimal("0.01")
+        return (int(consistent), int(matches), int(not crosses))
 
     best = group[0]
     best_score = score(best)

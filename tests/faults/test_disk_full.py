@@ -196,7 +196,9 @@ def fill_up(folder: Path) -> Path:
     """Write a file until the file system is full; returns it."""
     filler = folder / "filler"
     chunk = b"\0" * 65536
-    with open(filler, "wb") as file, contextlib.suppress(OSError):
+    # suppress() outermost: closing the file flushes what the last write left buffered, which
+    # raises ENOSPC too.
+    with contextlib.suppress(OSError), open(filler, "wb") as file:
         while True:
             file.write(chunk)
             file.flush()
