@@ -337,25 +337,32 @@ def test_an_older_snapshot_never_undoes_a_newer_one(any_db: Database) -> None:
 
 
 def test_mark_closed_racing_a_sync_closes_once(two: tuple[Database, Database]) -> None:
-    """Guards against a Mark closed overwriting a close a sync committed a moment earlier."""
+    """Guards against a Mark closed and a sync's sale closing one position twice.
+
+    The sale (minute 2) happened before the trader's Mark closed (minute 3), so in either commit
+    order the ledger ends as the fold of that history: closed once, by the sale, at its price.
+    The Mark closed either loses the race (its version check refuses a changed row) or lands
+    first and is re-derived away when the earlier sale arrives — never a second close."""
     first, second = two
     commit(first, snapshot(pos(AAPL, "100", "150"), minutes=1))
     (row,) = open_rows(first)
     change = mark_closed(row, D("155"), at(3), "closed at another broker")
-    sale = fill(AAPL, "SLD", "100", "160", minutes=2)
+    sale = fill(AAPL, "SLD", "100", "160", minutes=2, commission="1")
     results = in_threads(
         lambda: commit(second, snapshot(fills=(sale,), minutes=3)),
         lambda: first.run_sync(repository.apply_manual_change, change),
     )
-    manual_lost = isinstance(results[1], ValueError)
     assert not [r for r in results if isinstance(r, BaseException) and r is not results[1]]
+    assert results[1] is None or isinstance(results[1], ValueError)
     closes = [
-        e.kind
+        (e.kind, e.price)
         for e in first.run_sync(repository.events, row.id)
         if e.kind in (EventKind.CLOSED, EventKind.MARKED_CLOSED)
     ]
-    assert len(closes) == 1
-    assert (closes[0] is EventKind.CLOSED) == manual_lost
+    assert closes == [(EventKind.CLOSED, D("160"))]
+    closed = first.run_sync(repository.position, row.id)
+    assert closed is not None and closed.status is PositionStatus.CLOSED
+    assert closed.realized_pnl == D("999")  # (160 − 150) × 100 − 1 commission, in either order
 
 
 # ---------------------------------------------------------------------------- roles and secrets

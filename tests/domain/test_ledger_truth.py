@@ -16,7 +16,7 @@ from app.domain.fold import KeyHistory, fold
 from app.domain.history import Observation, ObservationKind
 from app.domain.plan import ReconcileOptions
 from app.domain.values import CloseReason, EventKind, Fill, PnlBasis, PositionStatus, Side
-from tests.domain.ledger_fixture import AAPL, SPY_C, D, MemoryLedger, at, fill, pos, snapshot
+from tests.domain.ledger_fixture import AAPL, MSFT, SPY_C, D, MemoryLedger, at, fill, pos, snapshot
 
 
 def _lifecycles(ledger: MemoryLedger):
@@ -206,6 +206,35 @@ def test_9_a_lagging_position_row_books_nothing_twice():
     ledger.sync(snapshot(pos(AAPL, "60", "150", market="160"), minutes=6))
     assert ledger.realized_total() == 400
     assert ledger.only_open().realized_pnl_estimated == 0
+
+
+def test_9_a_lagging_row_after_a_closing_sale_closes_once():
+    """Situation 9 with the whole position sold: the row still shows 100 after the sale; the
+    next row reports 0. Closed once, by the sale (the lagging row books nothing, and the fold
+    did not trip over a lifecycle the fills had already closed)."""
+    ledger = MemoryLedger()
+    ledger.sync(snapshot(pos(AAPL, "100", "150"), minutes=0))
+    sale = fill(AAPL, "SLD", "100", "160", minutes=4.9)
+    ledger.sync(snapshot(pos(AAPL, "100", "150", market="160"), fills=(sale,), minutes=5))
+    ledger.sync(snapshot(pos(AAPL, "0", "0"), minutes=6))
+    (life,) = _lifecycles(ledger)
+    assert life.status is PositionStatus.CLOSED and life.realized_pnl == 1000
+    assert [e.kind for e in _events(ledger, life.id)] == [EventKind.OPENED, EventKind.CLOSED]
+
+
+def test_9_a_transient_row_after_fills_that_close_the_position():
+    """A row of 5 whose fills alone bring the position to 0, as the next report (nothing) says:
+    the row is transient (a correction not yet applied), and the fills that closed the lifecycle
+    leave nothing to flag it on. Found by the kept-copy property test: the fold asserted."""
+    ledger = MemoryLedger()
+    ledger.sync(snapshot(minutes=1))
+    ledger.sync(snapshot(fills=(fill(MSFT, "SLD", "1", "100", minutes=2.5),), minutes=3))
+    buy = fill(MSFT, "BOT", "1", "100", minutes=3.5)
+    ledger.sync(snapshot(pos(MSFT, "5", "1"), fills=(buy,), minutes=4))
+    ledger.sync(snapshot(minutes=5))
+    (life,) = _lifecycles(ledger)
+    assert (life.status, life.quantity, life.realized_pnl) == (PositionStatus.CLOSED, 0, 0)
+    assert [e.kind for e in _events(ledger, life.id)] == [EventKind.OPENED, EventKind.CLOSED]
 
 
 def test_10_derived_decimals_have_a_fixed_scale():
