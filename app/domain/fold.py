@@ -57,9 +57,19 @@ BOUNDARY_WINDOW = timedelta(seconds=120)
 machine's clock, or a position row that lags the executions answer) and still be moved across
 it when that is what makes the quantities agree."""
 
+CORRECTION_WINDOW = timedelta(hours=12)
+"""How far apart a row and the next may be for the first to be read as transient (taken before a
+correction of its fills took effect): corrections come within the trading day. Across a longer
+gap — the app closed for a day — the next row agreeing with the fills alone is a coincidence of
+trades the app never saw, not a correction."""
+
 AVERAGE_TOLERANCE = Decimal("0.000001")
 """Relative difference between our average and IB's avgCost below which they are the same (IB
 sends avgCost as a double)."""
+
+BROKER_PNL_TOLERANCE = Decimal("0.01")
+"""Our realized amount for a fill and IB's own realizedPNL for it agree within a cent (IB sends
+a double); beyond it ours is not exact."""
 
 SPLIT_TOLERANCE = Decimal("0.005")
 """A split's new average must be the old one divided by the ratio within 0.5 %."""
@@ -118,7 +128,7 @@ def fold(history: KeyHistory, *, calculate_realized_pnl: bool = True) -> Folded:
         segment_end = _boundary(book, fills, observation, later)
         segment, fills = fills[:segment_end], fills[segment_end:]
         confirmed = None
-        if following is not None and segment:
+        if following is not None and segment and following.at - observation.at <= CORRECTION_WINDOW:
             after = _target(following)
             if after is not None:
                 upcoming = [f for f in fills if f.time <= following.at]
@@ -163,6 +173,11 @@ def _boundary(
     last = nominal
     while last < len(fills) and fills[last].time <= high:
         last += 1
+    if later:  # a fill the next row was taken before cannot be in this one's
+        cap = nominal
+        while cap < last and _before(fills[cap], later[0]):
+            cap += 1
+        last = cap
     if first == last:
         return nominal
     candidates = sorted(range(first, last + 1), key=lambda k: (abs(k - nominal), k))
@@ -176,21 +191,94 @@ def _boundary(
             sums[k] = running
             if k < last:
                 running += fills[k].signed_shares
-        return next((k for k in candidates if sums[k] == target), nominal)
+        upto = len(fills)
+        if later:
+            upto = nominal
+            while upto < len(fills) and _before(fills[upto], later[0]):
+                upto += 1
+        for k in candidates:
+            if sums[k] != target:
+                continue
+            if k != nominal and (
+                _book_contradicts(book, observation, fills[:k])
+                or _closes_contradict(book.quantity, fills[:k])
+                or _closes_contradict(target, fills[k:upto])
+            ):
+                # IB's average, or its realized P&L on a fill, says the row was not taken
+                # there: trades the app never saw explain the quantities, not a lagging row.
+                continue
+            return k
+        return nominal
     # The first observation: agree with the latest observation, else the next one.
     reported = _target(observation)
     if reported is None or not later:
         return nominal
-    for other in (later[-1], later[0]):
+    for other in (later[0], later[-1]):
         after = _target(other)
         assert after is not None
         end = 0
         while end < len(fills) and fills[end].time <= other.at:
             end += 1
         for k in candidates:
-            if k <= end and reported + sum((f.signed_shares for f in fills[k:end]), ZERO) == after:
-                return k
+            if k > end or reported + sum((f.signed_shares for f in fills[k:end]), ZERO) != after:
+                continue
+            if k != nominal and _average_contradicts(book, observation, later[0], fills[k:]):
+                continue
+            return k
     return nominal
+
+
+def _book_contradicts(book: _Book, observation: Observation, fills: Sequence[Fill]) -> bool:
+    """Whether IB's average in `observation` rules out that its row was taken after exactly
+    `fills` on top of what the book holds: the quantities agree at more than one boundary when
+    a row lags the executions answer *or* unseen trades came first, and the averages tell the two
+    apart. Our average not exact, or IB's not reported: cannot tell (False)."""
+    life = book.life
+    theirs = _per_unit(observation.average_cost, book.multiplier)
+    if theirs is None or observation.quantity in (None, ZERO):
+        return False
+    if life is None:
+        carried = _carry(ZERO, ZERO, fills, book.multiplier)
+    elif life.average is None or not life.average_exact:
+        return False
+    else:
+        carried = _carry(life.quantity, life.average, fills, book.multiplier)
+    return carried is not None and _differs(carried, theirs)
+
+
+def _closes_contradict(start: Decimal, fills: Sequence[Fill]) -> bool:
+    """Whether booking `fills` from `start` has a fill open or add that IB says closed
+    something (its commission report carried a realized P&L): then unseen trades, not a lagging
+    row, explain the quantities. A report without a figure says nothing (IB leaves it unset on
+    openings, and tests and simulators may omit it)."""
+    held = start
+    for fill in fills:
+        delta = fill.signed_shares
+        closed = fill.realized_pnl is not None and fill.realized_pnl != 0
+        if closed and (held == 0 or _sign(delta) == _sign(held)):
+            return True
+        held += delta
+    return False
+
+
+def _average_contradicts(
+    book: _Book, observation: Observation, following: Observation, fills: Sequence[Fill]
+) -> bool:
+    """Whether IB's average at `following` rules out that `observation`'s row was taken before
+    `fills` (a first observation moved off its nominal boundary): the row's quantity and average
+    carried through the fills up to `following` must give IB's average there. Fills that cross
+    zero, or averages not reported, cannot tell (False). Quantities alone match at many
+    boundaries when fills net to zero (buy 5, sell 5); the averages tell them apart."""
+    start = _target(observation)
+    average = _per_unit(observation.average_cost, book.multiplier)
+    expected = _per_unit(following.average_cost, book.multiplier)
+    if start is None or start == 0 or average is None or expected is None:
+        return False
+    between = [f for f in fills if _before(f, following)]
+    if start + sum((f.signed_shares for f in between), ZERO) != _target(following):
+        return False  # the quantities disagree already: the averages cannot tell more
+    carried = _carry(start, average, between, book.multiplier)
+    return carried is not None and _differs(carried, expected)
 
 
 def _before(fill: Fill, observation: Observation) -> bool:
@@ -422,6 +510,7 @@ class _Book:
             )
             residual -= closing
             if residual == 0:
+                self._after_unseen_sale(target, ib_average, segment)
                 return
             held = ZERO
         # An opening or an add no fill explains: priced so that, with the segment's fills, the
@@ -454,6 +543,27 @@ class _Book:
                 price_exact=exact,
             )
         )
+
+    def _after_unseen_sale(
+        self, target: Decimal, ib_average: Decimal | None, segment: list[Fill]
+    ) -> None:
+        """The average of what an unseen sale left. Unseen trades may have closed and reopened
+        the position, so ours is exact only where IB's own average, unwound through the
+        segment's fills, confirms it; IB's is taken where it says otherwise, and where IB gives
+        none (flat again by the row) ours is no longer called exact — a later sale then books
+        IB's own realizedPNL, or an estimate."""
+        life = self.life
+        if life is None or life.average is None:
+            return
+        before = _unwind(target, ib_average, segment, self.multiplier)
+        if before is None:
+            life.average_exact = False
+        elif _differs(life.average, before):
+            self._flag(
+                f"IB's average after the unseen trades is {_text(before)}; ours was "
+                f"{_text(life.average)}"
+            )
+            life.average, life.average_exact = before, True
 
     def _split(
         self,
@@ -699,6 +809,13 @@ class _Book:
             ours = derived(gross * _sign(life.quantity) - (commission or ZERO))
         if move.source is PriceSource.FILLS:
             if ours is not None and life.average_exact:
+                theirs = move.broker_realized_pnl
+                if theirs is not None and abs(ours - theirs) > BROKER_PNL_TOLERANCE:
+                    # IB booked this fill against another average: trades the app never saw
+                    # (a closed day that closed and reopened the position with the quantity
+                    # netting out) can make ours wrong with every input known. Two sources
+                    # disagree, so ours is not called exact (the event's note shows both).
+                    return ours, PnlBasis.ESTIMATED
                 return ours, PnlBasis.EXACT if commission is not None else PnlBasis.ESTIMATED
             if move.broker_realized_pnl is not None:
                 # Our average is a guess (or unknown) but IB booked this fill against its own:
@@ -837,6 +954,11 @@ def _next_of_instant(
     is booked now (a close and a re-open in one second: closing first gives IB's number, adding
     first would not); and a fill that does not cross zero is preferred to one that does. Ties
     keep the execId order (deterministic, so every fold of the same history agrees).
+
+    Not crossing ranks above matching IB's figure: the match is within a flat cent, which at
+    small prices and quantities a crossing fill can meet by chance while the fill that truly came
+    first does not cross (the soak found such false flips); a crossing fill that truly came first
+    leaves the others inconsistent with what is held now, so consistency already ranks it first.
     """
 
     def score(fill: Fill) -> tuple[int, int, int]:
@@ -851,7 +973,7 @@ def _next_of_instant(
             fee = (fill.commission or ZERO) * closing / abs(delta)
             ours = (fill.price - average) * closing * multiplier * _sign(held) - fee
             matches = abs(ours - fill.realized_pnl) <= Decimal("0.01")
-        return (int(consistent), int(matches), int(not crosses))
+        return (int(consistent), int(not crosses), int(matches))
 
     best = group[0]
     best_score = score(best)
@@ -916,6 +1038,29 @@ def _split_by_average(
     if ratio < 1 and whole.denominator != 1 and Fraction(int(whole)) == Fraction(after) != 0:
         return ratio  # a reverse split that paid the fractional unit in cash
     return None
+
+
+def _carry(
+    quantity: Decimal, average: Decimal, fills: Sequence[Fill], multiplier: Decimal
+) -> Decimal | None:
+    """IB's average per unit after `fills` on a position (commissions in; a sale leaves it;
+    through zero it restarts at the fill's price with the opening part's commission); None when
+    flat at the end or a commission is not known."""
+    q, a = quantity, average
+    for fill in fills:
+        d = fill.signed_shares
+        if fill.commission is None:
+            return None
+        if q == 0 or _sign(d) == _sign(q):
+            cost = abs(q) * a + abs(d) * fill.price + _sign(d) * fill.commission / multiplier
+            q, a = q + d, cost / (abs(q) + abs(d))
+        elif abs(d) <= abs(q):
+            q += d
+        else:
+            rest = q + d
+            opening = fill.commission * abs(rest) / abs(d)
+            q, a = rest, fill.price + _sign(rest) * opening / (abs(rest) * multiplier)
+    return a if q != 0 else None
 
 
 def _simulate(

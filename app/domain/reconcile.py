@@ -16,6 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from app.domain.executions import base_exec_id, sort_fills
+from app.domain.fold import BROKER_PNL_TOLERANCE as PNL_TOLERANCE
 from app.domain.fold import FoldedLifecycle, KeyHistory, fold
 from app.domain.history import Observation, ObservationKind, StoredHistory, same_event
 from app.domain.plan import (
@@ -43,8 +44,6 @@ from app.domain.values import (
 HistoryLoader = Callable[[Sequence[PositionKey]], Mapping[PositionKey, StoredHistory]]
 """Reads the stored history of some keys (the repository, in the sync's transaction)."""
 
-PNL_TOLERANCE = Decimal("0.01")
-"""Our realized P&L and IB's may differ by rounding up to a cent before we flag it."""
 
 _HUNDRED = Decimal(100)
 _NO_FILLS: list[Fill] = []  # shared, never modified
@@ -166,14 +165,17 @@ def reconcile(
         k for k in corrected if k not in broker and k not in cache and k not in fills_by_key
     )
 
+    traded = {f.key for f in usable_fills}
     # Everything else in key order: these produce the changes, written in this order.
     observations: list[Observation] = []
     folding: dict[PositionKey, Observation | None] = {}
     for key in sorted(rest):
         cached = cache.get(key)
         row = broker.get(key)
-        if cached is None and row is not None and key not in fills_by_key and key not in corrected:
+        if cached is None and row is not None and key not in traded and key not in corrected:
             # A first sync's common case: a position the cache never held and no fills explain.
+            # (A key with fills today, even known ones, is folded: a fill booked after a row
+            # that lagged it may have closed what this row still shows.)
             if row.quantity != 0:  # an explicit zero for a key never held changes nothing
                 changes.append(_opened_unexplained(key, row, at))
                 observations.append(_observation(key, None, row, at, options))  # type: ignore[arg-type]
