@@ -209,21 +209,25 @@ def _boundary(
                 continue
             return k
         return nominal
-    # The first observation: agree with the latest observation, else the next one.
+    # The first observation: the boundary nearest the nominal one that agrees with the next
+    # row or with the latest (which accounts for every fill since, unless days the app did not
+    # see lie between — then the next row is the nearer evidence; a row lagging the executions
+    # answer agrees with only one of them).
     reported = _target(observation)
     if reported is None or not later:
         return nominal
+    ends = []
     for other in (later[0], later[-1]):
-        after = _target(other)
-        assert after is not None
         end = 0
         while end < len(fills) and fills[end].time <= other.at:
             end += 1
-        for k in candidates:
+        ends.append((_target(other), end))
+    for k in candidates:
+        for after, end in ends:
             if k > end or reported + sum((f.signed_shares for f in fills[k:end]), ZERO) != after:
                 continue
             if k != nominal and _average_contradicts(book, observation, later[0], fills[k:]):
-                continue
+                break
             return k
     return nominal
 

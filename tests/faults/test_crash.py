@@ -323,3 +323,101 @@ def test_sigkill_during_migration_of_an_old_database(tmp_path):
         runs=kills,
         note=f"20,000 rows at 0001; {outcomes['0001']} left at 0001, {outcomes['head']} at head",
     )
+
+
+# ---------------------------------------------------------------------------- re-derivation
+def trade_keys(state: SimState, rng: random.Random, count: int) -> list[tuple[str, int]]:
+    """`count` whole-share stock holdings, each given 6 fills whose commission reports are
+    withheld (the ledger books them as estimates until the reports come)."""
+    keys = sorted(
+        k
+        for k, h in state.holdings.items()
+        if h.contract.sec_type == "STK" and h.quantity >= 50 and h.quantity == int(h.quantity)
+    )
+    chosen = rng.sample(keys, count)
+    for key in chosen:
+        holding = state.holdings[key]
+        price = state.prices.get(key[1]) or D(100)
+        for n in range(6):
+            shares = D(rng.randint(1, 5)) * (1 if n % 2 == 0 else -1)  # add, reduce, …
+            state.fill(key[0], holding.contract, shares, price + n, withhold_commission=True)
+    return chosen
+
+
+def late_facts(state: SimState, rng: random.Random, keys: list[tuple[str, int]]) -> None:
+    """The late facts that make the next sync fold keys again: pending commission reports come
+    (at another amount than booked), and some fills are corrected to another price."""
+    chosen = set(rng.sample(keys, len(keys) // 2))
+    for exec_id, execution in list(state.executions.items()):
+        key = (execution.account, execution.contract.con_id)
+        if key not in chosen or exec_id != execution.exec_id:
+            continue
+        if execution.commission_pending:
+            state.release_commission(exec_id, D(rng.randint(50, 400)) / 100)
+        elif rng.random() < 0.3:
+            state.correct(exec_id, price=execution.price + D(rng.randint(1, 99)) / 100)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(sized(900, 3600))
+def test_sigkill_during_a_re_derivation(tmp_path, start_sim):
+    """Issue 15: a sync whose late commission reports and corrections fold hundreds of keys
+    again (their lifecycles and events deleted and written anew), killed at random instants:
+    the ledger is exactly before or exactly after, never a key half re-derived."""
+    kills = sized(10, 40)
+    rng = random.Random(SEED + 15)
+    sim_thread: SimulatorThread = start_sim(None, state=build_scale(2_000))
+    sim = sim_thread.sim
+    port = sim_thread.port
+    db = tmp_path / "ledger.sqlite"
+    reference = tmp_path / "reference.sqlite"
+
+    keys = sim.call(lambda s: trade_keys(s, rng, 300))
+    complete_sync(db, port, client_id=11)  # 2,000 positions, 1,800 fills without commission
+    sim.call(lambda s: late_facts(s, rng, keys))
+    commit = complete_sync(db, port, client_id=11)  # a sync that re-derives ~150 keys
+    outcomes = {"before": 0, "after": 0}
+    for round_ in range(1, kills + 1):
+        assert_intact(db)
+        before = projection(db)
+        copy_ledger(db, reference)
+        sim.call(lambda s: trade_keys(s, rng, 40))  # new pending reports on fresh keys …
+        sim.call(lambda s: late_facts(s, rng, keys))  # … and late facts for older ones
+        worker = Worker.start(db, port, client_id=11)
+        connected = worker.wait_connected()
+        # Half the kills near the commit (inside the write of the re-derived keys), half anywhere.
+        delay = (
+            rng.uniform(0.7, 1.2) * commit if round_ % 2 == 0 else rng.uniform(0.0, 1.1) * commit
+        )
+        time.sleep(max(0.0, connected + delay - time.monotonic()))
+        worker.proc.send_signal(signal.SIGKILL)
+        worker.proc.wait(30)
+
+        assert_intact(db)
+        state = projection(db)
+        if state == before:
+            outcomes["before"] += 1
+        else:
+            after = ledger_after(reference, port)
+            assert state == after, (
+                f"kill {round_} ({delay:.3f} s after connecting) left a state that is neither "
+                f"before nor after: {describe_difference(state, after)}"
+            )
+            outcomes["after"] += 1
+        # Next round from whatever the kill left, with the same late facts applied for real.
+        complete_sync(db, port, client_id=11)
+
+    assert_intact(db)
+    holdings, exec_ids = sim.call(broker_book)
+    result = audit(db, holdings, exec_ids)
+    record(
+        "crash: SIGKILL during a re-derivation",
+        faults=kills,
+        runs=2 * kills + 2,
+        rows_lost=result.rows_lost,
+        false_closes=result.false_closes,
+        duplicate_fills=result.duplicate_fills,
+        note=f"2,000 positions, ~150 keys folded again per sync; {outcomes['before']} left the "
+        f"state before, {outcomes['after']} the state after",
+    )
+    result.assert_clean()
