@@ -299,7 +299,11 @@ def lifecycles(stack) -> dict[Key, list]:
 
 def compare(stack, plain: PlainLedger) -> int:
     """Every lifecycle: quantity, status, close reason and realized P&L to the cent."""
-    ours = lifecycles(stack)
+    return compare_lifecycles(lifecycles(stack), plain)
+
+
+def compare_lifecycles(ours: dict[Key, list], plain: PlainLedger) -> int:
+    """`ours` (each key's lifecycles, oldest first) against the plain ledger's."""
     assert set(ours) == set(plain.lives), set(ours) ^ set(plain.lives)
     compared = 0
     for key, expected in plain.lives.items():
