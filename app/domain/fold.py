@@ -959,10 +959,9 @@ def _next_of_instant(
     first would not); and a fill that does not cross zero is preferred to one that does. Ties
     keep the execId order (deterministic, so every fold of the same history agrees).
 
-    Not crossing ranks above matching IB's figure: the match is within a flat cent, which at
-    small prices and quantities a crossing fill can meet by chance while the fill that truly came
-    first does not cross (the soak found such false flips); a crossing fill that truly came first
-    leaves the others inconsistent with what is held now, so consistency already ranks it first.
+    A match is within a cent and within a thousandth of IB's figure: amounts of a few cents (small
+    prices and quantities) would otherwise match whichever fill is tried, and a crossing fill
+    could be booked before the one that truly came first.
     """
 
     def score(fill: Fill) -> tuple[int, int, int]:
@@ -976,8 +975,9 @@ def _next_of_instant(
             closing = min(abs(delta), abs(held))
             fee = (fill.commission or ZERO) * closing / abs(delta)
             ours = (fill.price - average) * closing * multiplier * _sign(held) - fee
-            matches = abs(ours - fill.realized_pnl) <= Decimal("0.01")
-        return (int(consistent), int(not crosses), int(matches))
+            tolerance = min(BROKER_PNL_TOLERANCE, abs(fill.realized_pnl) / 1000)
+            matches = abs(ours - fill.realized_pnl) <= tolerance
+        return (int(consistent), int(matches), int(not crosses))
 
     best = group[0]
     best_score = score(best)
@@ -1028,9 +1028,11 @@ def _split_by_average(
 ) -> Fraction | None:
     """The split ratio IB's average moved by, when the quantity moved by it too — exactly, or
     (a reverse split) to the whole units with the fractional one paid in cash."""
-    if before == 0 or after == 0 or _sign(before) != _sign(after) or ib_average <= 0:
+    if before == 0 or after == 0 or _sign(before) != _sign(after) or ib_average == 0:
         return None
     moved = Fraction(average) / Fraction(ib_average)
+    if moved <= 0:
+        return None  # the averages have opposite signs: no ratio
     ratio = moved.limit_denominator(MAX_SPLIT_TERM)
     if ratio == 1 or ratio.numerator > MAX_SPLIT_TERM:
         return None
@@ -1148,8 +1150,10 @@ def _add(a: Decimal | None, b: Decimal | None) -> Decimal | None:
 
 
 def _per_unit(average_cost: Decimal | None, multiplier: Decimal) -> Decimal | None:
-    if average_cost is None or not average_cost.is_finite() or average_cost <= 0:
+    if average_cost is None or not average_cost.is_finite() or average_cost == 0:
         return None  # TWS sends avgCost 0 for a position closed today: no average known
+    # Negative is an average: a short's proceeds less commissions per unit can go below zero
+    # (a $1 minimum commission on a few shares of a 10-cent stock).
     return average_cost / multiplier
 
 
