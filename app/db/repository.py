@@ -335,7 +335,8 @@ _FILL_COLUMNS = (
 )  # fmt: skip
 
 
-def _fill_values(fill: Fill, account_id: int) -> dict[str, Any]:
+def fill_values(fill: Fill, account_id: int) -> dict[str, Any]:
+    """One `executions` row's values (an insert's parameters)."""
     return {
         "exec_id": fill.exec_id,
         "account_id": account_id,
@@ -518,7 +519,7 @@ def apply_plan(
         session.execute(delete(X).where(X.c.exec_id == correction.replaced_exec_id))
     fills = [*plan.new_fills, *(c.fill for c in plan.corrections)]
     if fills:
-        session.execute(insert(X), [_fill_values(f, ids[f.account]) for f in fills])
+        session.execute(insert(X), [fill_values(f, ids[f.account]) for f in fills])
     return int(run_id)
 
 
