@@ -100,9 +100,7 @@ class StatementXml:
 
     def lot(self, fill: Fill) -> StatementXml:
         """IB's closed-lot row beside a closing execution (not an execution itself)."""
-        attrs = trade_attrs(
-            fill, accountId=self.account, levelOfDetail="CLOSED_LOT", ibExecID=""
-        )
+        attrs = trade_attrs(fill, accountId=self.account, levelOfDetail="CLOSED_LOT", ibExecID="")
         self.lots.append(attrs)
         return self
 

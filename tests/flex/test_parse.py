@@ -38,7 +38,9 @@ def test_a_trade_row_becomes_the_fill_the_api_would_have_given():
 
 
 def test_derivatives_keep_their_local_symbol_multiplier_and_expiry():
-    rows = StatementXml("U1").trade(fill(SPY_C, "BOT", "3", "5.2")).trade(fill(ES, "SLD", "2", "4500"))
+    rows = (
+        StatementXml("U1").trade(fill(SPY_C, "BOT", "3", "5.2")).trade(fill(ES, "SLD", "2", "4500"))
+    )
     statement = parse(document(rows))
     option = statement.contracts[SPY_C.con_id]
     assert (option.symbol, option.local_symbol) == ("SPY", SPY_C.local_symbol)
@@ -83,7 +85,9 @@ def test_a_truncated_file_is_refused():
 
 
 def test_malformed_xml_is_refused():
-    assert "not well-formed" in bad("<FlexQueryResponse><FlexStatements></Flex></FlexQueryResponse>")
+    assert "not well-formed" in bad(
+        "<FlexQueryResponse><FlexStatements></Flex></FlexQueryResponse>"
+    )
 
 
 def test_entities_are_refused_never_expanded():
