@@ -104,7 +104,7 @@ def fetch_statement(
     *,
     sleep: Callable[[float], None] = time.sleep,
     progress: Callable[[str], None] | None = None,
-    max_wait: float = MAX_WAIT,
+    max_wait: float | None = None,
 ) -> bytes:
     """The statement's XML bytes; FlexServiceError with a clear message otherwise."""
     if not request.token:
@@ -113,7 +113,7 @@ def fetch_statement(
         raise FlexServiceError("flex_query_id is not set (the Flex query's Query ID)")
     say = progress or (lambda _: None)
     base = request.url.rstrip("/")
-    waiter = _Backoff(sleep, max_wait)
+    waiter = _Backoff(sleep, MAX_WAIT if max_wait is None else max_wait, delay=BACKOFF_START)
     while True:
         say("requesting the statement from IB")
         body = _get(request, f"{base}/SendRequest", {"q": request.query_id})
