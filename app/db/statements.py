@@ -59,6 +59,7 @@ def import_statement(
         known=merged.known,
         completed=len(merged.completed),
         accounts_added=added,
+        not_applied=statement.not_applied,
     )
     # Rates are facts of their own: the newest per (account, currency) is kept (app.db.rates).
     rates.store_rates(session, statement.rates)

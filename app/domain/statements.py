@@ -37,6 +37,8 @@ class Statement:
     rates: tuple[ExchangeRate, ...] = ()
     """IB's `fxRateToBase` of each trade (currency → base) at the trade's time."""
     accounts: frozenset[str] = frozenset()
+    not_applied: tuple[str, ...] = ()
+    """Rows read but not applied (transfers, reverse splits, …), each saying where and why."""
 
     @property
     def trades(self) -> int:
@@ -59,6 +61,7 @@ def merge(statements: Iterable[Statement]) -> Statement:
         base_currencies=bases,
         rates=tuple(r for part in parts for r in part.rates),
         accounts=frozenset(a for part in parts for a in part.accounts),
+        not_applied=tuple(n for part in parts for n in part.not_applied),
     )
 
 
@@ -150,6 +153,8 @@ class ImportSummary:
     lifecycles_changed: int = 0
     pnl: tuple[PnlChange, ...] = ()
     """Per currency, over the re-derived keys; never one figure of several currencies."""
+    not_applied: tuple[str, ...] = ()
+    """Statement rows read but not applied (the ledger keeps what the syncs derived)."""
 
     @property
     def changed(self) -> bool:

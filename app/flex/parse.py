@@ -36,17 +36,21 @@ read — no entity is ever expanded (the "billion laughs" and external-entity at
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 from xml.parsers import expat
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from app.domain.statements import Statement, StatementError
-from app.domain.values import ONE, Contract, ExchangeRate, Fill, Side
+from app.domain.values import Contract, ExchangeRate, Fill
+from app.flex.actions import Skipped, SplitPart, corporate_action, net_splits, option_event
+from app.flex.actions import transfer as transfer_note
+from app.flex.rows import RowError
+from app.flex.trades import trade_fill
+
+T = TypeVar("T")
 
 ACTIVITY = "AF"
 """`FlexQueryResponse/@type` of an Activity Flex Query (a Trade Confirmation one is "TCF")."""
@@ -54,21 +58,17 @@ ACTIVITY = "AF"
 EXECUTION = "EXECUTION"
 """`Trade/@levelOfDetail` of one execution (ORDER rows sum executions and carry no ibExecID)."""
 
-DERIVATIVES = frozenset({"OPT", "FOP", "FUT", "WAR", "IOPT", "FSFOP", "FSOPT"})
-"""Asset categories whose Flex `symbol` is the contract's local symbol (e.g. "ESZ6", the OCC
-option symbol) and whose API `symbol` is Flex's `underlyingSymbol`."""
+SECTIONS = {
+    ("Trades", "Trade"): "trades",
+    ("OptionEAE", "OptionEAE"): "option_events",
+    ("CorporateActions", "CorporateAction"): "corporate_actions",
+    ("Transfers", "Transfer"): "transfers",
+}
+"""(container, row element) → the list a row is collected in (IB's section names)."""
 
 _TRUNCATED = frozenset(
     expat.errors.codes[message]
     for message in (expat.errors.XML_ERROR_NO_ELEMENTS, expat.errors.XML_ERROR_UNCLOSED_TOKEN)
-)
-
-_ZONE_NAMES = {"EST": "America/New_York", "EDT": "America/New_York", "ET": "America/New_York"}
-
-_MOMENT = re.compile(
-    r"^(\d{4})-?(\d{2})-?(\d{2})"  # yyyyMMdd or yyyy-MM-dd
-    r"(?:[;, ]\s*(\d{2}):?(\d{2}):?(\d{2}))?"  # ;HHmmss or ;HH:mm:ss (also "," or " ")
-    r"(?:\s+([A-Za-z][A-Za-z0-9/_+-]*))?$"  # a zone, when the statement names one
 )
 
 
@@ -121,6 +121,9 @@ class _Document:
     statements: int = 0
     trades_sections: int = 0
     trades: list[_Row] = field(default_factory=list)
+    option_events: list[_Row] = field(default_factory=list)
+    corporate_actions: list[_Row] = field(default_factory=list)
+    transfers: list[_Row] = field(default_factory=list)
     other_levels: set[str] = field(default_factory=set)
     bases: dict[str, str] = field(default_factory=dict)
     error_fields: dict[str, str] = field(default_factory=dict)
@@ -152,6 +155,9 @@ class _Document:
                 self.trades.append(_Row(dict(attrs), self._line()))
             else:
                 self.other_levels.add(level)
+        elif (parent, name) in SECTIONS:
+            rows: list[_Row] = getattr(self, SECTIONS[parent, name])
+            rows.append(_Row(dict(attrs), self._line()))
         elif name == "AccountInformation":
             account, currency = attrs.get("accountId", ""), attrs.get("currency", "")
             if account and currency:
@@ -201,14 +207,32 @@ class _Document:
                 "the Flex query's Trades options (ibExecID is needed to merge with live fills)"
             )
         fills: list[Fill] = []
-        contracts: dict[int, Contract] = {}
         rates: list[ExchangeRate] = []
         for row in self.trades:
-            fill, rate = _trade(row, self.source, zone, self.bases)
+            fill, rate = self._row(row, "Trade", lambda a: trade_fill(a, zone, self.bases))
             fills.append(fill)
-            contracts[fill.contract.con_id] = fill.contract
             if rate is not None:
                 rates.append(rate)
+        skipped: list[Skipped] = []
+        known = {f.exec_id for f in fills}
+        for row in self.option_events:
+            event = self._row(row, "OptionEAE", lambda a: option_event(a, zone))
+            if isinstance(event, Skipped):
+                skipped.append(self._noted(row, event))
+            elif event.exec_id not in known:  # a BookTrade row of Trades holds it already
+                fills.append(event)
+        parts: list[SplitPart] = []
+        for row in self.corporate_actions:
+            action = self._row(row, "CorporateAction", lambda a: corporate_action(a, zone))
+            if isinstance(action, Skipped):
+                skipped.append(self._noted(row, action))
+            else:
+                parts.append(action)
+        splits, unsplit = net_splits(parts)
+        fills.extend(splits)
+        skipped.extend(unsplit)
+        skipped.extend(self._noted(row, transfer_note(row.attrs)) for row in self.transfers)
+        contracts: dict[int, Contract] = {f.contract.con_id: f.contract for f in fills}
         accounts = frozenset(f.account for f in fills) | frozenset(self.bases)
         return Statement(
             sources=(self.source,),
@@ -217,155 +241,18 @@ class _Document:
             base_currencies=dict(self.bases),
             rates=tuple(rates),
             accounts=accounts,
+            not_applied=tuple(s.text for s in skipped),
         )
 
-
-# ---------------------------------------------------------------------------- one trade
-class _RowError(Exception):
-    pass
-
-
-def _trade(
-    row: _Row, source: str, zone: ZoneInfo, bases: dict[str, str]
-) -> tuple[Fill, ExchangeRate | None]:
-    attrs = row.attrs
-    try:
-        return _convert(attrs, zone, bases)
-    except _RowError as exc:
-        exec_id = attrs.get("ibExecID") or attrs.get("tradeID") or "?"
-        raise StatementError(f"{source}: line {row.line}: Trade {exec_id}: {exc}") from None
-
-
-def _convert(
-    attrs: dict[str, str], zone: ZoneInfo, bases: dict[str, str]
-) -> tuple[Fill, ExchangeRate | None]:
-    account = _required(attrs, "accountId")
-    exec_id = attrs.get("ibExecID", "").strip()
-    if not exec_id:
-        # Book trades (an expiry, an assignment, a delivery) have no execution id; IB's
-        # tradeID names the row in every statement that holds it.
-        trade_id = attrs.get("tradeID", "").strip()
-        if not trade_id:
-            raise _RowError("has neither ibExecID nor tradeID: add ibExecID to the query")
-        exec_id = f"flex-trade:{trade_id}"
-    quantity = _decimal(attrs, "quantity")
-    if quantity == 0:
-        raise _RowError("quantity is 0")
-    price = _decimal(attrs, "tradePrice")
-    if price < 0:
-        raise _RowError(f"tradePrice {attrs['tradePrice']} is negative")
-    time = _time(attrs, zone)
-    commission: Decimal | None = None
-    if attrs.get("ibCommission", "").strip():
-        # IB books a charge as a negative amount; the ledger (like the API's commission report)
-        # keeps the cost positive. A rebate stays a negative cost.
-        commission = -_decimal(attrs, "ibCommission")
-    contract = _contract(attrs)
-    perm = attrs.get("ibOrderID", "").strip()
-    fill = Fill(
-        exec_id=exec_id,
-        account=account,
-        contract=contract,
-        side=Side.BOUGHT if quantity > 0 else Side.SOLD,
-        shares=abs(quantity),
-        price=price,
-        time=time,
-        perm_id=int(perm) if perm.isdigit() else 0,
-        order_ref=attrs.get("orderReference", "").strip(),
-        commission=commission,
-        commission_currency=attrs.get("ibCommissionCurrency", "").strip(),
-        realized_pnl=None,  # IB's fifoPnlRealized is FIFO, not the API's per-fill figure
-        seen_at=None,
-    )
-    rate = None
-    base = bases.get(account)
-    if base and attrs.get("fxRateToBase", "").strip() and contract.currency != base:
-        value = _decimal(attrs, "fxRateToBase")
-        if value > 0:
-            rate = ExchangeRate(account, contract.currency, base, value, time)
-    return fill, rate
-
-
-def _contract(attrs: dict[str, str]) -> Contract:
-    con_id_text = _required(attrs, "conid")
-    if not con_id_text.isdigit() or int(con_id_text) <= 0:
-        raise _RowError(f"conid {con_id_text!r} is not an IB contract id")
-    sec_type = attrs.get("assetCategory", "").strip() or "STK"
-    symbol = _required(attrs, "symbol")
-    underlying = attrs.get("underlyingSymbol", "").strip()
-    api_symbol = underlying if sec_type in DERIVATIVES and underlying else symbol
-    multiplier = ONE
-    if attrs.get("multiplier", "").strip():
-        multiplier = _decimal(attrs, "multiplier")
-        if multiplier <= 0:
-            raise _RowError(f"multiplier {attrs['multiplier']} is not positive")
-    strike = None
-    if sec_type in DERIVATIVES and attrs.get("strike", "").strip():
-        strike = _decimal(attrs, "strike") or None
-    right = attrs.get("putCall", "").strip()[:1].upper()
-    return Contract(
-        con_id=int(con_id_text),
-        symbol=api_symbol,
-        sec_type=sec_type,
-        currency=_required(attrs, "currency"),
-        exchange=attrs.get("listingExchange", "").strip(),
-        local_symbol=symbol,
-        multiplier=multiplier,
-        expiry=re.sub(r"\D", "", attrs.get("expiry", "")),
-        strike=strike,
-        right=right if right in ("C", "P") else "",
-    )
-
-
-def _required(attrs: dict[str, str], name: str) -> str:
-    value = attrs.get(name, "").strip()
-    if not value:
-        raise _RowError(f"has no {name} (add it to the Flex query's Trades fields)")
-    return value
-
-
-def _decimal(attrs: dict[str, str], name: str) -> Decimal:
-    text = _required(attrs, name).replace(",", "")
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise _RowError(f"{name} {text!r} is not a number") from None
-    if not value.is_finite():
-        raise _RowError(f"{name} {text!r} is not a finite number")
-    return value
-
-
-def _time(attrs: dict[str, str], zone: ZoneInfo) -> datetime:
-    text = attrs.get("dateTime", "").strip()
-    if not text and attrs.get("tradeDate", "").strip() and attrs.get("tradeTime", "").strip():
-        text = f"{attrs['tradeDate'].strip()};{attrs['tradeTime'].strip()}"
-    if not text:
-        raise _RowError("has no dateTime (add Date/Time to the Flex query's Trades fields)")
-    return moment(text, zone)
-
-
-def moment(text: str, zone: ZoneInfo) -> datetime:
-    """A Flex date/time (`yyyyMMdd;HHmmss`, in `zone` unless it names its own) as UTC.
-
-    A local time inside the hour the clocks skip does not exist: refused. One in the hour they
-    repeat is read as the earlier (the same rules as live execution times, app.broker).
-    """
-    match = _MOMENT.match(text.strip())
-    if match is None or match[4] is None:
-        raise _RowError(f"dateTime {text!r} is not yyyyMMdd;HHmmss")
-    year, month, day, hour, minute, second, named = match.groups()
-    if named:
+    def _row(self, row: _Row, element: str, convert: Callable[[dict[str, str]], T]) -> T:
         try:
-            zone = ZoneInfo(_ZONE_NAMES.get(named.upper(), named))
-        except (ZoneInfoNotFoundError, ValueError):
-            raise _RowError(f"dateTime {text!r} names an unknown time zone") from None
-    try:
-        local = datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=zone
-        )
-    except ValueError:
-        raise _RowError(f"dateTime {text!r} is not a real date and time") from None
-    utc = local.astimezone(UTC)
-    if utc.astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):
-        raise _RowError(f"dateTime {text!r} does not exist in {zone.key} (the clocks skip it)")
-    return utc
+            return convert(row.attrs)
+        except RowError as exc:
+            attrs = row.attrs
+            name = attrs.get("ibExecID") or attrs.get("tradeID") or attrs.get("actionID") or "?"
+            raise StatementError(
+                f"{self.source}: line {row.line}: {element} {name}: {exc}"
+            ) from None
+
+    def _noted(self, row: _Row, skipped: Skipped) -> Skipped:
+        return Skipped(f"{self.source}: line {row.line}: {skipped.text}")

@@ -92,6 +92,16 @@ class StatementXml:
     rows: list[dict[str, str]] = field(default_factory=list)
     lots: list[dict[str, str]] = field(default_factory=list)
     trades_section: bool = True
+    sections: dict[tuple[str, str], list[dict[str, str]]] = field(default_factory=dict)
+    """Other sections' rows: (container, element) → attributes (OptionEAE, CorporateActions,
+    Transfers), written after Trades as IB orders them."""
+
+    def row(self, container: str, element: str, **attrs: str) -> StatementXml:
+        """A row of another section, with this statement's account."""
+        self.sections.setdefault((container, element), []).append(
+            {"accountId": self.account, **attrs}
+        )
+        return self
 
     def trade(self, fill: Fill, **overrides: str) -> StatementXml:
         """A Trade row of this statement's account."""
@@ -118,6 +128,10 @@ class StatementXml:
             for attrs in self.lots:
                 lines.append("<Lot " + _attrs(attrs) + " />")
             lines.append("</Trades>")
+        for (container, element), rows in self.sections.items():
+            lines.append(f"<{container}>")
+            lines.extend(f"<{element} " + _attrs(attrs) + " />" for attrs in rows)
+            lines.append(f"</{container}>")
         lines.append("</FlexStatement>")
         return "\n".join(lines)
 
@@ -130,6 +144,23 @@ def document(*statements: StatementXml, kind: str = "AF") -> str:
         f'<FlexStatements count="{len(statements)}">\n{body}\n</FlexStatements>\n'
         "</FlexQueryResponse>\n"
     )
+
+
+def contract_attrs(c: Contract) -> dict[str, str]:
+    """The contract attributes every Flex row carries."""
+    derivative = c.sec_type in ("OPT", "FUT", "FOP", "WAR")
+    return {
+        "currency": c.currency,
+        "assetCategory": c.sec_type,
+        "symbol": c.local_symbol or c.symbol,
+        "conid": str(c.con_id),
+        "listingExchange": c.exchange,
+        "underlyingSymbol": c.symbol if derivative else "",
+        "multiplier": str(c.multiplier),
+        "strike": str(c.strike) if c.strike is not None else "",
+        "expiry": c.expiry,
+        "putCall": c.right,
+    }
 
 
 def write(path: Path, *statements: StatementXml, kind: str = "AF") -> Path:

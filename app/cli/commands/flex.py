@@ -134,6 +134,7 @@ def summary_json(summary: ImportSummary) -> dict[str, Any]:
         "accounts_added": list(summary.accounts_added),
         "keys_rederived": len(summary.keys),
         "lifecycles_changed": summary.lifecycles_changed,
+        "not_applied": list(summary.not_applied),
         "realized_pnl_changes": [
             {
                 "currency": p.currency,
@@ -157,8 +158,10 @@ def summary_lines(summary: ImportSummary) -> list[str]:
     ]
     if summary.accounts_added:
         lines.append(f"Accounts      added {', '.join(summary.accounts_added)}")
+    for note in summary.not_applied:
+        lines.append(f"Not applied   {note}")
     if not summary.changed:
-        lines.append("Ledger        unchanged (nothing new in the statement)")
+        lines.append("Ledger        unchanged (nothing new to apply)")
         return lines
     lines.append(
         f"Re-derived    {len(summary.keys)} position(s); {summary.lifecycles_changed} "
