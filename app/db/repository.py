@@ -355,6 +355,21 @@ def fill_values(fill: Fill, account_id: int) -> dict[str, Any]:
     }
 
 
+_FILL_NAMES = (
+    "exec_id", "account_id", "con_id", "symbol", "side", "shares", "price", "time", "perm_id",
+    "order_ref", "commission", "commission_currency", "realized_pnl", "seen_at",
+)  # fmt: skip
+
+
+def insert_fills(session: Session, fills: Sequence[Fill], ids: dict[str, int]) -> None:
+    """Insert `executions` rows (a statement's tens of thousands: the executemany fast path)."""
+    rows = []
+    for fill in fills:
+        values = fill_values(fill, ids[fill.account])
+        rows.append(tuple(values[name] for name in _FILL_NAMES))
+    _executemany(session, insert(X), _FILL_NAMES, rows)
+
+
 def _sync_run(row: Row[Any]) -> SyncRun:
     return SyncRun(
         id=row.id,

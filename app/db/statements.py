@@ -11,15 +11,17 @@ the whole import. Nothing new (a re-import) writes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import cast
 
-from sqlalchemy import Table, delete, insert, update
+from sqlalchemy import Table, delete, update
 from sqlalchemy.orm import Session
 
 from app.db import concurrency, rates, repository
 from app.db.tables import AccountRow, ExecutionRow
+from app.domain.history import StoredHistory
 from app.domain.money import totals_from_lifecycles
 from app.domain.plan import ReconcileOptions
 from app.domain.reconcile import refold
@@ -30,7 +32,7 @@ from app.domain.statements import (
     sort_statement_fills,
     with_contracts,
 )
-from app.domain.values import BrokerSnapshot, Fill
+from app.domain.values import BrokerSnapshot, Fill, PositionKey
 
 A = cast(Table, AccountRow.__table__)
 X = cast(Table, ExecutionRow.__table__)
@@ -66,26 +68,19 @@ def import_statement(
     if not merged.new and not merged.completed:
         return summary
 
+    keys = sorted({f.key for f in merged.new} | {f.key for _, f in merged.completed})
+    # Read before writing: the statement's own fills (tens of thousands) are then added in
+    # memory, not read back.
+    stored_histories = repository.load_histories(session, keys)
     for replaced, _ in merged.completed:
         session.execute(delete(X).where(X.c.exec_id == replaced))
-    written: list[Fill] = [*merged.new, *(fill for _, fill in merged.completed)]
-    for start in range(0, len(written), 1000):
-        session.execute(
-            insert(X),
-            [repository.fill_values(f, ids[f.account]) for f in written[start : start + 1000]],
-        )
+    written = [*merged.new, *(fill for _, fill in merged.completed)]
+    repository.insert_fills(session, written, ids)
 
-    keys = sorted({f.key for f in written})
-    histories = repository.load_histories(session, keys)
-    before = totals_from_lifecycles(life for h in histories.values() for life in h.lifecycles)
-    histories = {
-        key: history
-        if history.lifecycles
-        # A key the ledger never held: its contract is the statement's (the executions table
-        # keeps conId and symbol only).
-        else replace(history, fills=with_contracts(history.fills, statement.contracts))
-        for key, history in histories.items()
-    }
+    before = totals_from_lifecycles(
+        life for h in stored_histories.values() for life in h.lifecycles
+    )
+    histories = _with_statement(stored_histories, merged.new, merged.completed, statement)
     changes, deleted = refold(histories, options)
     repository.apply_refold(session, changes, deleted)
     after = totals_from_lifecycles(repository.lifecycles_for(session, keys))
@@ -95,6 +90,30 @@ def import_statement(
         lifecycles_changed=len(changes) + len(deleted),
         pnl=pnl_changes(before, after),
     )
+
+
+def _with_statement(
+    stored: dict[PositionKey, StoredHistory],
+    new: Sequence[Fill],
+    completed: Sequence[tuple[str, Fill]],
+    statement: Statement,
+) -> dict[PositionKey, StoredHistory]:
+    """Each key's stored history with the statement's fills in it (as load_histories would read
+    it after the writes: the latest version of each execution)."""
+    replaced = {old for old, _ in completed}
+    added: dict[PositionKey, list[Fill]] = {}
+    for fill in [*new, *(fill for _, fill in completed)]:
+        added.setdefault(fill.key, []).append(fill)
+    out = {}
+    for key, history in stored.items():
+        fills = [f for f in history.fills if f.exec_id not in replaced]
+        fills.extend(added.get(key, ()))
+        if not history.lifecycles:
+            # A key the ledger never held: its contract is the statement's (the executions
+            # table keeps conId and symbol only, and a fold takes the contract from them).
+            fills = list(with_contracts(fills, statement.contracts))
+        out[key] = replace(history, fills=tuple(fills))
+    return out
 
 
 def _set_base_currencies(session: Session, statement: Statement, ids: dict[str, int]) -> None:

@@ -152,12 +152,12 @@ class _Document:
         elif name == "Trade" and parent == "Trades":
             level = attrs.get("levelOfDetail", EXECUTION)
             if level.upper() == EXECUTION:
-                self.trades.append(_Row(dict(attrs), self._line()))
+                self.trades.append(_Row(attrs, self._line()))  # expat's own dict
             else:
                 self.other_levels.add(level)
         elif (parent, name) in SECTIONS:
             rows: list[_Row] = getattr(self, SECTIONS[parent, name])
-            rows.append(_Row(dict(attrs), self._line()))
+            rows.append(_Row(attrs, self._line()))
         elif name == "AccountInformation":
             account, currency = attrs.get("accountId", ""), attrs.get("currency", "")
             if account and currency:
