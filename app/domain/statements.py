@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
+from app.domain.decimals import decimal_text
 from app.domain.executions import base_exec_id, correction_rank
 from app.domain.money import ByCurrency
 from app.domain.values import Contract, ExchangeRate, Fill, PositionKey
@@ -186,3 +187,31 @@ def with_contracts(fills: Iterable[Fill], contracts: Mapping[int, Contract]) -> 
         replace(f, contract=contracts[f.contract.con_id]) if f.contract.con_id in contracts else f
         for f in fills
     )
+
+
+def summary_lines(summary: ImportSummary) -> list[str]:
+    """The import summary for people (the CLI prints it; the window shows it)."""
+    lines = [
+        f"Read          {summary.trades} trade(s) from {len(summary.sources)} statement(s)",
+        f"Trades        {summary.new} new, {summary.known} already known, "
+        f"{summary.completed} completed (commission or correction)",
+    ]
+    if summary.accounts_added:
+        lines.append(f"Accounts      added {', '.join(summary.accounts_added)}")
+    for note in summary.not_applied:
+        lines.append(f"Not applied   {note}")
+    if not summary.changed:
+        lines.append("Ledger        unchanged (nothing new to apply)")
+        return lines
+    lines.append(
+        f"Re-derived    {len(summary.keys)} position(s); {summary.lifecycles_changed} "
+        "lifecycle(s) changed"
+    )
+    for p in summary.pnl:
+        sign = "+" if p.delta >= 0 else ""
+        lines.append(
+            f"Realized P&L  {p.currency} {decimal_text(p.before)} → {decimal_text(p.after)} "
+            f"({sign}{decimal_text(p.delta)}); estimated part {decimal_text(p.estimated_before)}"
+            f" → {decimal_text(p.estimated_after)}"
+        )
+    return lines

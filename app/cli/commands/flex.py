@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from app.cli.context import CommandError, guarded, settings_from
 from app.cli.exit_codes import ExitCode
 from app.domain.decimals import decimal_text
-from app.domain.statements import ImportSummary, Statement, StatementError
+from app.domain.statements import ImportSummary, Statement, StatementError, summary_lines
 from app.settings import Settings
 
 
@@ -147,31 +147,3 @@ def summary_json(summary: ImportSummary) -> dict[str, Any]:
             for p in summary.pnl
         ],
     }
-
-
-def summary_lines(summary: ImportSummary) -> list[str]:
-    """The import summary for people."""
-    lines = [
-        f"Read          {summary.trades} trade(s) from {len(summary.sources)} statement(s)",
-        f"Trades        {summary.new} new, {summary.known} already known, "
-        f"{summary.completed} completed (commission or correction)",
-    ]
-    if summary.accounts_added:
-        lines.append(f"Accounts      added {', '.join(summary.accounts_added)}")
-    for note in summary.not_applied:
-        lines.append(f"Not applied   {note}")
-    if not summary.changed:
-        lines.append("Ledger        unchanged (nothing new to apply)")
-        return lines
-    lines.append(
-        f"Re-derived    {len(summary.keys)} position(s); {summary.lifecycles_changed} "
-        "lifecycle(s) changed"
-    )
-    for p in summary.pnl:
-        sign = "+" if p.delta >= 0 else ""
-        lines.append(
-            f"Realized P&L  {p.currency} {decimal_text(p.before)} → {decimal_text(p.after)} "
-            f"({sign}{decimal_text(p.delta)}); estimated part {decimal_text(p.estimated_before)}"
-            f" → {decimal_text(p.estimated_after)}"
-        )
-    return lines
