@@ -10,6 +10,7 @@ P&L that changed per currency) or the reason it failed follows, and the views re
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -173,11 +174,14 @@ class StatementImporter:
         box = QMessageBox(
             QMessageBox.Icon.Information,
             "IB statement imported",
-            "\n".join(summary_lines(summary)),
+            "",
             QMessageBox.StandardButton.Ok,
             self.window,
         )
         box.setObjectName("statementSummary")
+        # Preformatted: the summary's columns line up as in the terminal, lines never wrap.
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setText(f"<pre>{html.escape(chr(10).join(summary_lines(summary)))}</pre>")
         box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.summary = box
         try:
