@@ -3,10 +3,10 @@
 Run under a real X server (Xvfb), as tests/ui/screenshots.py:
 
     Xvfb :99 -screen 0 1400x900x24 &
-    DISPLAY=:99 QT_QPA_PLATFORM=xcb .venv/bin/python -m tests.ui.statement_screenshot resources/screenshots
+    DISPLAY=:99 QT_QPA_PLATFORM=xcb .venv/bin/python -m tests.ui.statement_screenshot
 
-Offline (no TWS at that port): a ledger whose sync booked a sale it did not see as an estimate,
-and the statement that makes it exact.
+(into resources/screenshots unless a folder is named). Offline (no TWS at that port): a ledger
+whose sync booked a sale it did not see as an estimate, and the statement that makes it exact.
 """
 
 from __future__ import annotations
