@@ -22,13 +22,13 @@ flexreport.py, which reads `FlexQueryResponse` with `root.iter(topic)`):
       </FlexStatements>
     </FlexQueryResponse>
 
-What the ledger takes from a Trade (IB's conventions, converted once here): `ibExecID` is the
-API's execId (IB: "ibExecID — the IB execution id", the id TWS hands the API), so statement and
-live fills merge by it; `quantity` is signed (negative: sold); `ibCommission` is negative for a
-charge (the API's commission report has it positive); `dateTime` is `yyyyMMdd;HHmmss` (the
-default of the query's date/time settings; `yyyy-MM-dd` and `HH:mm:ss` are the other choices)
-in the statement's time zone, which the XML does not name: the `flex_timezone` setting
-(America/New_York, IB's reporting zone, unless the trader's statements say otherwise).
+What the ledger takes from each row: Trades at EXECUTION level (app.flex.trades: `ibExecID` is
+the API's execId, so statement and live fills merge by it); OptionEAE, CorporateActions and
+Transfers when the query includes them (app.flex.actions: fills where a fill states exactly what
+IB booked, else a note that the row is not applied); AccountInformation's base currency. Times
+are `yyyyMMdd;HHmmss` (the default of the query's date/time settings; `yyyy-MM-dd` and
+`HH:mm:ss` are the other choices) in the statement's time zone, which the XML does not name: the
+`flex_timezone` setting (America/New_York unless the trader's statements say otherwise).
 
 Untrusted input: a DOCTYPE (and so any entity declaration) is refused before anything is
 read — no entity is ever expanded (the "billion laughs" and external-entity attacks need one).

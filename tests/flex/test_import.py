@@ -9,6 +9,7 @@ statements merge; unseen accounts and contracts are added; a bad file leaves the
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -192,3 +193,26 @@ def test_a_sale_after_the_last_sync_is_booked_after_it(missed_sale, tmp_path, ca
     assert life.pnl_basis is PnlBasis.EXACT
     assert life.closed_at - life.opened_at == timedelta(days=4)
     assert Decimal(0) == life.realized_pnl_estimated
+
+
+def test_rates_to_base_and_the_json_summary(ledger_url, tmp_path, capsys):
+    """IB's fxRateToBase of a EUR trade is kept as the account's EUR → USD rate (status uses
+    it); the JSON summary keeps currencies apart and decimals exact."""
+    sap = Contract(14094, "SAP", currency="EUR", exchange="IBIS", local_symbol="SAP")
+    buy = fill(sap, "BOT", "10", "120", commission="2", minutes=0)
+    sale = fill(sap, "SLD", "10", "125.5", commission="2", minutes=30)
+    statement = StatementXml("DU111").trade(buy, fxRateToBase="1.0856")
+    statement.trade(sale, fxRateToBase="1.0861")
+    path = write(tmp_path / "eur.xml", statement)
+    assert main(["flex", "import", str(path), "--json", "--db", ledger_url]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["new"], doc["already_known"], doc["accounts_added"]) == (2, 0, ["DU111"])
+    assert doc["realized_pnl_changes"] == [
+        {"currency": "EUR", "before": "0", "after": "51", "change": "51",
+         "estimated_before": "0", "estimated_after": "0"}
+    ]  # fmt: skip  # (125.5 - 120.2) x 10 - 2
+    with open_database(ledger_url) as db:
+        status = db.run_sync(repository.ledger_status, db.location, None)
+    (rate,) = status.exchange_rates
+    assert (rate.currency, rate.base_currency, rate.rate) == ("EUR", "USD", D("1.0861"))
+    assert rate.at == sale.time

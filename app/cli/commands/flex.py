@@ -89,7 +89,14 @@ def run_fetch(args: argparse.Namespace) -> int:
             code = ExitCode.BROKER if exc.unreachable else ExitCode.USAGE
             raise CommandError(str(exc), code) from exc
         if args.save:
-            Path(args.save).write_bytes(data)
+            try:
+                Path(args.save).write_bytes(data)
+            except OSError as exc:
+                raise CommandError(
+                    f"cannot keep the statement in {args.save}: {exc.strerror or exc}; "
+                    "nothing was imported",
+                    ExitCode.USAGE,
+                ) from exc
         source = f"Flex Web Service (query {settings.flex_query_id})"
         try:
             statement = parse_statement(data, source, ZoneInfo(settings.flex_timezone))
