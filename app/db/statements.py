@@ -68,12 +68,15 @@ def import_statement(
     if not merged.new and not merged.completed:
         return summary
 
-    keys = sorted({f.key for f in merged.new} | {f.key for _, f in merged.completed})
+    keys = sorted(
+        {f.key for f in merged.new}
+        | {f.key for pair in merged.completed for f in pair}  # a correction may move a fill
+    )
     # Read before writing: the statement's own fills (tens of thousands) are then added in
     # memory, not read back.
     stored_histories = repository.load_histories(session, keys)
-    for replaced, _ in merged.completed:
-        session.execute(delete(X).where(X.c.exec_id == replaced))
+    for stored_fill, _ in merged.completed:
+        session.execute(delete(X).where(X.c.exec_id == stored_fill.exec_id))
     written = [*merged.new, *(fill for _, fill in merged.completed)]
     repository.insert_fills(session, written, ids)
 
@@ -95,12 +98,12 @@ def import_statement(
 def _with_statement(
     stored: dict[PositionKey, StoredHistory],
     new: Sequence[Fill],
-    completed: Sequence[tuple[str, Fill]],
+    completed: Sequence[tuple[Fill, Fill]],
     statement: Statement,
 ) -> dict[PositionKey, StoredHistory]:
     """Each key's stored history with the statement's fills in it (as load_histories would read
     it after the writes: the latest version of each execution)."""
-    replaced = {old for old, _ in completed}
+    replaced = {old.exec_id for old, _ in completed}
     added: dict[PositionKey, list[Fill]] = {}
     for fill in [*new, *(fill for _, fill in completed)]:
         added.setdefault(fill.key, []).append(fill)

@@ -72,10 +72,10 @@ class SortedStatementFills:
 
     new: tuple[Fill, ...]
     """Executions the ledger never saw (by base execId)."""
-    completed: tuple[tuple[str, Fill], ...]
-    """(stored execId, the stored fill with what the statement adds): a live fill whose
-    commission report never arrived gets the statement's commission; a later correction of an
-    execution replaces the stored version."""
+    completed: tuple[tuple[Fill, Fill], ...]
+    """(the stored fill, what replaces it): a live fill whose commission report never arrived
+    gets the statement's commission; a later correction of an execution replaces the stored
+    version (and may move it to another account or contract)."""
     known: int
     """Statement executions the ledger already held as they are (nothing to add)."""
 
@@ -94,18 +94,18 @@ def sort_statement_fills(fills: Iterable[Fill], stored: Mapping[str, Fill]) -> S
         if held is None or correction_rank(fill.exec_id) > correction_rank(held.exec_id):
             latest[base] = fill
     new: list[Fill] = []
-    completed: list[tuple[str, Fill]] = []
+    completed: list[tuple[Fill, Fill]] = []
     known = 0
     for base, fill in latest.items():
         have = stored.get(base)
         if have is None:
             new.append(fill)
         elif correction_rank(fill.exec_id) > correction_rank(have.exec_id):
-            completed.append((have.exec_id, replace(fill, seen_at=have.seen_at)))
+            completed.append((have, replace(fill, seen_at=have.seen_at)))
         elif have.commission is None and fill.commission is not None:
             completed.append(
                 (
-                    have.exec_id,
+                    have,
                     replace(
                         have,
                         commission=fill.commission,

@@ -31,6 +31,8 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http.client import HTTPMessage
+from typing import IO
 from xml.parsers import expat
 
 from app import __version__
@@ -190,6 +192,30 @@ def _statement_url(base: str, offered: str) -> str:
     return f"{base}/GetStatement"
 
 
+class _SameHost(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only on the same scheme and host: the token rides in the query string
+    and must not be handed to another server."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        if _host(newurl) != _host(req.full_url):
+            raise FlexServiceError(
+                f"the Flex Web Service redirected to another server ({_host(newurl)}); refused",
+                unreachable=True,
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_SameHost)
+
+
 def _get(request: FlexRequest, url: str, params: dict[str, str]) -> bytes:
     query = urllib.parse.urlencode({**params, "t": request.token, "v": "3"})
     http = urllib.request.Request(
@@ -198,7 +224,7 @@ def _get(request: FlexRequest, url: str, params: dict[str, str]) -> bytes:
         headers={"User-Agent": f"position-sync/{__version__} Python"},
     )
     try:
-        with urllib.request.urlopen(http, timeout=request.timeout) as response:
+        with _OPENER.open(http, timeout=request.timeout) as response:
             data: bytes = response.read()
             return data
     except urllib.error.HTTPError as exc:

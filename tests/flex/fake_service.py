@@ -27,6 +27,8 @@ class FakeFlexService:
     """SendRequest's (ErrorCode, ErrorMessage), when it should fail."""
     busy: int = 0
     """SendRequest calls answered 1018 (too many requests) first."""
+    redirect: str = ""
+    """When set, the next SendRequest is answered 302 to this base address (same query)."""
     requests: list[tuple[str, dict[str, str], str]] = field(default_factory=list)
     """(path, query, User-Agent) of every request."""
     server: ThreadingHTTPServer | None = None
@@ -45,6 +47,13 @@ class FakeFlexService:
                 parts = urllib.parse.urlsplit(self.path)
                 query = dict(urllib.parse.parse_qsl(parts.query))
                 service.requests.append((parts.path, query, self.headers.get("User-Agent", "")))
+                if service.redirect and parts.path.endswith("/SendRequest"):
+                    self.send_response(302)
+                    target, service.redirect = service.redirect, ""  # once
+                    self.send_header("Location", f"{target}/SendRequest?{parts.query}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 body = service.answer(parts.path.rsplit("/", 1)[-1], query)
                 self.send_response(200)
                 self.send_header("Content-Type", "text/xml")

@@ -135,3 +135,22 @@ def test_a_statement_that_never_comes_is_exit_3(configured, monkeypatch, tmp_pat
     monkeypatch.setattr(service, "MAX_WAIT", 0.05)
     status, text = fetch(str(tmp_path / "ledger.sqlite"), capsys, caplog)
     assert status == 3 and "still not ready" in text
+
+
+def test_a_redirect_to_another_server_is_refused(flex):
+    """Guards the token (it rides in the query string) against a redirect to another host."""
+    host, port = flex.server.server_address[:2]
+    flex.redirect = f"http://localhost:{port}/elsewhere"
+    with pytest.raises(FlexServiceError) as caught:
+        fetch_statement(FlexRequest(flex.url, TOKEN, QUERY), sleep=lambda _: None)
+    assert "redirected to another server (http://localhost:" in str(caught.value)
+    assert TOKEN not in str(caught.value)
+    assert len(flex.requests) == 1  # the redirect was not followed
+    flex.redirect = ""
+    flex.redirect, flex.requests[:] = f"http://{host}:{port}/moved", []
+    data = fetch_statement(FlexRequest(flex.url, TOKEN, QUERY), sleep=lambda _: None)
+    assert data == STATEMENT  # the same host: followed
+    assert [p for p, _, _ in flex.requests][:2] == [
+        "/AccountManagement/FlexWebService/SendRequest",
+        "/moved/SendRequest",
+    ]

@@ -216,3 +216,23 @@ def test_rates_to_base_and_the_json_summary(ledger_url, tmp_path, capsys):
     (rate,) = status.exchange_rates
     assert (rate.currency, rate.base_currency, rate.rate) == ("EUR", "USD", D("1.0861"))
     assert rate.at == sale.time
+
+
+def test_a_statement_correction_replaces_the_live_fill(ledger_url, tmp_path, capsys):
+    """IB corrected an execution (`….01` → `….02`) after the live stream delivered it: the
+    statement's version replaces the stored one and the key is re-derived."""
+    live_buy = fill(AAPL, "BOT", "100", "150", commission="1", minutes=1, exec_id="0006.a.01.01")
+    live_sale = fill(AAPL, "SLD", "40", "160", commission="1", minutes=3, exec_id="0006.b.01.01")
+    with open_database(ledger_url) as db:
+        commit(db, snapshot(pos(AAPL, "60", "150.01"), fills=(live_buy, live_sale), minutes=5))
+    corrected = replace(live_sale, exec_id="0006.b.01.02", price=D("161"))
+    statement = StatementXml("DU111").trade(live_buy).trade(corrected)
+    out = flex_import(ledger_url, write(tmp_path / "c.xml", statement), capsys=capsys)
+    assert "0 new, 1 already known, 1 completed" in out
+    _, _, fills = ledger_dump(ledger_url)
+    assert [(f.exec_id, f.price) for f in fills] == [
+        (live_buy.exec_id, D(150)),
+        (corrected.exec_id, D(161)),
+    ]
+    (life,) = aapl_lifecycles(ledger_url)
+    assert life.realized_pnl == D("438.6") and life.pnl_basis is PnlBasis.EXACT  # 10.99x40-1
