@@ -8,6 +8,7 @@ them, which are not executions and must be ignored.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -52,7 +53,7 @@ def trade_attrs(fill: Fill, **overrides: str) -> dict[str, str]:
         "strike": str(c.strike) if c.strike is not None else "",
         "expiry": c.expiry,
         "putCall": c.right,
-        "tradeID": str(abs(hash(fill.exec_id)) % 10**9),
+        "tradeID": str(zlib.crc32(fill.exec_id.encode())),  # stable across runs
         "reportDate": flex_time(fill.time)[:8],
         "dateTime": flex_time(fill.time),
         "tradeDate": flex_time(fill.time)[:8],
