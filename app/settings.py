@@ -148,6 +148,23 @@ class Settings(BaseSettings):
         True, description="Notify when our realized P&L differs from IB's for a fill."
     )
 
+    # IB Flex statements (`position-sync flex import|fetch`).
+    flex_token: str = Field(
+        "",
+        repr=False,  # a secret: never in logs, output or tracebacks
+        description="Flex Web Service token (Client Portal → Flex Web Service Configuration).",
+    )
+    flex_query_id: str = Field("", description="Query ID of the Activity Flex Query to fetch.")
+    flex_url: str = Field(
+        "https://ndcdyn.interactivebrokers.com/AccountManagement/FlexWebService",
+        description="Flex Web Service address (SendRequest and GetStatement below it).",
+    )
+    flex_timezone: str = Field(
+        "America/New_York",
+        description="IANA time zone of the times in Flex statements (IB reports in US Eastern "
+        "time unless the statement names another zone).",
+    )
+
     @field_validator("ib_host", "api_host")
     @classmethod
     def _host_not_empty(cls, value: str, info: ValidationInfo) -> str:
@@ -155,7 +172,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{info.field_name} must not be empty")
         return value.strip()
 
-    @field_validator("tws_timezone")
+    @field_validator("tws_timezone", "flex_timezone")
     @classmethod
     def _iana_zone(cls, value: str) -> str:
         name = value.strip()

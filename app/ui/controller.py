@@ -51,6 +51,7 @@ from app.ui.main_window import ALL_ACCOUNTS, MainWindow
 from app.ui.models.keyed import Highlight, KeyedTableModel
 from app.ui.notifications import DesktopNotifier
 from app.ui.resources import standard_icon
+from app.ui.statements import StatementImporter
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,13 @@ class WindowController:
         self.notifier = DesktopNotifier(window)
         self.charts = ChartsFeed(window, lambda: self.runtime, self.tasks)
         self.exporter = Exporter(window, window.export_actions, lambda: self.runtime, self.tasks)
+        self.statements = StatementImporter(
+            window,
+            window.statement_actions,
+            lambda: self.runtime,
+            self.tasks,
+            self.reload_everything,
+        )
         self.heap = HeapKeeper(window, lambda: self.running or bool(self._reloading))
         self._wire_window()
 

@@ -33,6 +33,7 @@ from app.ui.models.history import EventsModel, FillsModel, RunsModel
 from app.ui.models.keyed import KeyedTableModel
 from app.ui.models.positions import BrokerModel, CacheModel, ClosedModel
 from app.ui.resources import app_icon
+from app.ui.statements import add_statement_menu
 
 ALL_ACCOUNTS = "All accounts"
 
@@ -207,6 +208,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.sync_action)
         file_menu.addAction(self.settings_action)
         self.export_actions = add_export_menu(file_menu)
+        self.statement_actions = add_statement_menu(file_menu)
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
         self.addAction(self.sync_action)

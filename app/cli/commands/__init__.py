@@ -10,7 +10,7 @@ Register = Callable[[Any, Callable[[argparse.ArgumentParser], None]], None]
 
 
 def _registry() -> list[Register]:
-    from app.cli.commands import db, export, gateway, gui, positions, serve, status, sync
+    from app.cli.commands import db, export, flex, gateway, gui, positions, serve, status, sync
 
     return [
         gui.register,
@@ -20,6 +20,7 @@ def _registry() -> list[Register]:
         positions.register,
         gateway.register,
         export.register,
+        flex.register,
         db.register,
     ]
 

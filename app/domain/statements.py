@@ -1,0 +1,217 @@
+"""IB statements (Activity Flex Query XML) as ledger facts, and what merging them changed.
+
+DESIGN.md "Lifecycle and realized P&L": a statement's executions are fills like the live ones —
+its `ibExecID` is the API's execId — so they join a key's history and the fold re-derives the
+key (app.domain.fold): a sale the live stream missed is booked at its real price, time and
+commission, and the estimate the ledger had to make for it is gone. This module is pure: the
+parser (app.flex) produces a `Statement`, the write door (app.db.statements) stores it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+
+from app.domain.decimals import decimal_text
+from app.domain.executions import base_exec_id, correction_rank
+from app.domain.money import ByCurrency
+from app.domain.values import Contract, ExchangeRate, Fill, PositionKey
+
+
+class StatementError(ValueError):
+    """A statement that cannot be imported; the message names the file and the row."""
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """Everything taken from one or more Flex statements (one import)."""
+
+    sources: tuple[str, ...]
+    """The files (or "Flex Web Service") the facts came from, for messages."""
+    fills: tuple[Fill, ...] = ()
+    """Executions, `seen_at` None: a statement is IB's record of when they happened."""
+    contracts: Mapping[int, Contract] = field(default_factory=dict)
+    """Every traded contract by conId, as the statement describes it."""
+    base_currencies: Mapping[str, str] = field(default_factory=dict)
+    """Account → base currency, where the statement says (AccountInformation)."""
+    rates: tuple[ExchangeRate, ...] = ()
+    """IB's `fxRateToBase` of each trade (currency → base) at the trade's time."""
+    accounts: frozenset[str] = frozenset()
+    not_applied: tuple[str, ...] = ()
+    """Rows read but not applied (transfers, reverse splits, …), each saying where and why."""
+
+    @property
+    def trades(self) -> int:
+        """How many execution rows the statement(s) held (duplicates of overlaps included)."""
+        return len(self.fills)
+
+
+def merge(statements: Iterable[Statement]) -> Statement:
+    """One statement of several (overlapping statements: the same execution once)."""
+    parts = list(statements)
+    contracts: dict[int, Contract] = {}
+    bases: dict[str, str] = {}
+    for part in parts:
+        contracts.update(part.contracts)
+        bases.update(part.base_currencies)
+    return Statement(
+        sources=tuple(s for part in parts for s in part.sources),
+        fills=tuple(f for part in parts for f in part.fills),
+        contracts=contracts,
+        base_currencies=bases,
+        rates=tuple(r for part in parts for r in part.rates),
+        accounts=frozenset(a for part in parts for a in part.accounts),
+        not_applied=tuple(n for part in parts for n in part.not_applied),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SortedStatementFills:
+    """A statement's fills against what the ledger holds already."""
+
+    new: tuple[Fill, ...]
+    """Executions the ledger never saw (by base execId)."""
+    completed: tuple[tuple[Fill, Fill], ...]
+    """(the stored fill, what replaces it): a live fill whose commission report never arrived
+    gets the statement's commission; a later correction of an execution replaces the stored
+    version (and may move it to another account or contract)."""
+    known: int
+    """Statement executions the ledger already held as they are (nothing to add)."""
+
+
+def sort_statement_fills(fills: Iterable[Fill], stored: Mapping[str, Fill]) -> SortedStatementFills:
+    """Deduplicate a statement's fills (overlaps, corrections) and split them against `stored`
+    (the ledger's latest version of each execution, keyed by base execId).
+
+    A fill the ledger holds keeps what the live stream recorded — its time, when it was first
+    seen, IB's per-fill realizedPNL — and takes from the statement only what it lacked.
+    """
+    latest: dict[str, Fill] = {}
+    for fill in fills:
+        base = base_exec_id(fill.exec_id)
+        held = latest.get(base)
+        if held is None or correction_rank(fill.exec_id) > correction_rank(held.exec_id):
+            latest[base] = fill
+    new: list[Fill] = []
+    completed: list[tuple[Fill, Fill]] = []
+    known = 0
+    for base, fill in latest.items():
+        have = stored.get(base)
+        if have is None:
+            new.append(fill)
+        elif correction_rank(fill.exec_id) > correction_rank(have.exec_id):
+            completed.append((have, replace(fill, seen_at=have.seen_at)))
+        elif have.commission is None and fill.commission is not None:
+            completed.append(
+                (
+                    have,
+                    replace(
+                        have,
+                        commission=fill.commission,
+                        commission_currency=have.commission_currency or fill.commission_currency,
+                    ),
+                )
+            )
+        else:
+            known += 1
+    new.sort(key=lambda f: (f.time, f.exec_id))
+    return SortedStatementFills(tuple(new), tuple(completed), known)
+
+
+@dataclass(frozen=True, slots=True)
+class PnlChange:
+    """Realized P&L of one currency over the keys an import re-derived, before and after."""
+
+    currency: str
+    before: Decimal
+    after: Decimal
+    estimated_before: Decimal
+    estimated_after: Decimal
+
+    @property
+    def delta(self) -> Decimal:
+        """How much the realized total moved."""
+        return self.after - self.before
+
+
+@dataclass(frozen=True, slots=True)
+class ImportSummary:
+    """What one import did (the CLI prints it; the window shows it)."""
+
+    sources: tuple[str, ...]
+    trades: int
+    """Execution rows read (all statements, overlaps counted each time)."""
+    new: int
+    """Executions the ledger did not have."""
+    known: int
+    """Executions the ledger already had as they are."""
+    completed: int
+    """Stored executions the statement completed (commission, correction)."""
+    accounts_added: tuple[str, ...] = ()
+    keys: tuple[PositionKey, ...] = ()
+    """(account, conId) keys re-derived."""
+    lifecycles_changed: int = 0
+    pnl: tuple[PnlChange, ...] = ()
+    """Per currency, over the re-derived keys; never one figure of several currencies."""
+    not_applied: tuple[str, ...] = ()
+    """Statement rows read but not applied (the ledger keeps what the syncs derived)."""
+
+    @property
+    def changed(self) -> bool:
+        """False when the import added nothing (a re-import)."""
+        return bool(self.new or self.completed)
+
+
+def pnl_changes(before: ByCurrency, after: ByCurrency) -> tuple[PnlChange, ...]:
+    """Per-currency realized totals before and after (only currencies that moved)."""
+    out = []
+    for currency in sorted(set(before) | set(after)):
+        old, new = before.get(currency), after.get(currency)
+        change = PnlChange(
+            currency,
+            old.total if old else Decimal(0),
+            new.total if new else Decimal(0),
+            old.estimated if old else Decimal(0),
+            new.estimated if new else Decimal(0),
+        )
+        if change.before != change.after or change.estimated_before != change.estimated_after:
+            out.append(change)
+    return tuple(out)
+
+
+def with_contracts(fills: Iterable[Fill], contracts: Mapping[int, Contract]) -> tuple[Fill, ...]:
+    """`fills` carrying the statement's full contract (the executions table keeps only conId and
+    symbol: a key the ledger never held would otherwise be folded as a stock of multiplier 1)."""
+    return tuple(
+        replace(f, contract=contracts[f.contract.con_id]) if f.contract.con_id in contracts else f
+        for f in fills
+    )
+
+
+def summary_lines(summary: ImportSummary) -> list[str]:
+    """The import summary for people (the CLI prints it; the window shows it)."""
+    lines = [
+        f"Read          {summary.trades} trade(s) from {len(summary.sources)} statement(s)",
+        f"Trades        {summary.new} new, {summary.known} already known, "
+        f"{summary.completed} completed (commission or correction)",
+    ]
+    if summary.accounts_added:
+        lines.append(f"Accounts      added {', '.join(summary.accounts_added)}")
+    for note in summary.not_applied:
+        lines.append(f"Not applied   {note}")
+    if not summary.changed:
+        lines.append("Ledger        unchanged (nothing new to apply)")
+        return lines
+    lines.append(
+        f"Re-derived    {len(summary.keys)} position(s); {summary.lifecycles_changed} "
+        "lifecycle(s) changed"
+    )
+    for p in summary.pnl:
+        sign = "+" if p.delta >= 0 else ""
+        lines.append(
+            f"Realized P&L  {p.currency} {decimal_text(p.before)} → {decimal_text(p.after)} "
+            f"({sign}{decimal_text(p.delta)}); estimated part {decimal_text(p.estimated_before)}"
+            f" → {decimal_text(p.estimated_after)}"
+        )
+    return lines
