@@ -959,9 +959,9 @@ def _next_of_instant(
     first would not); and a fill that does not cross zero is preferred to one that does. Ties
     keep the execId order (deterministic, so every fold of the same history agrees).
 
-    A match is within a cent and within a thousandth of IB's figure: amounts of a few cents (small
-    prices and quantities) would otherwise match whichever fill is tried, and a crossing fill
-    could be booked before the one that truly came first.
+    A match is within a cent and within a thousandth of the price move IB's figure implies:
+    amounts of a few cents (small prices and quantities) would otherwise match whichever fill is
+    tried, and a crossing fill could be booked before the one that truly came first.
     """
 
     def score(fill: Fill) -> tuple[int, int, int]:
@@ -975,7 +975,11 @@ def _next_of_instant(
             closing = min(abs(delta), abs(held))
             fee = (fill.commission or ZERO) * closing / abs(delta)
             ours = (fill.price - average) * closing * multiplier * _sign(held) - fee
-            tolerance = min(BROKER_PNL_TOLERANCE, abs(fill.realized_pnl) / 1000)
+            # Within a cent and a thousandth of the price move IB's figure implies (its amount
+            # less the commission, which both sides share: at cents prices the commission is
+            # most of the amount, and any fill would match).
+            gross = abs(fill.realized_pnl + fee)
+            tolerance = min(BROKER_PNL_TOLERANCE, max(gross / 1000, Decimal("0.000001")))
             matches = abs(ours - fill.realized_pnl) <= tolerance
         return (int(consistent), int(matches), int(not crosses))
 

@@ -17,6 +17,7 @@ CI runs 10,000 events; `POSITION_SYNC_FAULTS_FULL=1` runs 100,000; `SOAK_SEED=N`
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 from dataclasses import dataclass, field
@@ -146,6 +147,7 @@ class Soak:
     exec_ids: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     touched: set[Key] = field(default_factory=set)  # keys filled in the current burst
+    journal: list[tuple] = field(default_factory=list)  # fills and splits in broker order
     split_now: set[Key] = field(default_factory=set)  # keys split in the current burst
 
     def count(self, kind: str) -> None:
@@ -211,6 +213,7 @@ class Soak:
         fee = D(self.rng.randint(0, 400)) / 100
         execution = self.sim.fill(account, contract, shares, price, commission=fee)
         self.exec_ids.append(execution.exec_id)
+        self.journal.append(("fill", execution.exec_id))
         self.plain.fill(key, shares, price, fee, contract.factor)
         self.touched.add(key)
         return "fill"
@@ -255,6 +258,7 @@ class Soak:
         ratio = D(self.rng.choice((2, 3, 4)))
         self.sim.split(account, contract.con_id, ratio)
         self.plain.split(key, ratio)
+        self.journal.append(("split", key, str(ratio)))
         price = (self.prices[contract.con_id] / ratio).quantize(D("0.01"))
         self.prices[contract.con_id] = max(D("0.10"), price)
         self.sim.set_price(contract.con_id, self.prices[contract.con_id])
@@ -388,6 +392,8 @@ def test_soak_random_events_match_an_independent_ledger(make_stack, run):
         await full_sync()
 
     run(scenario(), timeout=sized(600, 6000))
+    # The event stream beside the ledger file: a failing run can be replayed and diagnosed.
+    (stack.db.path.parent / "journal.json").write_text(json.dumps(soak.journal))
     compared = compare(stack, soak.plain)
     holdings = {
         key: soak.plain.quantity(key) for key in soak.plain.lives if soak.plain.quantity(key)
