@@ -147,7 +147,7 @@ class PriceUnits:
                 skipped.append(SkippedRow(fill.key, reason))
                 changed = True
             elif magnifier != ONE:
-                fills.append(replace(fill, price=fill.price / magnifier))
+                fills.append(replace(fill, price=fill.price / magnifier, price_magnifier=magnifier))
                 changed = True
             else:
                 fills.append(fill)

@@ -118,7 +118,9 @@ def test_cents_quoted_future_books_fills_in_dollars(make, run):
         assert reduced.realized_pnl == D("272.75") and reduced.pnl_basis is PnlBasis.EXACT
         assert reduced.broker_realized_pnl == D("272.75")
         fills = stack.db.run_sync(repository.fills_for, ZC)
-        assert [f.price for f in fills] == [D("4.5575")]  # stored in dollars, as documented
+        (stored,) = fills
+        assert stored.price == D("4.5575")  # stored in dollars, as documented …
+        assert stored.price * stored.price_magnifier == D("455.75")  # … and IB's text recoverable
 
         stack.sim.fill(CENTS_ACCOUNT, c.ZC, -1, "449.50", commission=D("2.25"))
         await sync(stack)
