@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -59,6 +59,12 @@ class PriceUnits:
         self._magnifiers: dict[int, Decimal] = {}
         self.failures: dict[int, str] = {}
         """Why the last request for a conId failed (asked again at the next snapshot)."""
+        # conId → (row as reported, magnifier then, row in ledger units). The live book hands
+        # out the very same row object while a row's text is unchanged, so a resync of 20,000
+        # positions converts nothing again: one dict lookup per futures row.
+        self._converted: dict[
+            tuple[str, int], tuple[BrokerPosition, Decimal | None, BrokerPosition]
+        ] = {}
 
     def magnifier(self, con_id: int) -> Decimal | None:
         """The contract's priceMagnifier, if known."""
@@ -71,27 +77,20 @@ class PriceUnits:
     async def settle(
         self, snapshot: BrokerSnapshot, request: Request, seconds: float
     ) -> BrokerSnapshot:
-        """`snapshot` with every price in ledger units, asking IB for what is not known yet."""
-        await self.learn(self.wanted(snapshot), request, seconds)
-        return self.apply(snapshot)
+        """`snapshot` with every price in ledger units, asking IB for what is not known yet.
 
-    def wanted(self, snapshot: BrokerSnapshot) -> dict[int, Contract]:
-        """Contracts whose magnifier the snapshot needs and that are not known yet."""
+        One pass over the rows when every unit needed is known (every resync after the first);
+        a second only after new units were learnt."""
         wanted: dict[int, Contract] = {}
+        positions = self.rows(snapshot.positions, wanted)
         for fill in snapshot.fills:
             contract = fill.contract
             if contract.sec_type in MAGNIFIED_TYPES and contract.con_id not in self._magnifiers:
                 wanted[contract.con_id] = contract
-        for row in snapshot.positions:
-            contract = row.contract
-            if (
-                contract.sec_type in MAGNIFIED_TYPES
-                and contract.con_id not in self._magnifiers
-                and row.market_price is not None
-                and not _agrees(row.market_price, _value_per_unit(row))
-            ):
-                wanted[contract.con_id] = contract
-        return wanted
+        if wanted:
+            await self.learn(wanted, request, seconds)
+            positions = self.rows(snapshot.positions)
+        return self.apply(snapshot, positions)
 
     async def learn(self, contracts: dict[int, Contract], request: Request, seconds: float) -> None:
         """Ask IB for each contract's details at once, each answer bounded by `seconds`."""
@@ -127,9 +126,12 @@ class PriceUnits:
                 magnifier,
             )
 
-    def apply(self, snapshot: BrokerSnapshot) -> BrokerSnapshot:
+    def apply(
+        self, snapshot: BrokerSnapshot, positions: Sequence[BrokerPosition] | None = None
+    ) -> BrokerSnapshot:
         """Prices of magnified contracts divided by their magnifier; fills whose unit is not
-        known are skipped (their key then waits, DESIGN rule 10), rows lose only the price."""
+        known are skipped (their key then waits, DESIGN rule 10), rows lose only the price.
+        `positions`: the snapshot's rows already converted (`rows`)."""
         fills: list[Fill] = []
         skipped = list(snapshot.skipped)
         changed = False
@@ -151,12 +153,45 @@ class PriceUnits:
                 changed = True
             else:
                 fills.append(fill)
-        positions = list(_rows(snapshot.positions, self._magnifiers))
-        if not changed and all(a is b for a, b in zip(positions, snapshot.positions, strict=True)):
+        if positions is None:
+            positions = self.rows(snapshot.positions)
+        if not changed and positions is snapshot.positions:
             return snapshot
         return replace(
             snapshot, fills=tuple(fills), positions=tuple(positions), skipped=tuple(skipped)
         )
+
+    def rows(
+        self, rows: Sequence[BrokerPosition], wanted: dict[int, Contract] | None = None
+    ) -> Sequence[BrokerPosition]:
+        """Rows in ledger units with what is known now (no request is made): a futures price
+        that cannot be told is no price. `rows` itself when nothing changes. Contracts whose
+        unit would tell a row's price are added to `wanted`."""
+        out: list[BrokerPosition] | None = None
+        for index, row in enumerate(rows):
+            if row.contract.sec_type not in MAGNIFIED_TYPES or row.market_price is None:
+                continue
+            priced = self._row(row)
+            if priced is not row:
+                con_id = row.contract.con_id
+                if wanted is not None and con_id not in self._magnifiers:
+                    wanted[con_id] = row.contract
+                if out is None:
+                    out = list(rows)
+                out[index] = priced
+        return rows if out is None else out
+
+    def _row(self, row: BrokerPosition) -> BrokerPosition:
+        """A futures row in ledger units (`_priced`), remembered while the row is the same."""
+        con_id = row.contract.con_id
+        magnifier = self._magnifiers.get(con_id)
+        key = (row.account, con_id)
+        last = self._converted.get(key)
+        if last is not None and last[0] is row and last[1] == magnifier:
+            return last[2]
+        priced = _priced(row, magnifier)
+        self._converted[key] = (row, magnifier, priced)
+        return priced
 
 
 def magnifier_of(details: Iterable[Any], con_id: int) -> Decimal | None:
@@ -175,16 +210,6 @@ def magnifier_of(details: Iterable[Any], con_id: int) -> Decimal | None:
     except (TypeError, ValueError):
         return ONE
     return magnifier if magnifier > 0 else ONE
-
-
-def _rows(
-    rows: Iterable[BrokerPosition], magnifiers: dict[int, Decimal]
-) -> Iterable[BrokerPosition]:
-    for row in rows:
-        if row.contract.sec_type not in MAGNIFIED_TYPES or row.market_price is None:
-            yield row
-        else:
-            yield _priced(row, magnifiers.get(row.contract.con_id))
 
 
 def _priced(row: BrokerPosition, magnifier: Decimal | None) -> BrokerPosition:

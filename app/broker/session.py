@@ -512,10 +512,10 @@ class IbSession:
         """What this connection holds now for its accounts (no request; may lag a snapshot)."""
         wanted = set(self.book.managed) if not self.account else {self.account}
         if keys is None:
-            return [row for key, row in self.book.rows.items() if key[0] in wanted]
-        return [
-            row for key in keys if key[0] in wanted and (row := self.book.rows.get(key)) is not None
-        ]
+            rows = [row for key, row in self.book.rows.items() if key[0] in wanted]
+        else:
+            rows = [r for key in keys if key[0] in wanted and (r := self.book.rows.get(key))]
+        return list(self.price_units.rows(rows))  # the ledger's price units (contract_details)
 
     def covered_accounts(self) -> tuple[str, ...]:
         """Every managed account, or only the configured one (which must be managed)."""

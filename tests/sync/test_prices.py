@@ -107,6 +107,8 @@ def test_cents_quoted_future_books_fills_in_dollars(make, run):
         (es,) = lifecycles(stack, ES)
         assert es.current_price == D("5050.25")  # a dollar-quoted future is left alone
         assert contract_details_requests(stack) == 1  # ZC only: ES's price agrees with its value
+        (live,) = stack.broker.live_positions([ZC])  # the window's broker view: dollars too
+        assert live.market_price == D("4.52")
 
         first = stack.sim.fill(CENTS_ACCOUNT, c.ZC, -1, "455.75", commission=D("2.25"))
         assert first.realized_pnl == D("272.75")  # the simulator's IB arithmetic agrees
