@@ -311,10 +311,14 @@ def market_mark(price: Decimal | None, value: Decimal | None, unrealized: Decima
 
     Without market data (no subscription, delayed data not enabled, a contract that has not
     traded) TWS still sends a portfolio row, priced 0 or -1: -1 is IB's "no bid/ask" mark
-    (ib_insync issue #124, erdewit: an avgCost went wrong "when the midpoint price is used and
-    one of bid or ask is -1"), and IB's market-data requests say "Requested market data is not
-    subscribed" (error 354; 10089/10168 likewise, 10167 "Displaying delayed market data":
-    rust-ibapi PR #672 lists them). Such a price must never price an exit (issue 16, item 6).
+    (https://github.com/erdewit/ib_insync/issues/124, erdewit: an avgCost went wrong "when the
+    midpoint price is used and one of bid or ask is -1"). IB's market-data requests say the same
+    by error: 354 "Requested market data is not subscribed" (IB's Message Codes,
+    http://interactivebrokers.github.io/tws-api/message_codes.html; seen in
+    atreyuxtrading/atreyu-backtrader-api#8), 10089/10168 likewise, 10167 "Displaying delayed
+    market data" (https://github.com/wboayue/rust-ibapi/pull/672 lists them); the portfolio
+    row carries no such code, only the price. Such a price must never price an exit (issue 16,
+    item 6).
     TWS derives the row's marketValue (price × quantity × multiplier) and unrealizedPNL
     (marketValue − cost) from that price, so both are dropped with it: an unrealized loss of the
     whole cost is not a fact. A genuinely negative price (crude oil futures in April 2020) is
