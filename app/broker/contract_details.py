@@ -59,7 +59,7 @@ class PriceUnits:
         self._magnifiers: dict[int, Decimal] = {}
         self.failures: dict[int, str] = {}
         """Why the last request for a conId failed (asked again at the next snapshot)."""
-        # conId → (row as reported, magnifier then, row in ledger units). The live book hands
+        # (account, conId) → (row as reported, magnifier then, row in ledger units). The book hands
         # out the very same row object while a row's text is unchanged, so a resync of 20,000
         # positions converts nothing again: one dict lookup per futures row.
         self._converted: dict[
@@ -69,10 +69,6 @@ class PriceUnits:
     def magnifier(self, con_id: int) -> Decimal | None:
         """The contract's priceMagnifier, if known."""
         return self._magnifiers.get(con_id)
-
-    def known(self, con_id: int, magnifier: Decimal) -> None:
-        """Remember a magnifier learnt elsewhere (tests, a ledger that stored it)."""
-        self._magnifiers[con_id] = magnifier
 
     async def settle(
         self, snapshot: BrokerSnapshot, request: Request, seconds: float

@@ -347,7 +347,8 @@ class _Book:
         if residual != 0 and confirmed is not None and self.quantity + moved == confirmed:
             residual = ZERO  # transient: the following row agrees with the fills alone
             self.book_fills(segment)
-            self._flag(f"IB reported {_text(target)} here; the fills and the next report agree")
+            if self.life is not None and self.life.events:  # the fills may have closed it
+                self._flag(f"IB reported {_text(target)} here; the fills and the next report agree")
         elif residual != 0 and self._split(ob, segment, target, ib_average):
             pass
         elif residual != 0:
