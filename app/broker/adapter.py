@@ -18,6 +18,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 
+from app.broker.contract_details import PriceUnits
 from app.broker.logs import tame_ib_insync_logs
 from app.broker.session import IbSession
 from app.broker.supervisor import Backoff, Supervisor
@@ -72,6 +73,8 @@ class IbBroker:
         self._session: IbSession | None = None
         self._tasks = BackgroundTasks()
         self._snapshot_lock: asyncio.Lock | None = None
+        # A contract's price unit never changes: learnt once, kept across reconnects.
+        self.price_units = PriceUnits()
         tame_ib_insync_logs()
 
     # ------------------------------------------------------------------ BrokerPort
@@ -163,6 +166,7 @@ class IbBroker:
             on_status=self._set_status,
             on_event=self._emit_event,
             tws_timezone=self.tws_timezone,
+            price_units=self.price_units,
         )
 
     def _set_session(self, session: IbSession | None) -> None:

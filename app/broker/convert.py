@@ -298,12 +298,35 @@ def portfolio_fields(fields: list[str]) -> tuple[PositionKey, Decimal, Mark]:
     if not account:
         raise RowError("no account")
     key = (account, con_id_text(fields[2]))
-    mark = Mark(
-        market_price=double_text(fields[14]),
-        market_value=double_text(fields[15]),
-        unrealized_pnl=double_text(fields[17]),
-    )
+    mark = market_mark(double_text(fields[14]), double_text(fields[15]), double_text(fields[17]))
     return key, quantity_text(fields[13]), mark
+
+
+NO_PRICE = Mark(None, None, None)
+"""A portfolio row whose market price is no price: its value and unrealized P&L are none either."""
+
+
+def market_mark(price: Decimal | None, value: Decimal | None, unrealized: Decimal | None) -> Mark:
+    """A portfolio row's market data; a market price of 0 or below is "no price" (None).
+
+    Without market data (no subscription, delayed data not enabled, a contract that has not
+    traded) TWS still sends a portfolio row, priced 0 or -1: -1 is IB's "no bid/ask" mark
+    (https://github.com/erdewit/ib_insync/issues/124, erdewit: an avgCost went wrong "when the
+    midpoint price is used and one of bid or ask is -1"). IB's market-data requests say the same
+    by error: 354 "Requested market data is not subscribed" (IB's Message Codes,
+    http://interactivebrokers.github.io/tws-api/message_codes.html; seen in
+    atreyuxtrading/atreyu-backtrader-api#8), 10089/10168 likewise, 10167 "Displaying delayed
+    market data" (https://github.com/wboayue/rust-ibapi/pull/672 lists them); the portfolio
+    row carries no such code, only the price. Such a price must never price an exit (issue 16,
+    item 6).
+    TWS derives the row's marketValue (price × quantity × multiplier) and unrealizedPNL
+    (marketValue − cost) from that price, so both are dropped with it: an unrealized loss of the
+    whole cost is not a fact. A genuinely negative price (crude oil futures in April 2020) is
+    therefore "no price" too: the ledger then waits or estimates, it never books a wrong exit.
+    """
+    if price is None or price <= 0:
+        return NO_PRICE
+    return Mark(price, value, unrealized)
 
 
 def commission_fields(fields: list[str]) -> tuple[str, Commission]:

@@ -20,6 +20,7 @@ from typing import Any
 from ib_insync import IB
 from ib_insync.wrapper import RequestError
 
+from app.broker.contract_details import PriceUnits
 from app.broker.convert import (
     PORTFOLIO_FIELDS,
     POSITION_FIELDS,
@@ -150,6 +151,7 @@ class IbSession:
         on_status: StatusSink,
         on_event: EventSink,
         tws_timezone: str = "UTC",
+        price_units: PriceUnits | None = None,
     ) -> None:
         loop = asyncio.get_running_loop()
         self.host = host
@@ -172,6 +174,8 @@ class IbSession:
         self._closed: asyncio.Future[str] = loop.create_future()
         self._transport_closed: asyncio.Future[None] = loop.create_future()
         self._watches: set[_Watch] = set()
+        # priceMagnifier per contract (app.broker.contract_details); shared across connections.
+        self.price_units = price_units if price_units is not None else PriceUnits()
 
         ib = ReadOnlyIB()  # type: ignore[no-untyped-call]
         # ib_insync's own Execution.time then agrees with ours for zone-less times (it would
@@ -508,10 +512,10 @@ class IbSession:
         """What this connection holds now for its accounts (no request; may lag a snapshot)."""
         wanted = set(self.book.managed) if not self.account else {self.account}
         if keys is None:
-            return [row for key, row in self.book.rows.items() if key[0] in wanted]
-        return [
-            row for key in keys if key[0] in wanted and (row := self.book.rows.get(key)) is not None
-        ]
+            rows = [row for key, row in self.book.rows.items() if key[0] in wanted]
+        else:
+            rows = [r for key in keys if key[0] in wanted and (r := self.book.rows.get(key))]
+        return list(self.price_units.rows(rows))  # the ledger's price units (contract_details)
 
     def covered_accounts(self) -> tuple[str, ...]:
         """Every managed account, or only the configured one (which must be managed)."""
@@ -580,6 +584,10 @@ class IbSession:
             self._check(watch)
             fills, fill_skips = self._fills(ib_fills, accounts)
             snapshot = self.book.assemble(accounts, scope, fills, fill_skips)
+            snapshot = await self.price_units.settle(
+                snapshot, self.ib.reqContractDetailsAsync, self.timeout
+            )
+            self._check(watch)  # the connection held while contract details were asked too
             self.book.served(accounts if in_scope is None else in_scope)
             return snapshot
         finally:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Text,
@@ -218,6 +219,9 @@ class ExecutionRow(Base):
     commission_currency: Mapped[str | None] = mapped_column(String(8))
     realized_pnl: Mapped[Decimal | None]
     seen_at: Mapped[datetime | None]  # when the ledger first stored it (the snapshot's time)
+    # IB's priceMagnifier (NULL: 1): `price` is per unit in dollars, IB's price ÷ this (cents-
+    # quoted futures send 100), so price × price_magnifier is the price exactly as IB sent it.
+    price_magnifier: Mapped[int | None] = mapped_column(Integer)
 
 
 class ObservationRow(Base):

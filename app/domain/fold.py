@@ -39,6 +39,7 @@ from fractions import Fraction
 from app.domain.decimals import decimal_text, derived
 from app.domain.history import Observation, ObservationKind
 from app.domain.plan import PlannedEvent
+from app.domain.prices import PRICE_MAX_AGE, is_price
 from app.domain.values import (
     ZERO,
     CloseReason,
@@ -318,6 +319,8 @@ class _Life:
     basis: PnlBasis | None = None
     average_cost: Decimal | None = None
     market_price: Decimal | None = None
+    market_price_at: datetime | None = None
+    """When the ledger saw `market_price` (a sync's time): older than PRICE_MAX_AGE, it is stale."""
     last_synced_at: datetime | None = None
     missing_since: datetime | None = None
     exit_trade_id: str | None = None
@@ -388,6 +391,7 @@ class _Book:
             basis=base.pnl_basis,
             average_cost=base.average_cost,
             market_price=base.current_price,
+            market_price_at=base.last_synced_at,
             last_synced_at=base.last_synced_at,
             missing_since=base.missing_since,
             exit_trade_id=base.exit_trade_id,
@@ -455,7 +459,8 @@ class _Book:
         if target == 0:  # an explicit zero closes whatever is left (rule 3)
             return
         life.last_synced_at = ob.at
-        life.market_price = ob.price if _usable(ob.price) else life.market_price
+        if is_price(ob.price):
+            life.market_price, life.market_price_at = ob.price, ob.at
         if ib_average is None:
             return
         quiet = not segment and residual == 0
@@ -700,11 +705,23 @@ class _Book:
         )
 
     def _exit_price(self, ob: Observation) -> tuple[Decimal | None, PriceSource | None]:
-        """Exit price when no fills explain a reduction: market at sync → last known → none."""
-        if _usable(ob.price):
-            return ob.price, PriceSource.MARKET
-        if self.life is not None and _usable(self.life.market_price):
-            return self.life.market_price, PriceSource.LAST_KNOWN
+        """Exit price when no fills explain a reduction: market at sync → last known → none.
+
+        Only a price (app.domain.prices.is_price: never 0 or -1) seen at most PRICE_MAX_AGE
+        before the exit: an absence carries the last price the ledger held, when fresh; a
+        stale one is no price (issue 16, item 6), and what it would have priced is unknown."""
+        if is_price(ob.price):
+            if ob.kind is ObservationKind.REPORTED:
+                return ob.price, PriceSource.MARKET
+            return ob.price, PriceSource.LAST_KNOWN  # an absence: the ledger's last, when fresh
+        life = self.life
+        if (
+            life is not None
+            and is_price(life.market_price)
+            and life.market_price_at is not None
+            and ob.at - life.market_price_at <= PRICE_MAX_AGE
+        ):
+            return life.market_price, PriceSource.LAST_KNOWN
         return None, None
 
     # ------------------------------------------------------------------ fills
@@ -1169,11 +1186,6 @@ def _close(a: Decimal, b: Decimal, relative: Decimal) -> bool:
     return abs(a - b) <= max(abs(b) * relative, Decimal("0.0000005"))
 
 
-def _usable(price: Decimal | None) -> bool:
-    """A market price that can price an exit: IB sends 0 or -1 without market data."""
-    return price is not None and price.is_finite() and price > 0
-
-
 def _sign(value: Decimal) -> int:
     return (value > 0) - (value < 0)
 
@@ -1187,4 +1199,7 @@ def _source_text(source: PriceSource | None) -> str:
         return "the market"
     if source is PriceSource.LAST_KNOWN:
         return "the last known price"
-    return "nothing: no price known, the amount is unknown"
+    return (
+        "nothing: no usable price (none, 0 or -1 from IB, or the last one older than "
+        f"{PRICE_MAX_AGE.total_seconds() / 3600:g} h), the amount is unknown"
+    )

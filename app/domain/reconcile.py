@@ -28,6 +28,7 @@ from app.domain.plan import (
     ReconcileOptions,
     SyncPlan,
 )
+from app.domain.prices import PRICE_MAX_AGE, is_price
 from app.domain.values import (
     ZERO,
     BrokerPosition,
@@ -275,11 +276,7 @@ def _observation(
     fills or corrections arrived for it."""
     account, con_id = key
     if row is not None:
-        price = (
-            row.market_price
-            if row.market_price is not None and row.market_price.is_finite()
-            else None
-        )
+        price = row.market_price if is_price(row.market_price) else None
         return Observation(
             account, con_id, ObservationKind.REPORTED, at, row.quantity, row.average_cost, price
         )
@@ -288,7 +285,21 @@ def _observation(
     kind = (
         ObservationKind.ABSENT_CLOSE if options.mark_missing_as_closed else ObservationKind.ABSENT
     )
-    return Observation(account, con_id, kind, at)
+    return Observation(account, con_id, kind, at, price=_last_price(cached, at))
+
+
+def _last_price(cached: Lifecycle | None, at: datetime) -> Decimal | None:
+    """The market price the ledger last held for a key the broker no longer reports, when it
+    is not stale: the last sync that reported the key (and set that price) was at most
+    PRICE_MAX_AGE before `at`. Stored with the absence (a fact: what the ledger knew then), it
+    can price what the absence closes (mark_missing_as_closed, a future's expiry) as an
+    estimate; an older price is no price (issue 16, item 6)."""
+    if cached is None or not is_price(cached.current_price):
+        return None
+    seen = cached.last_synced_at
+    if seen is None or at - seen > PRICE_MAX_AGE:
+        return None
+    return cached.current_price
 
 
 def _fold_key(
@@ -426,15 +437,17 @@ _Market = tuple[Decimal, Decimal, Decimal | None, Decimal | None, Decimal | None
 
 
 def _market(row: BrokerPosition, quantity: Decimal) -> _Market:
-    # A tuple, not a dict, and _usable() inline: a full sync computes this for every one of
+    # A tuple, not a dict, and the price checks inline: a full sync computes this for every one of
     # 20,000 positions.
     price = row.market_price
-    if price is not None and not price.is_finite():
-        price = None
     value = row.market_value
+    unrealized = row.unrealized_pnl
+    if price is None or not price.is_finite() or price <= 0:
+        # No price (none, 0 or -1 without market data): TWS derived the value and the
+        # unrealized P&L from it, so they are none either (app.broker.convert.market_mark).
+        price = value = unrealized = None
     if value is not None and not value.is_finite():
         value = None
-    unrealized = row.unrealized_pnl
     if unrealized is not None and not unrealized.is_finite():
         unrealized = None
     basis = abs(quantity) * row.average_cost
@@ -466,10 +479,6 @@ def _market_update(cached: Lifecycle, row: BrokerPosition) -> MarketUpdate | Non
         unrealized_pnl=unrealized,
         unrealized_pnl_pct=pct,
     )
-
-
-def _usable(value: Decimal | None) -> bool:
-    return value is not None and value.is_finite()
 
 
 def _row_problem(row: BrokerPosition, accounts: frozenset[str]) -> str | None:

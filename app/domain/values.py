@@ -160,6 +160,10 @@ class Fill:
     commission_currency: str = ""
     realized_pnl: Decimal | None = None
     """IB's own per-fill realizedPNL; None when IB left it unset (never 0 for unknown)."""
+    price_magnifier: Decimal = ONE
+    """IB's priceMagnifier of the contract (100 for cents-quoted futures): `price` is IB's
+    execution price divided by it, per unit in the currency's main unit like every price the
+    ledger keeps (app.domain.prices); `price × price_magnifier` is what IB sent."""
     seen_at: datetime | None = None
     """When the ledger first stored it (the snapshot's time): a fill first seen after an
     observation was, nominally, not in that observation's position rows."""

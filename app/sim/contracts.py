@@ -50,3 +50,18 @@ ES = _future(495512563, "ES", "ESZ7", 50)
 MES = _future(495512572, "MES", "MESZ7", 5)
 AAPL_C200 = _option(700000001, "AAPL", "AAPL  271217C00200000", 200, "C")
 SPY_P500 = _option(700000002, "SPY", "SPY   271217P00500000", 500, "P")
+
+# Corn on CBOT: 5,000 bushels, quoted in US cents per bushel, so IB's contract details carry
+# priceMagnifier 100 and executions and market data are in cents while avgCost is in dollars
+# (nautechsystems/nautilus_trader#2531; QuantConnect/Lean PR #5930 names ZC, ZS and KE).
+ZC = Contract(
+    532513362,
+    "ZC",
+    "FUT",
+    primary_exchange="CBOT",
+    local_symbol="ZCZ7",
+    trading_class="ZC",
+    expiry="20271214",
+    multiplier=Decimal(5000),
+    price_magnifier=100,
+)

@@ -3,7 +3,8 @@
 A request *kind* is the request's name without `REQ_`, lower case: `positions`,
 `account_updates`, `account_updates_multi`, `executions`, `account_summary`, `open_orders`,
 `all_open_orders`, `completed_orders`, `pnl`, `pnl_single`, `ids`, `current_time`,
-`managed_accts`.
+`managed_accts`, `contract_details` (withheld: contractData without its contractDataEnd, so
+the client's request never completes and times out).
 """
 
 from __future__ import annotations

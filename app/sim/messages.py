@@ -26,10 +26,12 @@ class Out(IntEnum):
     PORTFOLIO_VALUE = 7
     ACCOUNT_TIME = 8
     NEXT_VALID_ID = 9
+    CONTRACT_DATA = 10
     EXEC_DETAILS = 11
     MANAGED_ACCOUNTS = 15
     CURRENT_TIME = 49
     OPEN_ORDER_END = 53
+    CONTRACT_DATA_END = 52
     ACCOUNT_DOWNLOAD_END = 54
     EXEC_DETAILS_END = 55
     COMMISSION_REPORT = 59
@@ -143,6 +145,64 @@ def account_time(hh_mm: str) -> Fields:
 
 def account_download_end(account: str) -> Fields:
     return [str(Out.ACCOUNT_DOWNLOAD_END), "1", account]
+
+
+def contract_data(req_id: int, c: Contract) -> Fields:
+    """`10|reqId|symbol|secType|lastTradeDate|strike|right|exchange|currency|localSymbol|
+    marketName|tradingClass|conId|minTick|multiplier|orderTypes|validExchanges|priceMagnifier|
+    …|stockType|minSize|sizeIncrement|suggestedSizeIncrement` (40 fields, no secIds).
+
+    At 176 (≥ MIN_SERVER_VER_SIZE_RULES 164) there is no version field and no mdSizeMultiplier;
+    the fund fields start at 179, lastTradeDate at 182: ib_insync's `Decoder.contractDetails`
+    and ibapi's `processContractDataMsg` read exactly these fields.
+    """
+    min_tick = "0.25" if c.sec_type in ("FUT", "FOP") else "0.01"
+    return [
+        str(Out.CONTRACT_DATA),
+        str(req_id),
+        c.symbol,
+        c.sec_type,
+        c.expiry,
+        f.double(c.strike),
+        c.right,
+        c.exchange or c.primary_exchange or "SMART",
+        c.currency,
+        c.local_symbol or c.symbol,
+        c.trading_class or c.symbol,  # marketName
+        c.trading_class or c.symbol,
+        str(c.con_id),
+        min_tick,
+        "" if c.multiplier is None else f.quantity(c.multiplier),
+        "ACTIVETIM,LMT,MKT,STP",  # orderTypes
+        c.exchange or c.primary_exchange or "SMART",  # validExchanges
+        str(c.price_magnifier),
+        "0",  # underConId
+        c.symbol,  # longName
+        c.primary_exchange,
+        c.expiry[:6],  # contractMonth
+        "",  # industry
+        "",  # category
+        "",  # subcategory
+        "US/Central" if c.sec_type in ("FUT", "FOP") else "US/Eastern",  # timeZoneId
+        "",  # tradingHours
+        "",  # liquidHours
+        "",  # evRule
+        "0",  # evMultiplier
+        "0",  # secIdList count
+        "0",  # aggGroup
+        "",  # underSymbol
+        "",  # underSecType
+        "",  # marketRuleIds
+        c.expiry,  # realExpirationDate
+        "",  # stockType
+        "1",  # minSize
+        "1",  # sizeIncrement
+        "1",  # suggestedSizeIncrement
+    ]
+
+
+def contract_data_end(req_id: int) -> Fields:
+    return [str(Out.CONTRACT_DATA_END), "1", str(req_id)]
 
 
 def account_update_multi(

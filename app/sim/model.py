@@ -26,11 +26,22 @@ class Contract:
     strike: Decimal = Decimal(0)
     right: str = ""  # C / P for options
     multiplier: Decimal | None = None  # None: sent as "" (stocks), counted as 1
+    # IB's ContractDetails.priceMagnifier: 100 for cents-quoted futures (grains, cattle, cotton).
+    # Their prices (executions, market data) are in cents while avgCost and every money amount
+    # are in dollars: "Allows execution and strike prices to be reported consistently with market
+    # data" (http://interactivebrokers.github.io/tws-api/classIBApi_1_1ContractDetails.html;
+    # nautechsystems/nautilus_trader#2531: GF fills in cents, avgCost / multiplier in dollars).
+    price_magnifier: int = 1
 
     @property
     def factor(self) -> Decimal:
-        """The multiplier used in money math (1 when the contract has none)."""
+        """The multiplier (1 when the contract has none)."""
         return self.multiplier if self.multiplier is not None else Decimal(1)
+
+    @property
+    def value_factor(self) -> Decimal:
+        """Money per unit of quoted price per contract: multiplier ÷ priceMagnifier."""
+        return self.factor / self.price_magnifier
 
 
 @dataclass(slots=True)

@@ -89,6 +89,42 @@ def build_bad_rows() -> SimState:
     return state
 
 
+CENTS_ACCOUNT = "DU1600003"
+
+
+def build_cents_future() -> SimState:
+    """Issue 16 item 3: a cents-quoted future (ZC, priceMagnifier 100) beside a dollar one.
+
+    ZC 2 @ 450.25 ¢ (avgCost 22,512.50 $ per contract = 450.25 × 5,000 ÷ 100), marked 452 ¢;
+    ES 1 for contrast. reqContractDetails answers each with its priceMagnifier.
+    """
+    state = SimState()
+    state.add_account(CENTS_ACCOUNT, "USD", {"USD": D(500_000)})
+    state.set_position(CENTS_ACCOUNT, c.ZC, D(2), D("22512.5"), D("452"))
+    state.set_position(CENTS_ACCOUNT, c.ES, D(1), D("250012.5"), D("5050.25"))
+    return state
+
+
+NO_DATA_ACCOUNT = "DU1600006"
+
+
+def build_no_market_data() -> SimState:
+    """Issue 16 item 6: portfolio rows without market data: price 0, price -1, and one priced.
+
+    TWS still lists every position in the account download without a market data subscription
+    (or on a weekend, or with delayed data off); the row's marketPrice is then 0 or -1 — -1 is
+    IB's "no bid/ask" (ib_insync issue #124) — and TWS derives marketValue and unrealizedPNL
+    from it (so an unrealized loss of the whole cost), as the simulator's valuation does.
+    """
+    state = SimState()
+    state.add_account(NO_DATA_ACCOUNT, "USD", {"USD": D(100_000)})
+    state.set_position(NO_DATA_ACCOUNT, c.AAPL, D(100), D("150.25"), D(0))
+    state.set_position(NO_DATA_ACCOUNT, c.MSFT, D(10), D("310.1"), D(-1))
+    state.set_position(NO_DATA_ACCOUNT, c.ES, D(1), D("250012.5"), D(-1))
+    state.set_position(NO_DATA_ACCOUNT, c.NVDA, D(15), D("120.0"), D("125.5"))
+    return state
+
+
 _SCALE_KINDS = ("STK", "STK", "STK", "STK", "STK", "STK", "FRAC", "SHORT", "FUT", "OPT")
 _CURRENCIES = ("USD", "USD", "USD", "USD", "EUR", "GBP")
 
@@ -201,6 +237,22 @@ SCENARIOS: dict[str, Scenario] = {
                     "executions": 1.5,
                 }
             ),
+        ),
+        Scenario(
+            "cents-future",
+            "1 account: ZC corn quoted in cents (priceMagnifier 100) and ES; static",
+            build_cents_future,
+        ),
+        Scenario(
+            "no-market-data",
+            "1 account: portfolio rows priced 0 and -1 (no market data), one priced; static",
+            build_no_market_data,
+        ),
+        Scenario(
+            "no-contract-details",
+            "cents-future, but contract details never end (their unit stays unknown)",
+            build_cents_future,
+            _with_faults(withhold_end={"contract_details"}),
         ),
         Scenario("scale-1000", "1,000 positions over 2 accounts", lambda: build_scale(1000)),
         Scenario("scale-20000", "20,000 positions over 50 accounts", lambda: build_scale(20_000)),

@@ -41,7 +41,6 @@ FARM_NOTICES = (
 # Where the request id sits in requests we do not serve, so the refusal ends the client's wait.
 _REFUSED: dict[int, tuple[int, int, str]] = {
     In.REQ_MKT_DATA: (2, 354, "Requested market data is not subscribed."),
-    In.REQ_CONTRACT_DETAILS: (2, 200, "No security definition has been found for the request"),
     In.REQ_HISTORICAL_DATA: (1, 162, "Historical Market Data Service error message:No data"),
 }
 
@@ -85,6 +84,7 @@ class ClientSession:
             In.REQ_ACCOUNT_SUMMARY: self._req_account_summary,
             In.CANCEL_ACCOUNT_SUMMARY: self._cancel_account_summary,
             In.REQ_EXECUTIONS: self._req_executions,
+            In.REQ_CONTRACT_DETAILS: self._req_contract_details,
             In.REQ_OPEN_ORDERS: self._req_open_orders,
             In.REQ_ALL_OPEN_ORDERS: self._req_open_orders,
             In.REQ_AUTO_OPEN_ORDERS: self._ignore,
@@ -375,6 +375,23 @@ class ClientSession:
         out += [msg.commission_report(e) for e in matching if not e.commission_pending]
         if not self._withheld("executions"):
             out.append(msg.exec_details_end(req_id))
+        self.send(*out)
+
+    # ------------------------------------------------------------------ contract details
+    def _req_contract_details(self, fields: list[str]) -> None:
+        """`9|8|reqId|conId|symbol|…`: the contract of that conId (the only way the app asks),
+        with its priceMagnifier; error 200 for a conId TWS does not know, as TWS answers."""
+        req_id = int(fields[2])
+        try:
+            contract = self.state.contract(int(fields[3] or 0))
+        except KeyError:
+            self.send(
+                msg.error(req_id, 200, "No security definition has been found for the request")
+            )
+            return
+        out = [msg.contract_data(req_id, contract)]
+        if not self._withheld("contract_details"):
+            out.append(msg.contract_data_end(req_id))
         self.send(*out)
 
     def _req_open_orders(self, fields: list[str]) -> None:

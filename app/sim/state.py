@@ -147,13 +147,13 @@ class SimState:
         """Create or overwrite a holding without a fill (the account need not be managed)."""
         if avg_cost is None:
             base = price if price is not None and price.is_finite() else Decimal(100)
-            avg_cost = base * contract.factor
+            avg_cost = base * contract.value_factor
         holding = Holding(account, contract, quantity, avg_cost, realized_pnl)
         self.holdings[(account, contract.con_id)] = holding
         self.contracts[contract.con_id] = contract
         if price is not None or contract.con_id not in self.prices:
             self.prices[contract.con_id] = (
-                price if price is not None else avg_cost / contract.factor
+                price if price is not None else avg_cost / contract.value_factor
             )
         return holding
 
@@ -210,7 +210,7 @@ class SimState:
             return None, None, None
         if holding.quantity == 0:
             return price, ZERO, ZERO  # 0 × ±Infinity is undefined: a flat holding is worth 0
-        value = holding.quantity * price * holding.contract.factor
+        value = holding.quantity * price * holding.contract.value_factor
         if not price.is_finite():
             return price, value, value
         return price, value, value - holding.quantity * holding.avg_cost
@@ -227,7 +227,7 @@ class SimState:
         fee = execution.commission
         execution.before = (holding.quantity, holding.avg_cost, holding.realized_pnl)
         outcome = apply_fill(
-            holding.quantity, holding.avg_cost, signed, execution.price, contract.factor, fee
+            holding.quantity, holding.avg_cost, signed, execution.price, contract.value_factor, fee
         )
         holding.quantity = outcome.quantity
         holding.avg_cost = outcome.avg_cost
@@ -239,7 +239,7 @@ class SimState:
             # a flip's opening share of the fee is ignored.
             delta = -fee if outcome.realized is None else outcome.realized
         else:
-            delta = -signed * execution.price * contract.factor - fee
+            delta = -signed * execution.price * contract.value_factor - fee
         execution.cash_delta = delta
         if holding.account in self.accounts:
             cash = self.accounts[holding.account].cash

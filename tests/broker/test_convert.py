@@ -162,3 +162,26 @@ def test_exchange_rates_from_account_values() -> None:
     assert exchange_rates("DU1", None, values) == []
     with pytest.raises(RowError):
         account_value_fields(["6", "2", "ExchangeRate", "1.0856"])
+
+
+@pytest.mark.parametrize("price", ["0.0", "-1.0", "-37.63"])
+def test_portfolio_row_without_market_data_has_no_price(price: str) -> None:
+    """Issue 16 item 6: TWS prices a row 0 or -1 without market data and derives its value and
+    unrealized P&L from that (here the whole cost as a loss): all three are no data."""
+    fields = [
+        "7", "8", "265598", "AAPL", "STK", "", "0.0", "", "", "NASDAQ", "USD", "AAPL", "NMS",
+        "100", price, str(float(price) * 100), "150.25", "-15025.0", "0.0", "DU1234567",
+    ]  # fmt: skip
+    _, qty, mark = portfolio_fields(fields)
+    assert qty == 100
+    assert (mark.market_price, mark.market_value, mark.unrealized_pnl) == (None, None, None)
+
+
+def test_portfolio_row_priced_keeps_its_figures() -> None:
+    fields = [
+        "7", "8", "265598", "AAPL", "STK", "", "0.0", "", "", "NASDAQ", "USD", "AAPL", "NMS",
+        "100", "0.01", "1.0", "150.25", "-15024.0", "0.0", "DU1234567",
+    ]  # fmt: skip
+    _, _, mark = portfolio_fields(fields)
+    assert mark.market_price == Decimal("0.01") and mark.market_value == Decimal(1)
+    assert mark.unrealized_pnl == Decimal(-15024)

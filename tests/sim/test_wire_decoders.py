@@ -29,6 +29,8 @@ CALLBACK = {
     Out.PORTFOLIO_VALUE: "updatePortfolio",
     Out.ACCOUNT_TIME: "updateAccountTime",
     Out.NEXT_VALID_ID: "nextValidId",
+    Out.CONTRACT_DATA: "contractDetails",
+    Out.CONTRACT_DATA_END: "contractDetailsEnd",
     Out.EXEC_DETAILS: "execDetails",
     Out.MANAGED_ACCOUNTS: "managedAccounts",
     Out.CURRENT_TIME: "currentTime",
@@ -82,6 +84,8 @@ async def _session(port: int, sim: Any) -> tuple[Frame | None, list[Frame]]:
         ("17", "1"),
         ("92", "9", ACCOUNT, ""),
         ("94", "10", ACCOUNT, "", "265598"),
+        # reqContractDetails by conId, as ib_insync 0.9.86 sends it at 176 (issuerId last).
+        ("9", "8", "11", "265598", "", "", "", "0.0", "", "", "", "", "", "", "", "1", "", "", ""),
     ):
         client.send(*request)
     got, _ = await client.drain(quiet=0.3)
@@ -148,6 +152,10 @@ def test_ibapi_reads_the_values_exactly(frames: list[Frame]) -> None:
     orders = [args for args in calls["openOrder"]]
     assert {args[2].permId for args in orders} == {live[0][2].permId}
     assert [args[3].status for args in orders] == ["Submitted", "Filled"]
+    (details,) = calls["contractDetails"]
+    assert details[0] == 11 and details[1].contract.conId == 265598
+    assert details[1].priceMagnifier == 1 and details[1].contract.symbol == "AAPL"
+    assert calls["contractDetailsEnd"] == [(11,)]
     errors = [args[2] for args in calls["error"]]
     assert errors == [2104, 2106, 2158, 1100]
 
@@ -161,8 +169,11 @@ def test_ib_insync_decodes_every_frame(
     ib = IB()
     decoder = InsyncDecoder(ib.wrapper, 176)
     caplog.set_level(logging.ERROR)
+    details = ib.wrapper.startReq(11)  # the reqContractDetails the raw session sent
     for frame in frames:
         decoder.interpret(frame)
+    (answer,) = details.result()
+    assert answer.contract.conId == 265598 and answer.priceMagnifier == 1
     failures = [r.getMessage() for r in caplog.records if "Error handling" in r.getMessage()]
     assert not failures
     assert any(p.position == 0.3 for p in ib.wrapper.positions[ACCOUNT].values())
