@@ -21,13 +21,21 @@ from app.db.migrate import open_database
 from app.db.store import LedgerStore
 from app.domain.connection import ConnectionState, ConnectionStatus
 from app.domain.plan import ReconcileOptions
-from app.settings import Settings
+from app.settings import Settings, user_data_dir
 from app.sim.runner import SimulatorThread, start_demo
 from app.sync.service import PositionSyncService, SyncOptions
 
 log = logging.getLogger(__name__)
 
 DEMO_INTERVAL = 15.0
+
+
+def demo_database_url() -> str:
+    """The demo's own ledger: `demo.sqlite` beside the real `ledger.sqlite` in the user data
+    folder. `--demo` writes its made-up accounts here, never into the user's real ledger (whose
+    positions would otherwise stay there, open, after connecting to the real TWS); it is kept
+    between demo runs so the demo can also be tried offline, and may be deleted at any time."""
+    return f"sqlite:///{user_data_dir() / 'demo.sqlite'}"
 
 GC_THRESHOLDS = (100_000, 50, 100)
 """The collector's thresholds while a Runtime is open.
@@ -100,15 +108,25 @@ class Runtime:
     """The service's view of the ledger (the window reads positions through it too)."""
     service: PositionSyncService
     gateway: SimulatorThread | None = None
+    database_override: str | None = None
+    """The ledger in force instead of the settings' `database_url` (the demo's own), if any."""
     _closed: bool = field(default=False, repr=False)
     _gc: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
 
     @classmethod
     def open(
-        cls, settings: Settings, *, demo: bool = False, gateway: SimulatorThread | None = None
+        cls,
+        settings: Settings,
+        *,
+        demo: bool = False,
+        gateway: SimulatorThread | None = None,
+        database_url: str | None = None,
     ) -> Self:
         """Open (create, back up, migrate) the ledger; with `demo`, start the demo gateway
         (or reuse `gateway`, one started earlier, when settings are applied again).
+
+        `database_url` replaces the settings' ledger while this runtime runs (the demo's own,
+        demo_database_url()); `requested` keeps the user's, so saving settings never stores it.
 
         Blocking (migrations): call it before the loop runs, or accept a short pause.
         Raises app.db.errors.DatabaseError.
@@ -117,7 +135,7 @@ class Runtime:
         if demo and gateway is None:
             _, gateway = start_demo()
         requested = settings
-        settings = cls.effective(settings, gateway)
+        settings = cls.effective(settings, gateway, database_url)
         try:
             db = open_database(settings.database_url)
         except BaseException:
@@ -139,17 +157,22 @@ class Runtime:
             options = replace(options, refresh_every=DEMO_INTERVAL)
         ledger = LedgerStore(db)
         service = PositionSyncService(broker, ledger, options)
-        runtime = cls(settings, requested, db, broker, ledger, service, gateway)
+        runtime = cls(settings, requested, db, broker, ledger, service, gateway, database_url)
         runtime._gc.enter_context(heap_friendly_gc())
         return runtime
 
     @staticmethod
-    def effective(settings: Settings, gateway: SimulatorThread | None) -> Settings:
-        """The settings in force: the user's, pointed at the demo gateway when there is one.
+    def effective(
+        settings: Settings, gateway: SimulatorThread | None, database_url: str | None = None
+    ) -> Settings:
+        """The settings in force: the user's, pointed at the demo gateway when there is one
+        and at `database_url` (the demo's own ledger) when given.
 
         The demo's vanishing position shows only in a full sync, so the demo runs one every
         DEMO_INTERVAL seconds: the warning appears within the first minute.
         """
+        if database_url is not None:
+            settings = settings.model_copy(update={"database_url": database_url})
         if gateway is None:
             return settings
         return settings.model_copy(

@@ -65,21 +65,33 @@ up to 5 ms, and one pass of the event loop makes several: Qt-loop stalls of 60-9
 20,000-position sync, against 20-30 ms at 1 ms (tests/bench)."""
 
 
-def run_window(settings: Settings, *, demo: bool = False, quit_after: float | None = None) -> int:
-    """Show the window until it is closed; returns the process exit code."""
+def run_window(
+    settings: Settings,
+    *,
+    demo: bool = False,
+    quit_after: float | None = None,
+    database_url: str | None = None,
+) -> int:
+    """Show the window until it is closed; returns the process exit code.
+
+    `database_url` replaces the settings' ledger for this run (`--demo`: the demo's own)."""
     switch = sys.getswitchinterval()
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     try:
         with heap_friendly_gc(WINDOW_GC_THRESHOLDS):
-            return _run_window(settings, demo=demo, quit_after=quit_after)
+            return _run_window(
+                settings, demo=demo, quit_after=quit_after, database_url=database_url
+            )
     finally:
         sys.setswitchinterval(switch)
 
 
-def _run_window(settings: Settings, *, demo: bool, quit_after: float | None) -> int:
+def _run_window(
+    settings: Settings, *, demo: bool, quit_after: float | None, database_url: str | None
+) -> int:
     qt_app = application()
     try:
-        runtime = Runtime.open(settings, demo=demo)
+        runtime = Runtime.open(settings, demo=demo, database_url=database_url)
     except DatabaseError as exc:
         QMessageBox.critical(None, "Position Sync — database", str(exc))
         print(f"position-sync: database error: {exc}", file=sys.stderr)
@@ -87,7 +99,7 @@ def _run_window(settings: Settings, *, demo: bool, quit_after: float | None) -> 
 
     loop = qasync.QEventLoop(qt_app)
     asyncio.set_event_loop(loop)
-    title = "Position Sync — demo" if demo else "Position Sync"
+    title = "Position Sync — DEMO (demo ledger, made-up positions)" if demo else "Position Sync"
     window = MainWindow(title)
     controller = WindowController(window, runtime, demo=demo)
     store = window_state_store()

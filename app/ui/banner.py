@@ -45,9 +45,14 @@ class BannerState:
     text: str
 
 
-def _cache_age(last_synced: datetime | None, now: datetime) -> str:
+READING = "reading the cached ledger…"
+DEMO_PREFIX = "DEMO (made-up positions, the demo's own ledger) · "
+
+
+def _cache_age(last_synced: datetime | None, now: datetime, *, ledger_read: bool) -> str:
     if last_synced is None:
-        return "no complete sync yet"
+        # Before the ledger is read, its last sync is not known yet: never claim there is none.
+        return "no complete sync yet" if ledger_read else READING
     return (
         f"cached positions from {fmt.local_time(last_synced)} "
         f"({fmt.age(fmt.since(last_synced, now))} old)"
@@ -62,9 +67,35 @@ def banner_state(
     last_synced: datetime | None,
     missing: int,
     now: datetime,
+    ledger_read: bool = True,
+    demo: bool = False,
 ) -> BannerState:
-    """The banner for this moment (a pure function of the app's state)."""
-    cache = _cache_age(last_synced, now)
+    """The banner for this moment (a pure function of the app's state).
+
+    `ledger_read` is false until the cached ledger (and its last sync) has been read;
+    `demo` prefixes every text with DEMO (the demo gateway and the demo's own ledger)."""
+    state = _connection_state(status, running, last_result, last_synced, now, ledger_read)
+    if missing:
+        plural = "s" if missing != 1 else ""
+        text = f"{state.text} · ⚠ {missing} position{plural} missing at broker"
+        level = Level.WARNING if state.level is Level.LIVE else state.level
+        state = BannerState(level, text)
+    if demo:
+        state = BannerState(state.level, DEMO_PREFIX + state.text)
+    return state
+
+
+def _connection_state(
+    status: ConnectionStatus,
+    running: bool,
+    last_result: SyncResult | None,
+    last_synced: datetime | None,
+    now: datetime,
+    ledger_read: bool,
+) -> BannerState:
+    cache = _cache_age(last_synced, now, ledger_read=ledger_read)
+    if not ledger_read and status.state is not ConnectionState.CONNECTED:
+        return BannerState(Level.SYNCING, f"Starting — {cache}")
     if status.state is ConnectionState.CLIENT_ID_IN_USE:
         state = BannerState(Level.ERROR, f"Client id in use — {status.message} · {cache}")
     elif status.state is ConnectionState.IB_LOST:
@@ -82,15 +113,12 @@ def banner_state(
         state = BannerState(Level.SYNCING, f"Syncing… ({synced})")
     elif last_result is not None and not last_result.ok and not last_result.superseded:
         state = BannerState(Level.ERROR, f"Sync failed — {last_result.error} · {cache}")
+    elif last_synced is None and not ledger_read:
+        state = BannerState(Level.SYNCING, f"Connected — {cache}")
     elif last_synced is None:
         state = BannerState(Level.SYNCING, "Connected — waiting for the first complete sync")
     else:
         state = BannerState(Level.LIVE, f"Live — synced {fmt.age(fmt.since(last_synced, now))} ago")
-    if missing:
-        plural = "s" if missing != 1 else ""
-        text = f"{state.text} · ⚠ {missing} position{plural} missing at broker"
-        level = Level.WARNING if state.level is Level.LIVE else state.level
-        state = BannerState(level, text)
     return state
 
 

@@ -135,6 +135,7 @@ class WindowController:
         self.update_banner()
         await self.reload_everything()
         self.loaded.set()
+        self.update_banner()
         self._hook(self.runtime)
         await self.runtime.service.start()
         self._ticker.start()
@@ -528,6 +529,8 @@ class WindowController:
             last_synced=self.last_synced,
             missing=self.missing,
             now=datetime.now(UTC),
+            ledger_read=self.loaded.is_set(),
+            demo=self.demo,
         )
         self.window.banner.show_state(state)
 
@@ -707,17 +710,28 @@ class WindowController:
         """Use `new` now: sync options in place; a new connection or ledger when those change."""
         old = self.runtime.requested
         connection = ("ib_host", "ib_port", "ib_client_id", "ib_account", "ib_timeout")
-        rebuild = new.database_url != old.database_url or (
+        # The demo's own ledger stays in force whatever database the user picks meanwhile.
+        database_moved = self.runtime.database_override is None and (
+            new.database_url != old.database_url
+        )
+        rebuild = database_moved or (
             self.runtime.gateway is None
             and any(getattr(new, f) != getattr(old, f) for f in connection)
         )
         if not rebuild:
             self.runtime.requested = new
-            self.runtime.settings = Runtime.effective(new, self.runtime.gateway)
+            self.runtime.settings = Runtime.effective(
+                new, self.runtime.gateway, self.runtime.database_override
+            )
             self.runtime.service.apply_options(sync_options(self.runtime.settings))
             return
         try:
-            fresh = Runtime.open(new, demo=self.demo, gateway=self.runtime.gateway)
+            fresh = Runtime.open(
+                new,
+                demo=self.demo,
+                gateway=self.runtime.gateway,
+                database_url=self.runtime.database_override,
+            )
         except DatabaseError as exc:
             await tell(self.window, "Settings not applied", str(exc))
             return
