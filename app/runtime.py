@@ -37,6 +37,7 @@ def demo_database_url() -> str:
     between demo runs so the demo can also be tried offline, and may be deleted at any time."""
     return f"sqlite:///{user_data_dir() / 'demo.sqlite'}"
 
+
 GC_THRESHOLDS = (100_000, 50, 100)
 """The collector's thresholds while a Runtime is open.
 

@@ -108,6 +108,7 @@ class WindowController:
         self._marks_task: asyncio.Task[None] | None = None
         self._marks_inputs: tuple[int, int | None] | None = None  # the tables last compared
         self._reloading = 0  # reload_everything runs in progress
+        self._quantities_revision: int | None = None  # the broker table the Δ column shows
         self._mark_memo: dict[tuple[Discrepancy, str], Highlight] = {}
         self._broker_timer = QTimer(window)
         self._broker_timer.setSingleShot(True)
@@ -439,6 +440,7 @@ class WindowController:
         live: list[BrokerPosition] | None = None
         if self.status.state is ConnectionState.CONNECTED and self._broker_loaded:
             live = w.broker_model.values()
+        self._show_broker_quantities(live)
         cached = w.cache_model.values()
         if len(cached) + len(live or ()) <= BIG_TABLE:
             self._apply_marks(self._marks(cached, live))
@@ -454,6 +456,15 @@ class WindowController:
         self._marks_wanted = (cached, live)
         if self._marks_task is None or self._marks_task.done():
             self._marks_task = self.tasks.spawn(self._marks_in_background(), "differences")
+
+    def _show_broker_quantities(self, live: list[BrokerPosition] | None) -> None:
+        """The ledger side's "Δ broker" column: the broker's quantities while live."""
+        revision = self.window.broker_model.revision if live is not None else None
+        if revision == self._quantities_revision:
+            return
+        self._quantities_revision = revision
+        quantities = None if live is None else {r.key: r.quantity for r in live}
+        self.window.cache_model.set_broker_quantities(quantities)
 
     async def _marks_in_background(self) -> None:
         while self._marks_wanted is not None:

@@ -59,6 +59,14 @@ def _table(name: str, model: KeyedTableModel) -> QTableView:
     return view
 
 
+TABLE_CHROME = 20  # a table's frame and vertical scroll bar, in pixels
+
+
+def _first_columns_width(model: KeyedTableModel) -> int:
+    """Pixels the columns a trader reads first need (the model's `read_first`)."""
+    return sum(c.width for c in model.columns[: model.read_first]) + TABLE_CHROME
+
+
 def _titled(title: str, widget: QWidget, extra: QWidget | None = None) -> QWidget:
     box = QWidget()
     layout = QVBoxLayout(box)
@@ -128,6 +136,12 @@ class MainWindow(QMainWindow):
             _titled("Broker — live from TWS", self.broker_table, self.broker_count)
         )
         self.sides.addWidget(_titled("Cache — local ledger", self.cache_table, self.cache_count))
+        # The ledger side carries more columns (type, the difference, realized): it gets what
+        # its first columns need, the broker side the rest; extra width is shared 5:7.
+        self.sides.setStretchFactor(0, 5)
+        self.sides.setStretchFactor(1, 7)
+        ledger = _first_columns_width(self.cache_model)
+        self.sides.setSizes([max(_first_columns_width(self.broker_model), 1240 - ledger), ledger])
 
         # ---- history of the selected lifecycle (open or closed), under every tab
         self.events_table = _table("eventsTable", self.events_model)

@@ -94,8 +94,8 @@ def test_copy_selected_and_all_rows_as_tab_separated_text(make_app, qloop, tmp_p
         QGuiApplication.clipboard().clear()
         QTest.keyClick(w.cache_table, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
         header, row, *rest = QGuiApplication.clipboard().text().split("\n")
-        assert header.split("\t")[:4] == ["Account", "Symbol", "Type", "Qty"]
-        assert row.split("\t")[:4] == ["DU222", "MSFT", "STK", "0.25"]
+        assert header.split("\t")[:3] == ["Account", "Symbol", "Qty"]
+        assert row.split("\t")[:3] == ["DU222", "MSFT", "0.25"]
         assert rest == [""]
 
         # The history's events: several rows may be selected; "Copy all rows" takes them all.

@@ -46,6 +46,8 @@ class Column:
     """For a realized P&L column: how far the row's figure can be trusted (app.ui.estimates)."""
     why: Callable[[Any], str] | None = None
     """For a `basis` column: the cell's tooltip when the figure is not exact."""
+    cell_tip: Callable[[Any], str] | None = None
+    """A cell's own tooltip (when no highlight or estimate has one to show)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,8 @@ class KeyedTableModel(QAbstractTableModel):
     """A table of domain values keyed by `key_of(row)`; see the module docstring."""
 
     columns: Sequence[Column] = ()
+    read_first = 0
+    """How many leading columns must be visible without scrolling at the default size."""
     default_order: Callable[[Any], Any] | None = None
     """Order when no column is sorted (e.g. account then symbol, so tables line up)."""
 
@@ -156,6 +160,8 @@ class KeyedTableModel(QAbstractTableModel):
                 why = f"{why}\n{more}" if why else more
             return f"{why}\n\n{highlight.reason}" if highlight is not None else why
         if highlight is None:
+            if role == Qt.ItemDataRole.ToolTipRole and column.cell_tip is not None:
+                return column.cell_tip(row)
             return None
         if role == Qt.ItemDataRole.BackgroundRole:
             return QBrush(highlight.background)
