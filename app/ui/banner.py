@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy
 from app.domain.connection import ConnectionState, ConnectionStatus
 from app.sync.results import SyncResult
 from app.ui import formatting as fmt
+from app.ui.palette import LIGHT, Colours
 
 
 class Level(StrEnum):
@@ -26,15 +27,6 @@ class Level(StrEnum):
     OFFLINE = "offline"
     WARNING = "warning"
     ERROR = "error"
-
-
-COLOURS = {
-    Level.LIVE: ("#e6f4ea", "#1b5e20", "#81c995"),
-    Level.SYNCING: ("#e8f0fe", "#174ea6", "#8ab4f8"),
-    Level.OFFLINE: ("#f1f3f4", "#3c4043", "#bdc1c6"),
-    Level.WARNING: ("#fef7e0", "#8a4b00", "#fdd663"),
-    Level.ERROR: ("#fce8e6", "#a50e0e", "#f28b82"),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,13 +124,23 @@ class SyncBanner(QLabel):
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.state: BannerState | None = None
+        self.colours = LIGHT
+
+    def set_colours(self, colours: Colours) -> None:
+        """Use the colours of the palette in use (light or dark); repaints."""
+        if colours == self.colours:
+            return
+        self.colours = colours
+        state, self.state = self.state, None
+        if state is not None:
+            self.show_state(state)
 
     def show_state(self, state: BannerState) -> None:
         """Paint `state` (colour plus words; the level is also in the accessible name)."""
         if state == self.state:
             return
         self.state = state
-        background, foreground, border = COLOURS[state.level]
+        background, foreground, border = self.colours.banner[state.level.value]
         self.setStyleSheet(
             f"QLabel#syncBanner {{ background: {background}; color: {foreground};"
             f" border: 1px solid {border}; border-radius: 4px; padding: 6px 10px;"

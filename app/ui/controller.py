@@ -50,7 +50,9 @@ from app.ui.heap import HeapKeeper, forget_module_sources
 from app.ui.main_window import ALL_ACCOUNTS, MainWindow
 from app.ui.models.keyed import Highlight, KeyedTableModel
 from app.ui.notifications import DesktopNotifier
+from app.ui.palette import colours_for
 from app.ui.resources import standard_icon
+from app.ui.summary_strip import SummaryFeed
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +61,9 @@ SLICE = 2_000  # rows per model update slice: a few milliseconds of GUI work eac
 BIG_TABLE = 2 * SLICE  # from this many rows on, differences are worked out off the GUI thread
 
 _MARKS = {
-    Discrepancy.MISSING_AT_BROKER: (QColor("#fde2e1"), "Missing at broker"),
-    Discrepancy.QUANTITY_DIFFERS: (QColor("#fff1c2"), "Quantity differs"),
-    Discrepancy.NOT_CACHED: (QColor("#dbe9ff"), "Not yet cached"),
+    Discrepancy.MISSING_AT_BROKER: ("missing_background", "Missing at broker"),
+    Discrepancy.QUANTITY_DIFFERS: ("differs_background", "Quantity differs"),
+    Discrepancy.NOT_CACHED: ("not_cached_background", "Not yet cached"),
 }
 BROKER_VIEW_DELAY_MS = 250  # coalesce bursts of live pushes into one repaint
 EXPLAINED = 500  # lifecycles whose estimate events are read for their tooltips, per reload
@@ -123,11 +125,20 @@ class WindowController:
             Discrepancy.QUANTITY_DIFFERS: standard_icon(QStyle.StandardPixmap.SP_MessageBoxWarning),
             Discrepancy.NOT_CACHED: standard_icon(QStyle.StandardPixmap.SP_MessageBoxInformation),
         }
+        self.colours = colours_for(window.palette())
+        self.summary = SummaryFeed(
+            window.summary_strip,
+            lambda: self.runtime.db,
+            self._summary_rows,
+            lambda: self.colours,
+            self.tasks,
+        )
         self.notifier = DesktopNotifier(window)
         self.charts = ChartsFeed(window, lambda: self.runtime, self.tasks)
         self.exporter = Exporter(window, window.export_actions, lambda: self.runtime, self.tasks)
         self.heap = HeapKeeper(window, lambda: self.running or bool(self._reloading))
         self._wire_window()
+        self.apply_palette()
 
     # ------------------------------------------------------------------ start / stop
     async def start(self) -> None:
@@ -172,6 +183,7 @@ class WindowController:
         w.cache_table.selectionModel().selectionChanged.connect(self.on_cache_selection_changed)
         w.broker_table.selectionModel().selectionChanged.connect(self.on_broker_selection_changed)
         w.closed_table.selectionModel().selectionChanged.connect(self.on_closed_selection_changed)
+        w.palette_changed.connect(self.on_window_palette_changed)
 
     # ------------------------------------------------------------------ slots
     def on_sync_button_clicked(self) -> None:
@@ -189,6 +201,29 @@ class WindowController:
     def on_settings_action_triggered(self) -> None:
         """Open the settings dialog."""
         self.tasks.spawn(self.edit_settings(), "settings")
+
+    def on_window_palette_changed(self) -> None:
+        """The system switched between a light and a dark palette."""
+        self.apply_palette()
+
+    def apply_palette(self) -> None:
+        """P&L, highlight and banner colours for the palette in use (WCAG AA on both)."""
+        self.colours = colours_for(self.window.palette())
+        w = self.window
+        for model in (w.broker_model, w.cache_model, w.closed_model, w.events_model):
+            model.set_colours(self.colours)
+        w.banner.set_colours(self.colours)
+        self._mark_memo.clear()
+        self._marks_inputs = None  # recolour the highlights even if the tables did not change
+        if self.loaded.is_set():
+            self.refresh_differences()
+            self.summary.changed()
+
+    def _summary_rows(self) -> tuple[list[Lifecycle], str | None, datetime | None]:
+        w = self.window
+        account = w.account_filter.currentText()
+        chosen = None if account in ("", ALL_ACCOUNTS) else account
+        return [*w.cache_model.values(), *w.closed_model.values()], chosen, self.last_synced
 
     def on_filters_changed(self, _text: str = "") -> None:
         """Account or text filter changed."""
@@ -209,6 +244,8 @@ class WindowController:
         for model in (self.window.broker_model, self.window.cache_model, self.window.closed_model):
             model.set_filter(accept)
         self._update_counts()
+        if self.loaded.is_set():
+            self.summary.changed()
 
     def on_cache_selection_changed(self, selected: QItemSelection, _old: QItemSelection) -> None:
         """Show the selected open lifecycle's history; enable Mark closed."""
@@ -323,6 +360,7 @@ class WindowController:
         )
         self._update_accounts(p.account for p in rows)
         self._update_totals()
+        self.summary.changed()
         self.refresh_differences()
         self.update_banner()
         self.charts.ledger_changed()
@@ -345,6 +383,7 @@ class WindowController:
             self.window.closed_model.upsert(p for p in rows if not p.is_open)
             self._update_accounts(p.account for p in rows)
             self._update_totals()
+            self.summary.changed()
             self.charts.ledger_changed()
             await self.explain_estimates()
         runs = await self.runtime.db.run(repository.sync_runs, 200)
@@ -512,7 +551,8 @@ class WindowController:
             # compares by identity (cheap) in set_highlights.
             mark = memo.get((kind, difference.explanation))
             if mark is None:
-                colour, title = _MARKS[kind]
+                role, title = _MARKS[kind]
+                colour = QColor(getattr(self.colours, role))
                 mark = Highlight(colour, self._icons[kind], f"{title}: {difference.explanation}")
                 memo[(kind, difference.explanation)] = mark
             if kind is not Discrepancy.NOT_CACHED:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
+from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -33,6 +33,7 @@ from app.ui.models.history import EventsModel, FillsModel, RunsModel
 from app.ui.models.keyed import KeyedTableModel
 from app.ui.models.positions import BrokerModel, CacheModel, ClosedModel
 from app.ui.resources import app_icon
+from app.ui.summary_strip import SummaryStrip
 
 ALL_ACCOUNTS = "All accounts"
 
@@ -86,6 +87,7 @@ class MainWindow(QMainWindow):
     """The Position Sync window."""
 
     closing = Signal()
+    palette_changed = Signal()
 
     def __init__(self, title: str = "Position Sync", parent: Any = None) -> None:
         super().__init__(parent)
@@ -124,6 +126,7 @@ class MainWindow(QMainWindow):
         controls.addWidget(self.text_filter, 1)
         controls.addWidget(self.sync_button)
         controls.addWidget(self.mark_closed_button)
+        self.summary_strip = SummaryStrip()
 
         # ---- positions tab: broker | cache, history below
         self.broker_table = _table("brokerTable", self.broker_model)
@@ -205,6 +208,7 @@ class MainWindow(QMainWindow):
         layout = QVBoxLayout(central)
         layout.addWidget(self.banner)
         layout.addLayout(controls)
+        layout.addWidget(self.summary_strip)
         layout.addWidget(self.positions_split, 1)
         self.setCentralWidget(central)
 
@@ -223,7 +227,20 @@ class MainWindow(QMainWindow):
         self.export_actions = add_export_menu(file_menu)
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
+        self.find_action = QAction("Find…", self)
+        self.find_action.setObjectName("findAction")
+        self.find_action.setShortcut(QKeySequence.StandardKey.Find)
+        self.find_action.triggered.connect(self._focus_filter)
+        self.mark_closed_action = QAction("Mark closed…", self)
+        self.mark_closed_action.setShortcut(QKeySequence("Ctrl+Shift+M"))
+        self.mark_closed_action.setEnabled(False)
+        self.mark_closed_action.triggered.connect(self.mark_closed_button.click)
+        self.mark_closed_button.installEventFilter(self)
+        edit_menu = self.menuBar().addMenu("&Edit")
+        edit_menu.addAction(self.find_action)
+        edit_menu.addAction(self.mark_closed_action)
         self.addAction(self.sync_action)
+        self.addAction(self.find_action)
         self.database_label = QLabel()
         self.statusBar().addPermanentWidget(self.database_label)
         self.resize(1280, 800)
@@ -264,6 +281,21 @@ class MainWindow(QMainWindow):
             self.closed_table,
             self.runs_table,
         ]
+
+    def _focus_filter(self) -> None:
+        self.text_filter.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.text_filter.selectAll()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        # The menu's Mark closed… follows the button's enabled state (one place decides it).
+        if watched is self.mark_closed_button and event.type() == QEvent.Type.EnabledChange:
+            self.mark_closed_action.setEnabled(self.mark_closed_button.isEnabled())
+        return super().eventFilter(watched, event)
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange:
+            self.palette_changed.emit()
+        super().changeEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.closing.emit()
