@@ -34,12 +34,12 @@ class Colours:
 
 LIGHT = Colours(
     dark=False,
-    gain="#1b7f3b",
-    loss="#c0392b",
+    gain="#156b32",
+    loss="#b02a1e",
     # An estimate keeps the gain/loss hue, in another shade (and italic, with "≈").
-    estimated_gain="#3f7a3f",
-    estimated_loss="#a8480a",
-    unknown="#6b6b6b",
+    estimated_gain="#386b38",
+    estimated_loss="#974006",
+    unknown="#5c5c5c",
     missing_background="#fde2e1",
     differs_background="#fff1c2",
     not_cached_background="#dbe9ff",
