@@ -135,7 +135,14 @@ class WindowController:
         )
         self.notifier = DesktopNotifier(window)
         self.charts = ChartsFeed(window, lambda: self.runtime, self.tasks)
-        self.exporter = Exporter(window, window.export_actions, lambda: self.runtime, self.tasks)
+        self.exporter = Exporter(
+            window,
+            window.export_actions,
+            lambda: self.runtime,
+            self.tasks,
+            shown_account=window.shown_account,
+            only_shown=window.export_only_shown,
+        )
         self.heap = HeapKeeper(window, lambda: self.running or bool(self._reloading))
         self._wire_window()
         self.apply_palette()

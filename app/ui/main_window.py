@@ -224,7 +224,7 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addAction(self.sync_action)
         file_menu.addAction(self.settings_action)
-        self.export_actions = add_export_menu(file_menu)
+        self.export_actions, self.export_only_shown = add_export_menu(file_menu)
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
         self.find_action = QAction("Find…", self)
@@ -281,6 +281,11 @@ class MainWindow(QMainWindow):
             self.closed_table,
             self.runs_table,
         ]
+
+    def shown_account(self) -> str | None:
+        """The account the filter shows (None: all accounts)."""
+        account = self.account_filter.currentText()
+        return None if account in ("", ALL_ACCOUNTS) else account
 
     def _focus_filter(self) -> None:
         self.text_filter.setFocus(Qt.FocusReason.ShortcutFocusReason)
