@@ -34,7 +34,7 @@ from app.domain.manual import (
 from app.domain.money import totals_from_lifecycles
 from app.domain.records import StoredEvent
 from app.domain.values import BrokerPosition, Lifecycle, PositionKey, SyncTrigger
-from app.runtime import Runtime, sync_options
+from app.runtime import Runtime, preload_broker_dependencies, sync_options
 from app.settings import Settings, save_settings
 from app.sync.results import SyncResult
 from app.sync.tasks import TaskGroup
@@ -96,6 +96,7 @@ class WindowController:
         self.last_result: SyncResult | None = None
         self.last_synced: datetime | None = None
         self.loaded = asyncio.Event()
+        self.attached = asyncio.Event()  # the broker and the sync service exist (after start)
         self.missing = 0  # cached positions the broker does not report (banner count)
         self._broker_loaded = False  # the broker side holds a full live view
         self._mirroring = False  # selecting the twin row in the other table
@@ -155,6 +156,12 @@ class WindowController:
         await self.reload_everything()
         self.loaded.set()
         self.update_banner()
+        if not self.runtime.broker_attached:
+            # Painted: now the broker stack. numpy (most of its import time) loads on a worker
+            # thread; ib_insync must load here, on the loop's thread (app.runtime explains).
+            await asyncio.to_thread(preload_broker_dependencies)
+            self.runtime.attach_broker()
+        self.attached.set()
         self._hook(self.runtime)
         await self.runtime.service.start()
         self._ticker.start()
@@ -168,7 +175,8 @@ class WindowController:
         self._broker_timer.stop()
         await self.notifier.detach()
         await self.tasks.cancel_all()
-        await self.runtime.service.stop()
+        if self.runtime.broker_attached:
+            await self.runtime.service.stop()
         # A run that finished while stopping may have queued a reload: cancel that one too.
         await self.tasks.cancel_all()
         self.runtime.close()
@@ -195,6 +203,8 @@ class WindowController:
     # ------------------------------------------------------------------ slots
     def on_sync_button_clicked(self) -> None:
         """Sync now (button and F5)."""
+        if not self.runtime.broker_attached:
+            return  # still starting: the first sync follows on its own
         self.tasks.spawn(self.runtime.service.sync_positions(SyncTrigger.MANUAL), "sync-now")
 
     def on_mark_closed_button_clicked(self) -> None:
@@ -704,7 +714,11 @@ class WindowController:
         # while the dialogs below are open, and the close must not be written over that.
         seen = LifecycleVersion.of(position, await self._last_event_seen(position))
         # Ask the live subscription itself, not the table: the table repaints a moment later.
-        reported = [r for r in self.runtime.broker.live_positions([position.key]) if r.quantity]
+        reported = (
+            [r for r in self.runtime.broker.live_positions([position.key]) if r.quantity]
+            if self.runtime.broker_attached
+            else []
+        )
         if reported:
             live = reported[0]
             symbol = position.contract.local_symbol or position.contract.symbol
@@ -776,6 +790,8 @@ class WindowController:
             self.runtime.gateway is None
             and any(getattr(new, f) != getattr(old, f) for f in connection)
         )
+        if not self.runtime.broker_attached:
+            await self.attached.wait()  # still starting: apply once the broker is attached
         if not rebuild:
             self.runtime.requested = new
             self.runtime.settings = Runtime.effective(

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.banner import SyncBanner
+from app.ui.banner import READING, BannerState, Level, SyncBanner
 from app.ui.charts.pane import ChartsPane
 from app.ui.copying import install_copy
 from app.ui.exporting import add_export_menu
@@ -104,6 +104,7 @@ class MainWindow(QMainWindow):
 
         # ---- top: banner, filters, actions
         self.banner = SyncBanner()
+        self.banner.show_state(BannerState(Level.SYNCING, f"Starting — {READING}"))
         self.account_filter = QComboBox()
         self.account_filter.setObjectName("accountFilter")
         self.account_filter.addItem(ALL_ACCOUNTS)
