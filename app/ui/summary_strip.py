@@ -7,6 +7,7 @@ database thread after every reload and filter change, one load at a time.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -28,6 +29,8 @@ from app.ui import formatting as fmt
 from app.ui.palette import Colours
 
 log = logging.getLogger(__name__)
+
+SETTLE_S = 0.3
 
 NETLIQ_NOTE = (
     "NetLiq and cash are not shown yet: the ledger does not store IB's account values "
@@ -171,6 +174,11 @@ class SummaryFeed:
     async def _load(self) -> None:
         try:
             while self._stale:
+                # A burst of changes (a reload's, then the differences') makes one load, after
+                # the first paint and outside the sync that caused it: at 20,000 positions the
+                # figures are tens of milliseconds of Python, which on the database thread
+                # would compete with the window's repaints for the GIL.
+                await asyncio.sleep(SETTLE_S)
                 self._stale = False
                 lifecycles, account, last_synced = self._rows_of()
                 now = datetime.now(UTC)
