@@ -170,6 +170,7 @@ class WindowController:
 
     async def stop(self) -> None:
         """Stop syncing and release the ledger (the window stays until the app quits)."""
+        self.summary.stopped = True  # a palette or filter change now must not read the ledger
         self._ticker.stop()
         self.heap.stop()
         self._broker_timer.stop()

@@ -61,6 +61,8 @@ def _table(name: str, model: KeyedTableModel) -> QTableView:
 
 
 TABLE_CHROME = 20  # a table's frame and vertical scroll bar, in pixels
+DEFAULT_WIDTH = 1280  # the window's first size: what must fit without scrolling (issue 19)
+MARGIN = 4  # around the window's content: every pixel goes to the tables' columns
 
 
 def _first_columns_width(model: KeyedTableModel) -> int:
@@ -145,7 +147,8 @@ class MainWindow(QMainWindow):
         self.sides.setStretchFactor(0, 5)
         self.sides.setStretchFactor(1, 7)
         ledger = _first_columns_width(self.cache_model)
-        self.sides.setSizes([max(_first_columns_width(self.broker_model), 1240 - ledger), ledger])
+        room = DEFAULT_WIDTH - 2 * MARGIN - self.sides.handleWidth()
+        self.sides.setSizes([max(_first_columns_width(self.broker_model), room - ledger), ledger])
 
         # ---- history of the selected lifecycle (open or closed), under every tab
         self.events_table = _table("eventsTable", self.events_model)
@@ -207,6 +210,7 @@ class MainWindow(QMainWindow):
 
         central = QWidget()
         layout = QVBoxLayout(central)
+        layout.setContentsMargins(MARGIN, MARGIN, MARGIN, MARGIN)
         layout.addWidget(self.banner)
         layout.addLayout(controls)
         layout.addWidget(self.summary_strip)
@@ -244,7 +248,7 @@ class MainWindow(QMainWindow):
         self.addAction(self.find_action)
         self.database_label = QLabel()
         self.statusBar().addPermanentWidget(self.database_label)
-        self.resize(1280, 800)
+        self.resize(DEFAULT_WIDTH, 800)
 
     # ------------------------------------------------------------------ window state
     def restore_state(self, store: QSettings) -> None:

@@ -88,7 +88,10 @@ def summary_html(summary: Summary, *, last_synced: datetime | None, colours: Col
             parts.append(
                 f'<span style="color:{colours.loss}">⚠ {c.missing} missing at broker</span>'
             )
-        unrealized = f"unrealized {_amount(c.unrealized, colours)}"
+        if c.open_positions and c.unrealized_unknown == c.open_positions:
+            unrealized = "unrealized <i>unknown</i>"  # no market data at all: not 0.00
+        else:
+            unrealized = f"unrealized {_amount(c.unrealized, colours)}"
         if c.unrealized_unknown:
             unrealized += f" <i>({c.unrealized_unknown} without a price)</i>"
         parts.append(unrealized)
@@ -163,9 +166,13 @@ class SummaryFeed:
         self._tasks = tasks
         self._stale = False
         self._loading = False
+        self.stopped = False
+        """Set when the window stops: its ledger is closed, nothing more is read."""
 
     def changed(self) -> None:
         """The ledger, the filter or the palette changed: load again (once per burst)."""
+        if self.stopped:
+            return
         self._stale = True
         if not self._loading:
             self._loading = True
@@ -179,6 +186,8 @@ class SummaryFeed:
                 # figures are tens of milliseconds of Python, which on the database thread
                 # would compete with the window's repaints for the GIL.
                 await asyncio.sleep(SETTLE_S)
+                if self.stopped:
+                    return
                 self._stale = False
                 lifecycles, account, last_synced = self._rows_of()
                 now = datetime.now(UTC)

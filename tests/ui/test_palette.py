@@ -78,3 +78,24 @@ def test_the_window_follows_the_palette(make_app, qloop, tmp_path):
         assert cache.data(cell, 9).color().name() == LIGHT.gain
 
     qloop.run_until_complete(asyncio.wait_for(scenario(), 30))
+
+
+def test_a_palette_change_after_stop_reads_nothing(make_app, qloop, tmp_path):
+    """Regression: a palette change after the window stopped (its ledger closed) started a
+    summary load that failed with "cannot schedule new futures after shutdown"."""
+    seed_three_bases(tmp_path / "ledger.sqlite")
+    app = make_app(free_port())
+    w = app.window
+
+    async def scenario():
+        await app.start()
+        summary = app.controller.summary
+        while not summary.loads:
+            await asyncio.sleep(0.05)
+        loads = summary.loads
+        await app.stop()
+        w.setPalette(dark_palette())
+        await asyncio.sleep(0.6)  # longer than the summary's settle time
+        assert summary.loads == loads and not summary._loading
+
+    qloop.run_until_complete(asyncio.wait_for(scenario(), 30))

@@ -48,7 +48,7 @@ def _by_account_symbol(row: Any) -> tuple[str, str, int]:
 # Widths are chosen so that what a trader reads first — quantities and their difference, average,
 # last, unrealized, realized — fits a 1280x800 window without scrolling (tests/ui/test_layout.py);
 # the key columns are narrow; the type is in the symbol's tooltip and further right (issue 19).
-ACCOUNT = Column("Account", lambda r: r.account, lambda r: r.account, width=84)
+ACCOUNT = Column("Account", lambda r: r.account, lambda r: r.account, width=96)
 SYMBOL = Column(
     "Symbol",
     lambda r: _symbol(r.contract),
@@ -180,7 +180,7 @@ class CacheModel(KeyedTableModel):
             self._difference,
             lambda p: _signed(self._difference(p)),
             numeric=True,
-            width=60,
+            width=70,
             tooltip="What TWS reports minus what the ledger holds (empty: they agree, or TWS "
             "is not connected)",
         )
