@@ -10,7 +10,7 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication
 
 from app.ui.palette import DARK, LIGHT, colours_for, contrast, dark_palette, is_dark
-from tests.ui.conftest import free_port
+from tests.ui.conftest import eventually, free_port
 from tests.ui.test_estimates import seed_three_bases
 
 AA = 4.5
@@ -90,10 +90,9 @@ def test_a_palette_change_after_stop_reads_nothing(make_app, qloop, tmp_path):
     async def scenario():
         await app.start()
         summary = app.controller.summary
-        while not summary.loads:
-            await asyncio.sleep(0.05)
+        await eventually(lambda: summary.loads)
         loads = summary.loads
-        await app.stop()
+        await app.controller.stop()  # the ledger closes; the window stays (as at quit)
         w.setPalette(dark_palette())
         await asyncio.sleep(0.6)  # longer than the summary's settle time
         assert summary.loads == loads and not summary._loading
