@@ -80,7 +80,7 @@ def test_the_window_follows_the_palette(make_app, qloop, tmp_path):
     qloop.run_until_complete(asyncio.wait_for(scenario(), 30))
 
 
-def test_a_palette_change_after_stop_reads_nothing(make_app, qloop, tmp_path):
+def test_a_palette_change_after_stop_reads_nothing(make_app, qloop, tmp_path, caplog):
     """Regression: a palette change after the window stopped (its ledger closed) started a
     summary load that failed with "cannot schedule new futures after shutdown"."""
     seed_three_bases(tmp_path / "ledger.sqlite")
@@ -96,5 +96,6 @@ def test_a_palette_change_after_stop_reads_nothing(make_app, qloop, tmp_path):
         w.setPalette(dark_palette())
         await asyncio.sleep(0.6)  # longer than the summary's settle time
         assert summary.loads == loads and not summary._loading
+        assert not [r for r in caplog.records if "summary" in r.getMessage()]
 
     qloop.run_until_complete(asyncio.wait_for(scenario(), 30))
