@@ -104,6 +104,9 @@ def test_the_difference_column_shows_broker_minus_ledger(make_app, qloop):
             )
             sim.set_position("DU1234567", c.AAPL, D(11900), D("156.4642"), D(189))
             await eventually(lambda: model.data(model.index(model.row_of(key), column)) == "-100")
+            # The row is flagged now (an icon before the account): still nothing cut.
+            await eventually(lambda: model.data(model.index(model.row_of(key), 0), 1) is not None)
+            _check_visible(w.cache_table, LEDGER_FIRST)
             await app.stop()
 
         qloop.run_until_complete(asyncio.wait_for(scenario(), 60))

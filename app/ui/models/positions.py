@@ -48,7 +48,9 @@ def _by_account_symbol(row: Any) -> tuple[str, str, int]:
 # Widths are chosen so that what a trader reads first — quantities and their difference, average,
 # last, unrealized, realized — fits a 1280x800 window without scrolling (tests/ui/test_layout.py);
 # the key columns are narrow; the type is in the symbol's tooltip and further right (issue 19).
-ACCOUNT = Column("Account", lambda r: r.account, lambda r: r.account, width=96)
+ACCOUNT = Column(
+    "Account", lambda r: r.account, lambda r: r.account, width=108
+)  # + a flagged row's icon
 SYMBOL = Column(
     "Symbol",
     lambda r: _symbol(r.contract),
@@ -159,7 +161,7 @@ class CacheModel(KeyedTableModel):
             tooltip=f"Realized so far in this lifecycle (partial closes). {estimates.LEGEND}",
             basis=lambda p: p.pnl_basis,
             why=estimates.lifecycle_why,
-            width=MONEY_WIDTH + 2,
+            width=MONEY_WIDTH + 4,  # room for an estimate's ≈
         ),
         CURRENCY,
         TYPE,
@@ -180,7 +182,7 @@ class CacheModel(KeyedTableModel):
             self._difference,
             lambda p: _signed(self._difference(p)),
             numeric=True,
-            width=70,
+            width=66,
             tooltip="What TWS reports minus what the ledger holds (empty: they agree, or TWS "
             "is not connected)",
         )
