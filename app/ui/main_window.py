@@ -60,7 +60,7 @@ def _table(name: str, model: KeyedTableModel) -> QTableView:
     return view
 
 
-TABLE_CHROME = 20  # a table's frame and vertical scroll bar, in pixels
+TABLE_CHROME = 25  # a table's frame and vertical scroll bar, in pixels
 DEFAULT_WIDTH = 1280  # the window's first size: what must fit without scrolling (issue 19)
 MARGIN = 4  # around the window's content: every pixel goes to the tables' columns
 

@@ -61,7 +61,7 @@ SYMBOL = Column(
 )
 TYPE = Column("Type", lambda r: r.contract.sec_type, lambda r: r.contract.sec_type, width=34)
 QUANTITY = Column(
-    "Qty", lambda r: r.quantity, lambda r: fmt.quantity(r.quantity), numeric=True, width=74
+    "Qty", lambda r: r.quantity, lambda r: fmt.quantity(r.quantity), numeric=True, width=72
 )
 AVERAGE = Column(
     "Avg price",
@@ -69,11 +69,11 @@ AVERAGE = Column(
     lambda r: fmt.price(r.average_price),
     numeric=True,
     tooltip="Average price per unit (IB's avgCost ÷ multiplier), commissions included",
-    width=78,
+    width=76,
 )
 CURRENCY = Column("Ccy", lambda r: r.contract.currency, lambda r: r.contract.currency, width=40)
 MONEY_WIDTH = 84
-LAST_WIDTH = 78
+LAST_WIDTH = 77
 
 
 class BrokerModel(KeyedTableModel):
