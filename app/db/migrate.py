@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import sqlite3
 import sys
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     # is already at head needs none of it (see _current_head), so the window paints sooner.
     from alembic.config import Config
     from alembic.script import ScriptDirectory
+from app.db import engine as engine_module
 from app.db.concurrency import lock_migrations
 from app.db.database import Database
 from app.db.engine import (
@@ -195,6 +197,7 @@ def _open(url: str | Path | URL) -> tuple[Database, UpgradeResult]:
         stamped = read_revision(path, verify=True)
         if stamped == fast_head:
             require_writable(path)
+            _probe_write_lock(path)
             return Database(create_engine(target)), UpgradeResult(
                 location, stamped, stamped, None, created=False
             )
@@ -226,6 +229,19 @@ def _open(url: str | Path | URL) -> tuple[Database, UpgradeResult]:
     if start != after:
         log.info("migrated %s from %s to %s", location, start or "nothing", after)
     return database, UpgradeResult(location, before, after, backup_path, created)
+
+
+def _probe_write_lock(path: Path) -> None:
+    """Take and release the write lock, as a migration check would: another process holding
+    it past the busy timeout is reported now (DatabaseLockedError), not at the first sync."""
+    connection = sqlite3.connect(path, timeout=engine_module.BUSY_TIMEOUT_S, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        raise translate(exc, path) from exc
+    finally:
+        connection.close()
 
 
 def _refuse_foreign_tables(connection: Connection, location: str) -> None:
