@@ -222,7 +222,11 @@ class MainWindow(QMainWindow):
         self.sync_action.setShortcut(QKeySequence(Qt.Key.Key_F5))
         self.sync_action.triggered.connect(self.sync_button.click)
         self.settings_action = QAction("Settings…", self)
-        self.settings_action.setShortcut(QKeySequence.StandardKey.Preferences)
+        # The platform's Preferences key; X11 desktops define none, so Ctrl+, there.
+        preferences = QKeySequence(QKeySequence.StandardKey.Preferences)
+        self.settings_action.setShortcut(
+            preferences if not preferences.isEmpty() else QKeySequence("Ctrl+,")
+        )
         quit_action = QAction("Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
