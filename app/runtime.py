@@ -13,21 +13,34 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
-from app.broker.adapter import IbBroker
 from app.db.database import Database
 from app.db.migrate import open_database
 from app.db.store import LedgerStore
 from app.domain.connection import ConnectionState, ConnectionStatus
 from app.domain.plan import ReconcileOptions
-from app.settings import Settings
-from app.sim.runner import SimulatorThread, start_demo
+from app.settings import Settings, user_data_dir
 from app.sync.service import PositionSyncService, SyncOptions
+
+if TYPE_CHECKING:
+    # Imported when first needed (attach_broker, the demo): ib_insync, eventkit and numpy take
+    # a third of a second to import, which the window spends after its first paint instead.
+    from app.broker.adapter import IbBroker
+    from app.sim.runner import SimulatorThread
 
 log = logging.getLogger(__name__)
 
 DEMO_INTERVAL = 15.0
+
+
+def demo_database_url() -> str:
+    """The demo's own ledger: `demo.sqlite` beside the real `ledger.sqlite` in the user data
+    folder. `--demo` writes its made-up accounts here, never into the user's real ledger (whose
+    positions would otherwise stay there, open, after connecting to the real TWS); it is kept
+    between demo runs so the demo can also be tried offline, and may be deleted at any time."""
+    return f"sqlite:///{user_data_dir() / 'demo.sqlite'}"
+
 
 GC_THRESHOLDS = (100_000, 50, 100)
 """The collector's thresholds while a Runtime is open.
@@ -71,6 +84,18 @@ _SETTLED = frozenset(
 )  # fmt: skip
 
 
+def preload_broker_dependencies() -> None:
+    """Import the slowest of the broker client's dependencies ahead of attach_broker(), on a
+    worker thread if wanted (the window: after its first paint, staying responsive).
+
+    Only modules that do not touch asyncio at import: eventkit (under ib_insync) takes
+    `asyncio.get_event_loop()` when imported and keeps it as its main loop, so ib_insync itself
+    must be imported on the thread whose loop it will use (attach_broker does). numpy, which
+    eventkit imports, is most of the cost and is safe anywhere.
+    """
+    import numpy  # noqa: F401
+
+
 def sync_options(settings: Settings) -> SyncOptions:
     """The service's options from the user's settings."""
     return SyncOptions(
@@ -95,35 +120,84 @@ class Runtime:
     requested: Settings
     """The user's settings, as the settings dialog edits and saves them."""
     db: Database
-    broker: IbBroker
     ledger: LedgerStore
     """The service's view of the ledger (the window reads positions through it too)."""
-    service: PositionSyncService
     gateway: SimulatorThread | None = None
+    database_override: str | None = None
+    """The ledger in force instead of the settings' `database_url` (the demo's own), if any."""
+    _broker: IbBroker | None = field(default=None, repr=False)
+    _service: PositionSyncService | None = field(default=None, repr=False)
     _closed: bool = field(default=False, repr=False)
     _gc: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
 
     @classmethod
     def open(
-        cls, settings: Settings, *, demo: bool = False, gateway: SimulatorThread | None = None
+        cls,
+        settings: Settings,
+        *,
+        demo: bool = False,
+        gateway: SimulatorThread | None = None,
+        database_url: str | None = None,
+        attach: bool = True,
     ) -> Self:
         """Open (create, back up, migrate) the ledger; with `demo`, start the demo gateway
         (or reuse `gateway`, one started earlier, when settings are applied again).
+
+        `database_url` replaces the settings' ledger while this runtime runs (the demo's own,
+        demo_database_url()); `requested` keeps the user's, so saving settings never stores it.
+
+        With `attach` false, the broker client and the sync service are not built yet (nor their
+        modules imported): the window paints the ledger first, then calls attach_broker().
 
         Blocking (migrations): call it before the loop runs, or accept a short pause.
         Raises app.db.errors.DatabaseError.
         """
         owned = gateway is None
         if demo and gateway is None:
+            from app.sim.runner import start_demo
+
             _, gateway = start_demo()
         requested = settings
-        settings = cls.effective(settings, gateway)
+        settings = cls.effective(settings, gateway, database_url)
         try:
             db = open_database(settings.database_url)
         except BaseException:
             if gateway is not None and owned:
                 gateway.stop()
             raise
+        ledger = LedgerStore(db)
+        runtime = cls(settings, requested, db, ledger, gateway, database_url)
+        runtime._gc.enter_context(heap_friendly_gc())
+        if attach:
+            runtime.attach_broker()
+        return runtime
+
+    @property
+    def broker_attached(self) -> bool:
+        """Whether the broker client and the sync service exist yet (attach_broker)."""
+        return self._service is not None
+
+    @property
+    def broker(self) -> IbBroker:
+        """The broker client (after attach_broker)."""
+        if self._broker is None:
+            raise RuntimeError("the broker is not attached yet (Runtime.attach_broker)")
+        return self._broker
+
+    @property
+    def service(self) -> PositionSyncService:
+        """The sync service (after attach_broker)."""
+        if self._service is None:
+            raise RuntimeError("the sync service is not attached yet (Runtime.attach_broker)")
+        return self._service
+
+    def attach_broker(self) -> None:
+        """Build the broker client and the sync service (idempotent); not started yet."""
+        if self._service is not None:
+            return
+        from app.broker.adapter import IbBroker
+
+        settings = self.settings
         broker = IbBroker(
             settings.ib_host,
             settings.ib_port,
@@ -133,23 +207,25 @@ class Runtime:
             tws_timezone=settings.tws_timezone,
         )
         options = sync_options(settings)
-        if gateway is not None:
+        if self.gateway is not None:
             # The demo's position that vanishes silently shows only in a full download: do one
             # with every periodic sync so its warning appears within the first minute.
             options = replace(options, refresh_every=DEMO_INTERVAL)
-        ledger = LedgerStore(db)
-        service = PositionSyncService(broker, ledger, options)
-        runtime = cls(settings, requested, db, broker, ledger, service, gateway)
-        runtime._gc.enter_context(heap_friendly_gc())
-        return runtime
+        self._broker = broker
+        self._service = PositionSyncService(broker, self.ledger, options)
 
     @staticmethod
-    def effective(settings: Settings, gateway: SimulatorThread | None) -> Settings:
-        """The settings in force: the user's, pointed at the demo gateway when there is one.
+    def effective(
+        settings: Settings, gateway: SimulatorThread | None, database_url: str | None = None
+    ) -> Settings:
+        """The settings in force: the user's, pointed at the demo gateway when there is one
+        and at `database_url` (the demo's own ledger) when given.
 
         The demo's vanishing position shows only in a full sync, so the demo runs one every
         DEMO_INTERVAL seconds: the warning appears within the first minute.
         """
+        if database_url is not None:
+            settings = settings.model_copy(update={"database_url": database_url})
         if gateway is None:
             return settings
         return settings.model_copy(

@@ -35,6 +35,16 @@ def settings_from(args: argparse.Namespace) -> Settings:
         raise CommandError(f"invalid setting: {exc}", ExitCode.USAGE) from exc
 
 
+def demo_database(args: argparse.Namespace) -> str | None:
+    """The ledger `--demo` uses: its own (app.runtime.demo_database_url), unless `--db` names
+    one; None without `--demo` (the user's ledger)."""
+    if not getattr(args, "demo", False) or getattr(args, "db", None) is not None:
+        return None
+    from app.runtime import demo_database_url
+
+    return demo_database_url()
+
+
 def guarded(body: Callable[[], int]) -> int:
     """Run a command body; known failures become their message on stderr and exit code."""
     from app.db.errors import DatabaseError

@@ -14,21 +14,26 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
+import sqlite3
 import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
 from sqlalchemy import Connection, inspect
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 import app
+
+if TYPE_CHECKING:
+    # Alembic (with Mako and Pygments) takes 0.1-0.3 s to import: opening a SQLite ledger that
+    # is already at head needs none of it (see _current_head), so the window paints sooner.
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+from app.db import engine as engine_module
 from app.db.concurrency import lock_migrations
 from app.db.database import Database
 from app.db.engine import (
@@ -63,6 +68,8 @@ def migrations_dir() -> Path:
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic Config without alembic.ini; migrations/env.py runs on `connection`."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
     config.attributes["connection"] = connection
@@ -71,7 +78,30 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 @functools.cache
 def _scripts() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config())
+
+
+_REVISION_LINE = re.compile(
+    r"^(down_revision|revision)\s*(?::[^=]+)?=\s*(?:None|[\"']([^\"']+)[\"'])\s*$", re.MULTILINE
+)
+
+
+@functools.cache
+def _current_head() -> str | None:
+    """The head revision read from the scripts' `revision = "…"` / `down_revision = …` lines,
+    without importing Alembic; None when that reading is not certain (a script without both
+    lines, a merge, several heads) — callers then ask Alembic. tests/db/test_fast_open.py checks
+    it equals Alembic's head."""
+    revisions: dict[str, str | None] = {}
+    for script in migrations_dir().joinpath("versions").glob("*.py"):
+        found = {name: value for name, value in _REVISION_LINE.findall(script.read_text())}
+        if set(found) != {"revision", "down_revision"} or not found["revision"]:
+            return None
+        revisions[found["revision"]] = found["down_revision"] or None
+    heads = set(revisions) - {down for down in revisions.values() if down}
+    return heads.pop() if len(heads) == 1 else None
 
 
 def head_revision() -> str:
@@ -114,6 +144,8 @@ def current(url: str | Path | URL) -> str | None:
         return read_revision(path)
     if target.get_backend_name() == "sqlite":
         return None  # in memory: nothing persists between processes
+    from alembic.runtime.migration import MigrationContext
+
     engine = create_engine(target)
     try:
         with engine.connect() as connection:
@@ -159,8 +191,17 @@ def open_database(url: str | Path | URL) -> Database:
 def _open(url: str | Path | URL) -> tuple[Database, UpgradeResult]:
     target = to_url(url)
     location = describe(target)
-    head = head_revision()
     path = sqlite_path(target)
+    if path is not None and (fast_head := _current_head()) is not None:
+        # Already at head (the common start): checked and opened without Alembic.
+        stamped = read_revision(path, verify=True)
+        if stamped == fast_head:
+            require_writable(path)
+            _probe_write_lock(path)
+            return Database(create_engine(target)), UpgradeResult(
+                location, stamped, stamped, None, created=False
+            )
+    head = head_revision()
     before: str | None = None
     backup_path: Path | None = None
     created = False
@@ -190,6 +231,19 @@ def _open(url: str | Path | URL) -> tuple[Database, UpgradeResult]:
     return database, UpgradeResult(location, before, after, backup_path, created)
 
 
+def _probe_write_lock(path: Path) -> None:
+    """Take and release the write lock, as a migration check would: another process holding
+    it past the busy timeout is reported now (DatabaseLockedError), not at the first sync."""
+    connection = sqlite3.connect(path, timeout=engine_module.BUSY_TIMEOUT_S, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        raise translate(exc, path) from exc
+    finally:
+        connection.close()
+
+
 def _refuse_foreign_tables(connection: Connection, location: str) -> None:
     """A server database with tables but no revision stamp is not ours to migrate.
 
@@ -210,6 +264,10 @@ def _refuse_foreign_tables(connection: Connection, location: str) -> None:
 
 def _migrate(engine: Engine, location: str) -> tuple[str | None, str]:
     """On the database thread: upgrade to head in one transaction; (revision before, after)."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.util.exc import CommandError
+
     head = head_revision()
     try:
         with engine.connect() as connection:

@@ -883,9 +883,10 @@ def all_fills(session: Session) -> list[Fill]:
     return [_fill(row) for row in session.execute(query.order_by(X.c.time, X.c.exec_id))]
 
 
-def realized_amounts(session: Session) -> list[RealizedAmount]:
+def realized_amounts(session: Session, since: datetime | None = None) -> list[RealizedAmount]:
     """Every event that realized P&L (or could not be priced: basis `unknown`, amount NULL),
-    with its lifecycle's account and currency and the amount's basis (charts)."""
+    with its lifecycle's account and currency and the amount's basis (charts); from `since` on
+    when given (the summary's realized today)."""
     query = (
         select(A.c.code, P.c.currency, E.c.occurred_at, E.c.realized_pnl, E.c.pnl_basis)
         .select_from(E)
@@ -894,6 +895,8 @@ def realized_amounts(session: Session) -> list[RealizedAmount]:
         .where(sa_or(E.c.realized_pnl.is_not(None), E.c.pnl_basis == PnlBasis.UNKNOWN.value))
         .order_by(E.c.occurred_at, E.c.id)
     )
+    if since is not None:
+        query = query.where(E.c.occurred_at >= since)
     return [
         RealizedAmount(code, currency or "", at, amount, _BASES[basis] if basis else None)
         for code, currency, at, amount, basis in session.execute(query)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -164,13 +165,40 @@ def export_table(
     return ExportTable(kind, COLUMNS[kind], tuple(rows))
 
 
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make spreadsheets (Excel, LibreOffice Calc, Google Sheets) read a CSV
+cell as a formula — OWASP "CSV Injection"; CWE-1236 (https://cwe.mitre.org/data/definitions/
+1236.html) names = + - @, and tab and carriage return lead formulas in some of them too."""
+
+_PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+def csv_cell(value: Cell) -> str | int:
+    """A cell as written to CSV: text a spreadsheet would run as a formula gets a leading `'`
+    (the spreadsheets' own "this is text" mark, not shown in the cell).
+
+    A plain number keeps its sign and stays a number ("-12.5" is how every negative quantity
+    and loss is written, and a spreadsheet reads it as −12.5, not as a formula); anything else
+    starting with = + - @ (a note typed into Mark closed: "=HYPERLINK(…)", "-1+2", "@SUM(…)"),
+    a tab or a carriage return is neutralised. JSON exports keep the exact text.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, int):
+        return value
+    if value.startswith(FORMULA_LEADS) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 def to_csv(table: ExportTable) -> str:
-    """RFC 4180 CSV: a header row of column names, then one line per row (None → empty)."""
+    """RFC 4180 CSV: a header row of column names, then one line per row (None → empty);
+    formula-leading text neutralised (`csv_cell`)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(table.columns)
     for row in table.rows:
-        writer.writerow(["" if row[name] is None else row[name] for name in table.columns])
+        writer.writerow([csv_cell(row[name]) for name in table.columns])
     return out.getvalue()
 
 

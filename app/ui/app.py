@@ -21,7 +21,6 @@ from app.db.errors import DatabaseError
 from app.runtime import Runtime, heap_friendly_gc
 from app.settings import APP_NAME, Settings
 from app.ui.controller import WindowController
-from app.ui.local_api import start_api
 from app.ui.main_window import MainWindow
 from app.ui.resources import app_icon
 
@@ -65,33 +64,51 @@ up to 5 ms, and one pass of the event loop makes several: Qt-loop stalls of 60-9
 20,000-position sync, against 20-30 ms at 1 ms (tests/bench)."""
 
 
-def run_window(settings: Settings, *, demo: bool = False, quit_after: float | None = None) -> int:
-    """Show the window until it is closed; returns the process exit code."""
+def run_window(
+    settings: Settings,
+    *,
+    demo: bool = False,
+    quit_after: float | None = None,
+    database_url: str | None = None,
+) -> int:
+    """Show the window until it is closed; returns the process exit code.
+
+    `database_url` replaces the settings' ledger for this run (`--demo`: the demo's own)."""
     switch = sys.getswitchinterval()
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     try:
         with heap_friendly_gc(WINDOW_GC_THRESHOLDS):
-            return _run_window(settings, demo=demo, quit_after=quit_after)
+            return _run_window(
+                settings, demo=demo, quit_after=quit_after, database_url=database_url
+            )
     finally:
         sys.setswitchinterval(switch)
 
 
-def _run_window(settings: Settings, *, demo: bool, quit_after: float | None) -> int:
+def _run_window(
+    settings: Settings, *, demo: bool, quit_after: float | None, database_url: str | None
+) -> int:
     qt_app = application()
+    title = "Position Sync — DEMO (demo ledger, made-up positions)" if demo else "Position Sync"
+    # Paint first, connect after: the window shows (and says it is reading the ledger) before
+    # the ledger opens; the broker stack is imported and started only after the cached rows
+    # are painted (WindowController.start), the local API after that.
+    window = MainWindow(title)
+    store = window_state_store()
+    window.restore_state(store)
+    window.show()
+    qt_app.processEvents()
     try:
-        runtime = Runtime.open(settings, demo=demo)
+        runtime = Runtime.open(settings, demo=demo, database_url=database_url, attach=False)
     except DatabaseError as exc:
-        QMessageBox.critical(None, "Position Sync — database", str(exc))
+        QMessageBox.critical(window, "Position Sync — database", str(exc))
         print(f"position-sync: database error: {exc}", file=sys.stderr)
+        window.close()
         return EXIT_DATABASE
 
     loop = qasync.QEventLoop(qt_app)
     asyncio.set_event_loop(loop)
-    title = "Position Sync — demo" if demo else "Position Sync"
-    window = MainWindow(title)
     controller = WindowController(window, runtime, demo=demo)
-    store = window_state_store()
-    window.restore_state(store)
     closed: asyncio.Future[None] = loop.create_future()
 
     def on_window_closing() -> None:
@@ -106,11 +123,13 @@ def _run_window(settings: Settings, *, demo: bool, quit_after: float | None) -> 
         QTimer.singleShot(int(quit_after * 1000), window.close)
 
     async def main() -> None:
-        window.show()
         api = None
         try:
             await controller.start()
-            api = await start_api(controller)
+            if controller.runtime.settings.api_enabled:
+                from app.ui.local_api import start_api  # aiohttp: only when the API is on
+
+                api = await start_api(controller)
             await closed
         finally:
             window.save_state(store)

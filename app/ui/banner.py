@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy
 from app.domain.connection import ConnectionState, ConnectionStatus
 from app.sync.results import SyncResult
 from app.ui import formatting as fmt
+from app.ui.palette import LIGHT, Colours
 
 
 class Level(StrEnum):
@@ -28,15 +29,6 @@ class Level(StrEnum):
     ERROR = "error"
 
 
-COLOURS = {
-    Level.LIVE: ("#e6f4ea", "#1b5e20", "#81c995"),
-    Level.SYNCING: ("#e8f0fe", "#174ea6", "#8ab4f8"),
-    Level.OFFLINE: ("#f1f3f4", "#3c4043", "#bdc1c6"),
-    Level.WARNING: ("#fef7e0", "#8a4b00", "#fdd663"),
-    Level.ERROR: ("#fce8e6", "#a50e0e", "#f28b82"),
-}
-
-
 @dataclass(frozen=True, slots=True)
 class BannerState:
     """What the banner shows."""
@@ -45,9 +37,14 @@ class BannerState:
     text: str
 
 
-def _cache_age(last_synced: datetime | None, now: datetime) -> str:
+READING = "reading the cached ledger…"
+DEMO_PREFIX = "DEMO (made-up positions, the demo's own ledger) · "
+
+
+def _cache_age(last_synced: datetime | None, now: datetime, *, ledger_read: bool) -> str:
     if last_synced is None:
-        return "no complete sync yet"
+        # Before the ledger is read, its last sync is not known yet: never claim there is none.
+        return "no complete sync yet" if ledger_read else READING
     return (
         f"cached positions from {fmt.local_time(last_synced)} "
         f"({fmt.age(fmt.since(last_synced, now))} old)"
@@ -62,9 +59,35 @@ def banner_state(
     last_synced: datetime | None,
     missing: int,
     now: datetime,
+    ledger_read: bool = True,
+    demo: bool = False,
 ) -> BannerState:
-    """The banner for this moment (a pure function of the app's state)."""
-    cache = _cache_age(last_synced, now)
+    """The banner for this moment (a pure function of the app's state).
+
+    `ledger_read` is false until the cached ledger (and its last sync) has been read;
+    `demo` prefixes every text with DEMO (the demo gateway and the demo's own ledger)."""
+    state = _connection_state(status, running, last_result, last_synced, now, ledger_read)
+    if missing:
+        plural = "s" if missing != 1 else ""
+        text = f"{state.text} · ⚠ {missing} position{plural} missing at broker"
+        level = Level.WARNING if state.level is Level.LIVE else state.level
+        state = BannerState(level, text)
+    if demo:
+        state = BannerState(state.level, DEMO_PREFIX + state.text)
+    return state
+
+
+def _connection_state(
+    status: ConnectionStatus,
+    running: bool,
+    last_result: SyncResult | None,
+    last_synced: datetime | None,
+    now: datetime,
+    ledger_read: bool,
+) -> BannerState:
+    cache = _cache_age(last_synced, now, ledger_read=ledger_read)
+    if not ledger_read and status.state is not ConnectionState.CONNECTED:
+        return BannerState(Level.SYNCING, f"Starting — {cache}")
     if status.state is ConnectionState.CLIENT_ID_IN_USE:
         state = BannerState(Level.ERROR, f"Client id in use — {status.message} · {cache}")
     elif status.state is ConnectionState.IB_LOST:
@@ -82,15 +105,12 @@ def banner_state(
         state = BannerState(Level.SYNCING, f"Syncing… ({synced})")
     elif last_result is not None and not last_result.ok and not last_result.superseded:
         state = BannerState(Level.ERROR, f"Sync failed — {last_result.error} · {cache}")
+    elif last_synced is None and not ledger_read:
+        state = BannerState(Level.SYNCING, f"Connected — {cache}")
     elif last_synced is None:
         state = BannerState(Level.SYNCING, "Connected — waiting for the first complete sync")
     else:
         state = BannerState(Level.LIVE, f"Live — synced {fmt.age(fmt.since(last_synced, now))} ago")
-    if missing:
-        plural = "s" if missing != 1 else ""
-        text = f"{state.text} · ⚠ {missing} position{plural} missing at broker"
-        level = Level.WARNING if state.level is Level.LIVE else state.level
-        state = BannerState(level, text)
     return state
 
 
@@ -104,13 +124,23 @@ class SyncBanner(QLabel):
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.state: BannerState | None = None
+        self.colours = LIGHT
+
+    def set_colours(self, colours: Colours) -> None:
+        """Use the colours of the palette in use (light or dark); repaints."""
+        if colours == self.colours:
+            return
+        self.colours = colours
+        state, self.state = self.state, None
+        if state is not None:
+            self.show_state(state)
 
     def show_state(self, state: BannerState) -> None:
         """Paint `state` (colour plus words; the level is also in the accessible name)."""
         if state == self.state:
             return
         self.state = state
-        background, foreground, border = COLOURS[state.level]
+        background, foreground, border = self.colours.banner[state.level.value]
         self.setStyleSheet(
             f"QLabel#syncBanner {{ background: {background}; color: {foreground};"
             f" border: 1px solid {border}; border-radius: 4px; padding: 6px 10px;"

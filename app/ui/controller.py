@@ -34,7 +34,7 @@ from app.domain.manual import (
 from app.domain.money import totals_from_lifecycles
 from app.domain.records import StoredEvent
 from app.domain.values import BrokerPosition, Lifecycle, PositionKey, SyncTrigger
-from app.runtime import Runtime, sync_options
+from app.runtime import Runtime, preload_broker_dependencies, sync_options
 from app.settings import Settings, save_settings
 from app.sync.results import SyncResult
 from app.sync.tasks import TaskGroup
@@ -50,8 +50,10 @@ from app.ui.heap import HeapKeeper, forget_module_sources
 from app.ui.main_window import ALL_ACCOUNTS, MainWindow
 from app.ui.models.keyed import Highlight, KeyedTableModel
 from app.ui.notifications import DesktopNotifier
+from app.ui.palette import colours_for
 from app.ui.resources import standard_icon
 from app.ui.statements import StatementImporter
+from app.ui.summary_strip import SummaryFeed
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +62,9 @@ SLICE = 2_000  # rows per model update slice: a few milliseconds of GUI work eac
 BIG_TABLE = 2 * SLICE  # from this many rows on, differences are worked out off the GUI thread
 
 _MARKS = {
-    Discrepancy.MISSING_AT_BROKER: (QColor("#fde2e1"), "Missing at broker"),
-    Discrepancy.QUANTITY_DIFFERS: (QColor("#fff1c2"), "Quantity differs"),
-    Discrepancy.NOT_CACHED: (QColor("#dbe9ff"), "Not yet cached"),
+    Discrepancy.MISSING_AT_BROKER: ("missing_background", "Missing at broker"),
+    Discrepancy.QUANTITY_DIFFERS: ("differs_background", "Quantity differs"),
+    Discrepancy.NOT_CACHED: ("not_cached_background", "Not yet cached"),
 }
 BROKER_VIEW_DELAY_MS = 250  # coalesce bursts of live pushes into one repaint
 EXPLAINED = 500  # lifecycles whose estimate events are read for their tooltips, per reload
@@ -95,6 +97,7 @@ class WindowController:
         self.last_result: SyncResult | None = None
         self.last_synced: datetime | None = None
         self.loaded = asyncio.Event()
+        self.attached = asyncio.Event()  # the broker and the sync service exist (after start)
         self.missing = 0  # cached positions the broker does not report (banner count)
         self._broker_loaded = False  # the broker side holds a full live view
         self._mirroring = False  # selecting the twin row in the other table
@@ -109,6 +112,7 @@ class WindowController:
         self._marks_task: asyncio.Task[None] | None = None
         self._marks_inputs: tuple[int, int | None] | None = None  # the tables last compared
         self._reloading = 0  # reload_everything runs in progress
+        self._quantities_revision: int | None = None  # the broker table the Δ column shows
         self._mark_memo: dict[tuple[Discrepancy, str], Highlight] = {}
         self._broker_timer = QTimer(window)
         self._broker_timer.setSingleShot(True)
@@ -123,9 +127,24 @@ class WindowController:
             Discrepancy.QUANTITY_DIFFERS: standard_icon(QStyle.StandardPixmap.SP_MessageBoxWarning),
             Discrepancy.NOT_CACHED: standard_icon(QStyle.StandardPixmap.SP_MessageBoxInformation),
         }
+        self.colours = colours_for(window.palette())
+        self.summary = SummaryFeed(
+            window.summary_strip,
+            lambda: self.runtime.db,
+            self._summary_rows,
+            lambda: self.colours,
+            self.tasks,
+        )
         self.notifier = DesktopNotifier(window)
         self.charts = ChartsFeed(window, lambda: self.runtime, self.tasks)
-        self.exporter = Exporter(window, window.export_actions, lambda: self.runtime, self.tasks)
+        self.exporter = Exporter(
+            window,
+            window.export_actions,
+            lambda: self.runtime,
+            self.tasks,
+            shown_account=window.shown_account,
+            only_shown=window.export_only_shown,
+        )
         self.statements = StatementImporter(
             window,
             window.statement_actions,
@@ -135,6 +154,7 @@ class WindowController:
         )
         self.heap = HeapKeeper(window, lambda: self.running or bool(self._reloading))
         self._wire_window()
+        self.apply_palette()
 
     # ------------------------------------------------------------------ start / stop
     async def start(self) -> None:
@@ -143,6 +163,13 @@ class WindowController:
         self.update_banner()
         await self.reload_everything()
         self.loaded.set()
+        self.update_banner()
+        if not self.runtime.broker_attached:
+            # Painted: now the broker stack. numpy (most of its import time) loads on a worker
+            # thread; ib_insync must load here, on the loop's thread (app.runtime explains).
+            await asyncio.to_thread(preload_broker_dependencies)
+            self.runtime.attach_broker()
+        self.attached.set()
         self._hook(self.runtime)
         await self.runtime.service.start()
         self._ticker.start()
@@ -151,12 +178,14 @@ class WindowController:
 
     async def stop(self) -> None:
         """Stop syncing and release the ledger (the window stays until the app quits)."""
+        self.summary.stopped = True  # a palette or filter change now must not read the ledger
         self._ticker.stop()
         self.heap.stop()
         self._broker_timer.stop()
         await self.notifier.detach()
         await self.tasks.cancel_all()
-        await self.runtime.service.stop()
+        if self.runtime.broker_attached:
+            await self.runtime.service.stop()
         # A run that finished while stopping may have queued a reload: cancel that one too.
         await self.tasks.cancel_all()
         self.runtime.close()
@@ -178,10 +207,13 @@ class WindowController:
         w.cache_table.selectionModel().selectionChanged.connect(self.on_cache_selection_changed)
         w.broker_table.selectionModel().selectionChanged.connect(self.on_broker_selection_changed)
         w.closed_table.selectionModel().selectionChanged.connect(self.on_closed_selection_changed)
+        w.palette_changed.connect(self.on_window_palette_changed)
 
     # ------------------------------------------------------------------ slots
     def on_sync_button_clicked(self) -> None:
         """Sync now (button and F5)."""
+        if not self.runtime.broker_attached:
+            return  # still starting: the first sync follows on its own
         self.tasks.spawn(self.runtime.service.sync_positions(SyncTrigger.MANUAL), "sync-now")
 
     def on_mark_closed_button_clicked(self) -> None:
@@ -195,6 +227,29 @@ class WindowController:
     def on_settings_action_triggered(self) -> None:
         """Open the settings dialog."""
         self.tasks.spawn(self.edit_settings(), "settings")
+
+    def on_window_palette_changed(self) -> None:
+        """The system switched between a light and a dark palette."""
+        self.apply_palette()
+
+    def apply_palette(self) -> None:
+        """P&L, highlight and banner colours for the palette in use (WCAG AA on both)."""
+        self.colours = colours_for(self.window.palette())
+        w = self.window
+        for model in (w.broker_model, w.cache_model, w.closed_model, w.events_model):
+            model.set_colours(self.colours)
+        w.banner.set_colours(self.colours)
+        self._mark_memo.clear()
+        self._marks_inputs = None  # recolour the highlights even if the tables did not change
+        if self.loaded.is_set():
+            self.refresh_differences()
+            self.summary.changed()
+
+    def _summary_rows(self) -> tuple[list[Lifecycle], str | None, datetime | None]:
+        w = self.window
+        account = w.account_filter.currentText()
+        chosen = None if account in ("", ALL_ACCOUNTS) else account
+        return [*w.cache_model.values(), *w.closed_model.values()], chosen, self.last_synced
 
     def on_filters_changed(self, _text: str = "") -> None:
         """Account or text filter changed."""
@@ -215,6 +270,8 @@ class WindowController:
         for model in (self.window.broker_model, self.window.cache_model, self.window.closed_model):
             model.set_filter(accept)
         self._update_counts()
+        if self.loaded.is_set():
+            self.summary.changed()
 
     def on_cache_selection_changed(self, selected: QItemSelection, _old: QItemSelection) -> None:
         """Show the selected open lifecycle's history; enable Mark closed."""
@@ -329,6 +386,7 @@ class WindowController:
         )
         self._update_accounts(p.account for p in rows)
         self._update_totals()
+        self.summary.changed()
         self.refresh_differences()
         self.update_banner()
         self.charts.ledger_changed()
@@ -351,6 +409,7 @@ class WindowController:
             self.window.closed_model.upsert(p for p in rows if not p.is_open)
             self._update_accounts(p.account for p in rows)
             self._update_totals()
+            self.summary.changed()
             self.charts.ledger_changed()
             await self.explain_estimates()
         runs = await self.runtime.db.run(repository.sync_runs, 200)
@@ -446,6 +505,7 @@ class WindowController:
         live: list[BrokerPosition] | None = None
         if self.status.state is ConnectionState.CONNECTED and self._broker_loaded:
             live = w.broker_model.values()
+        self._show_broker_quantities(live)
         cached = w.cache_model.values()
         if len(cached) + len(live or ()) <= BIG_TABLE:
             self._apply_marks(self._marks(cached, live))
@@ -461,6 +521,15 @@ class WindowController:
         self._marks_wanted = (cached, live)
         if self._marks_task is None or self._marks_task.done():
             self._marks_task = self.tasks.spawn(self._marks_in_background(), "differences")
+
+    def _show_broker_quantities(self, live: list[BrokerPosition] | None) -> None:
+        """The ledger side's "Δ broker" column: the broker's quantities while live."""
+        revision = self.window.broker_model.revision if live is not None else None
+        if revision == self._quantities_revision:
+            return
+        self._quantities_revision = revision
+        quantities = None if live is None else {r.key: r.quantity for r in live}
+        self.window.cache_model.set_broker_quantities(quantities)
 
     async def _marks_in_background(self) -> None:
         while self._marks_wanted is not None:
@@ -508,7 +577,8 @@ class WindowController:
             # compares by identity (cheap) in set_highlights.
             mark = memo.get((kind, difference.explanation))
             if mark is None:
-                colour, title = _MARKS[kind]
+                role, title = _MARKS[kind]
+                colour = QColor(getattr(self.colours, role))
                 mark = Highlight(colour, self._icons[kind], f"{title}: {difference.explanation}")
                 memo[(kind, difference.explanation)] = mark
             if kind is not Discrepancy.NOT_CACHED:
@@ -536,6 +606,8 @@ class WindowController:
             last_synced=self.last_synced,
             missing=self.missing,
             now=datetime.now(UTC),
+            ledger_read=self.loaded.is_set(),
+            demo=self.demo,
         )
         self.window.banner.show_state(state)
 
@@ -651,7 +723,11 @@ class WindowController:
         # while the dialogs below are open, and the close must not be written over that.
         seen = LifecycleVersion.of(position, await self._last_event_seen(position))
         # Ask the live subscription itself, not the table: the table repaints a moment later.
-        reported = [r for r in self.runtime.broker.live_positions([position.key]) if r.quantity]
+        reported = (
+            [r for r in self.runtime.broker.live_positions([position.key]) if r.quantity]
+            if self.runtime.broker_attached
+            else []
+        )
         if reported:
             live = reported[0]
             symbol = position.contract.local_symbol or position.contract.symbol
@@ -715,17 +791,30 @@ class WindowController:
         """Use `new` now: sync options in place; a new connection or ledger when those change."""
         old = self.runtime.requested
         connection = ("ib_host", "ib_port", "ib_client_id", "ib_account", "ib_timeout")
-        rebuild = new.database_url != old.database_url or (
+        # The demo's own ledger stays in force whatever database the user picks meanwhile.
+        database_moved = self.runtime.database_override is None and (
+            new.database_url != old.database_url
+        )
+        rebuild = database_moved or (
             self.runtime.gateway is None
             and any(getattr(new, f) != getattr(old, f) for f in connection)
         )
+        if not self.runtime.broker_attached:
+            await self.attached.wait()  # still starting: apply once the broker is attached
         if not rebuild:
             self.runtime.requested = new
-            self.runtime.settings = Runtime.effective(new, self.runtime.gateway)
+            self.runtime.settings = Runtime.effective(
+                new, self.runtime.gateway, self.runtime.database_override
+            )
             self.runtime.service.apply_options(sync_options(self.runtime.settings))
             return
         try:
-            fresh = Runtime.open(new, demo=self.demo, gateway=self.runtime.gateway)
+            fresh = Runtime.open(
+                new,
+                demo=self.demo,
+                gateway=self.runtime.gateway,
+                database_url=self.runtime.database_override,
+            )
         except DatabaseError as exc:
             await tell(self.window, "Settings not applied", str(exc))
             return

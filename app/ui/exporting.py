@@ -2,6 +2,9 @@
 
 The rows are read on the database thread (app.db.export, shared with the command line), the
 file is written off the Qt thread, atomically; the dialog opens with `open()` and is awaited.
+What is exported is the user's choice: the account the filter shows (the menu's checked "Only
+the account shown", the default) or every account. CSV neutralises formula-leading text
+(app.domain.export.csv_cell); JSON keeps the exact text.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu
 
 from app.db.errors import DatabaseError
@@ -42,16 +45,31 @@ CSV_FILTER = "CSV for spreadsheets (*.csv)"
 JSON_FILTER = "JSON (*.json)"
 
 
-def add_export_menu(menu: QMenu) -> dict[ExportKind, QAction]:
-    """An Export submenu with one action per export kind (wired by `Exporter`)."""
+ONLY_SHOWN = "Only the account shown"
+SHORTCUTS = {ExportKind.POSITIONS: "Ctrl+E", ExportKind.ALL: "Ctrl+Shift+E"}
+
+
+def add_export_menu(menu: QMenu) -> tuple[dict[ExportKind, QAction], QAction]:
+    """An Export submenu: one action per export kind, and the checkable "Only the account
+    shown" (on: the account filter's account; off, or with All accounts: every account)."""
     submenu = menu.addMenu("Export")
     submenu.setObjectName("exportMenu")
     actions = {}
     for kind, title in TITLES.items():
         action = submenu.addAction(title)
         action.setObjectName(f"export_{kind.value}")
+        if kind in SHORTCUTS:
+            action.setShortcut(QKeySequence(SHORTCUTS[kind]))
         actions[kind] = action
-    return actions
+    submenu.addSeparator()
+    only_shown = submenu.addAction(ONLY_SHOWN)
+    only_shown.setObjectName("exportOnlyShown")
+    only_shown.setCheckable(True)
+    only_shown.setChecked(True)
+    only_shown.setToolTip(
+        "Export only the account chosen in the account filter (the text filter is not applied)"
+    )
+    return actions, only_shown
 
 
 def destination_format(path: Path, name_filter: str) -> ExportFormat:
@@ -71,8 +89,13 @@ class Exporter:
         actions: dict[ExportKind, QAction],
         runtime_of: Callable[[], Runtime],
         tasks: TaskGroup,
+        *,
+        shown_account: Callable[[], str | None] = lambda: None,
+        only_shown: QAction | None = None,
     ) -> None:
         self.window = window
+        self.only_shown = only_shown
+        self._shown_account = shown_account
         self.folder = Path.home()
         self.dialog: QFileDialog | None = None  # the open file dialog, if any (tests drive it)
         self._runtime_of = runtime_of
@@ -117,10 +140,17 @@ class Exporter:
             self.dialog = None
             dialog.deleteLater()
 
+    def account(self) -> str | None:
+        """The account an export keeps (None: every account), as the menu chooses."""
+        if self.only_shown is not None and not self.only_shown.isChecked():
+            return None
+        return self._shown_account()
+
     async def export_to(self, kind: ExportKind, path: Path, fmt: ExportFormat) -> int | None:
         """Read the rows (database thread), write the file (a worker thread); rows written."""
+        account = self.account()
         try:
-            table = await self._runtime_of().db.run(read_export, kind)
+            table = await self._runtime_of().db.run(read_export, kind, account)
             text = render(table, fmt, datetime.now(UTC).replace(microsecond=0))
             await asyncio.to_thread(save_export, path, text)
         except (ExportError, DatabaseError) as exc:
@@ -128,7 +158,8 @@ class Exporter:
             await tell(self.window, "Export failed", str(exc))
             return None
         self.folder = path.parent
+        of = f" of {account}" if account is not None else ""
         self.window.statusBar().showMessage(
-            f"Exported {len(table.rows)} {NOUNS[kind]} to {path}", STATUS_MS
+            f"Exported {len(table.rows)} {NOUNS[kind]}{of} to {path}", STATUS_MS
         )
         return len(table.rows)

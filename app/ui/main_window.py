@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
+from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.banner import SyncBanner
+from app.ui.banner import READING, BannerState, Level, SyncBanner
 from app.ui.charts.pane import ChartsPane
 from app.ui.copying import install_copy
 from app.ui.exporting import add_export_menu
@@ -34,6 +34,7 @@ from app.ui.models.keyed import KeyedTableModel
 from app.ui.models.positions import BrokerModel, CacheModel, ClosedModel
 from app.ui.resources import app_icon
 from app.ui.statements import add_statement_menu
+from app.ui.summary_strip import SummaryStrip
 
 ALL_ACCOUNTS = "All accounts"
 
@@ -60,6 +61,16 @@ def _table(name: str, model: KeyedTableModel) -> QTableView:
     return view
 
 
+TABLE_CHROME = 25  # a table's frame and vertical scroll bar, in pixels
+DEFAULT_WIDTH = 1280  # the window's first size: what must fit without scrolling (issue 19)
+MARGIN = 4  # around the window's content: every pixel goes to the tables' columns
+
+
+def _first_columns_width(model: KeyedTableModel) -> int:
+    """Pixels the columns a trader reads first need (the model's `read_first`)."""
+    return sum(c.width for c in model.columns[: model.read_first]) + TABLE_CHROME
+
+
 def _titled(title: str, widget: QWidget, extra: QWidget | None = None) -> QWidget:
     box = QWidget()
     layout = QVBoxLayout(box)
@@ -79,6 +90,7 @@ class MainWindow(QMainWindow):
     """The Position Sync window."""
 
     closing = Signal()
+    palette_changed = Signal()
 
     def __init__(self, title: str = "Position Sync", parent: Any = None) -> None:
         super().__init__(parent)
@@ -95,6 +107,7 @@ class MainWindow(QMainWindow):
 
         # ---- top: banner, filters, actions
         self.banner = SyncBanner()
+        self.banner.show_state(BannerState(Level.SYNCING, f"Starting — {READING}"))
         self.account_filter = QComboBox()
         self.account_filter.setObjectName("accountFilter")
         self.account_filter.addItem(ALL_ACCOUNTS)
@@ -117,6 +130,7 @@ class MainWindow(QMainWindow):
         controls.addWidget(self.text_filter, 1)
         controls.addWidget(self.sync_button)
         controls.addWidget(self.mark_closed_button)
+        self.summary_strip = SummaryStrip()
 
         # ---- positions tab: broker | cache, history below
         self.broker_table = _table("brokerTable", self.broker_model)
@@ -129,6 +143,13 @@ class MainWindow(QMainWindow):
             _titled("Broker — live from TWS", self.broker_table, self.broker_count)
         )
         self.sides.addWidget(_titled("Cache — local ledger", self.cache_table, self.cache_count))
+        # The ledger side carries more columns (type, the difference, realized): it gets what
+        # its first columns need, the broker side the rest; extra width is shared 5:7.
+        self.sides.setStretchFactor(0, 5)
+        self.sides.setStretchFactor(1, 7)
+        ledger = _first_columns_width(self.cache_model)
+        room = DEFAULT_WIDTH - 2 * MARGIN - self.sides.handleWidth()
+        self.sides.setSizes([max(_first_columns_width(self.broker_model), room - ledger), ledger])
 
         # ---- history of the selected lifecycle (open or closed), under every tab
         self.events_table = _table("eventsTable", self.events_model)
@@ -190,8 +211,10 @@ class MainWindow(QMainWindow):
 
         central = QWidget()
         layout = QVBoxLayout(central)
+        layout.setContentsMargins(MARGIN, MARGIN, MARGIN, MARGIN)
         layout.addWidget(self.banner)
         layout.addLayout(controls)
+        layout.addWidget(self.summary_strip)
         layout.addWidget(self.positions_split, 1)
         self.setCentralWidget(central)
 
@@ -200,21 +223,39 @@ class MainWindow(QMainWindow):
         self.sync_action.setShortcut(QKeySequence(Qt.Key.Key_F5))
         self.sync_action.triggered.connect(self.sync_button.click)
         self.settings_action = QAction("Settings…", self)
-        self.settings_action.setShortcut(QKeySequence.StandardKey.Preferences)
+        # The platform's Preferences key; X11 desktops define none, so Ctrl+, there.
+        preferences = QKeySequence(QKeySequence.StandardKey.Preferences)
+        self.settings_action.setShortcut(
+            preferences if not preferences.isEmpty() else QKeySequence("Ctrl+,")
+        )
         quit_action = QAction("Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_keys = QKeySequence(QKeySequence.StandardKey.Quit)
+        quit_action.setShortcut(quit_keys if not quit_keys.isEmpty() else QKeySequence("Ctrl+Q"))
         quit_action.triggered.connect(self.close)
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addAction(self.sync_action)
         file_menu.addAction(self.settings_action)
-        self.export_actions = add_export_menu(file_menu)
+        self.export_actions, self.export_only_shown = add_export_menu(file_menu)
         self.statement_actions = add_statement_menu(file_menu)
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
+        self.find_action = QAction("Find…", self)
+        self.find_action.setObjectName("findAction")
+        self.find_action.setShortcut(QKeySequence.StandardKey.Find)
+        self.find_action.triggered.connect(self._focus_filter)
+        self.mark_closed_action = QAction("Mark closed…", self)
+        self.mark_closed_action.setShortcut(QKeySequence("Ctrl+Shift+M"))
+        self.mark_closed_action.setEnabled(False)
+        self.mark_closed_action.triggered.connect(self.mark_closed_button.click)
+        self.mark_closed_button.installEventFilter(self)
+        edit_menu = self.menuBar().addMenu("&Edit")
+        edit_menu.addAction(self.find_action)
+        edit_menu.addAction(self.mark_closed_action)
         self.addAction(self.sync_action)
+        self.addAction(self.find_action)
         self.database_label = QLabel()
         self.statusBar().addPermanentWidget(self.database_label)
-        self.resize(1280, 800)
+        self.resize(DEFAULT_WIDTH, 800)
 
     # ------------------------------------------------------------------ window state
     def restore_state(self, store: QSettings) -> None:
@@ -252,6 +293,26 @@ class MainWindow(QMainWindow):
             self.closed_table,
             self.runs_table,
         ]
+
+    def shown_account(self) -> str | None:
+        """The account the filter shows (None: all accounts)."""
+        account = self.account_filter.currentText()
+        return None if account in ("", ALL_ACCOUNTS) else account
+
+    def _focus_filter(self) -> None:
+        self.text_filter.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.text_filter.selectAll()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        # The menu's Mark closed… follows the button's enabled state (one place decides it).
+        if watched is self.mark_closed_button and event.type() == QEvent.Type.EnabledChange:
+            self.mark_closed_action.setEnabled(self.mark_closed_button.isEnabled())
+        return super().eventFilter(watched, event)
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange:
+            self.palette_changed.emit()
+        super().changeEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.closing.emit()

@@ -1,13 +1,15 @@
-"""Screenshots of the demo for the README: live, with a discrepancy, offline, and the charts.
+"""Screenshots of the demo for the README: live, with a discrepancy, offline, dark, the charts.
 
-Run under a real X server (Xvfb), not offscreen, so the window is painted by the platform:
+Run under a real X server (Xvfb), not offscreen, so the window is painted by the platform; the
+window is the default 1280x800 (what must fit without scrolling, issue 19):
 
     Xvfb :99 -screen 0 1400x900x24 &
     DISPLAY=:99 QT_QPA_PLATFORM=xcb .venv/bin/python -m tests.ui.screenshots resources/screenshots
 
-It takes about two minutes: the demo's vanishing position shows up after ~45 s, and the charts
+It takes about three minutes: the demo's vanishing position shows up after ~45 s, and the charts
 wait for the demo's first partial close of the day. Name shots after the folder to take only
-those: `live` (live, discrepancy, offline), `charts` or `estimates` (a few seconds, offline).
+those: `live` (live, discrepancy, offline), `dark` (live under a dark palette), `charts` or
+`estimates` (a few seconds, offline).
 """
 
 from __future__ import annotations
@@ -31,16 +33,19 @@ from app.settings import Settings
 from app.ui.app import application
 from app.ui.controller import WindowController
 from app.ui.main_window import MainWindow
+from app.ui.palette import dark_palette
 from tests.ui.conftest import eventually
 from tests.ui.demo_history import seed_history
 from tests.ui.test_estimates import seed_three_bases
 
+SIZE = (1280, 800)
+
 
 async def take(out: Path, database: Path) -> None:
     runtime = Runtime.open(Settings(database_url=f"sqlite:///{database}"), demo=True)
-    window = MainWindow("Position Sync — demo")
+    window = MainWindow("Position Sync — DEMO (demo ledger, made-up positions)")
     controller = WindowController(window, runtime, demo=True)
-    window.resize(1400, 860)
+    window.resize(*SIZE)
     window.show()
     await controller.start()
     await eventually(lambda: controller.last_synced is not None, 30)
@@ -67,13 +72,37 @@ async def take(out: Path, database: Path) -> None:
     window.close()
 
 
+async def take_dark(out: Path, database: Path) -> None:
+    """The demo, live, under a dark palette (the system's dark theme)."""
+    qt_app = application()
+    light = qt_app.palette()
+    qt_app.setPalette(dark_palette())
+    runtime = Runtime.open(Settings(database_url=f"sqlite:///{database}"), demo=True)
+    window = MainWindow("Position Sync — DEMO (demo ledger, made-up positions)")
+    controller = WindowController(window, runtime, demo=True)
+    window.resize(*SIZE)
+    window.show()
+    try:
+        await controller.start()
+        await eventually(lambda: controller.last_synced is not None, 30)
+        await asyncio.sleep(23)  # the first demo fill (an add) lands at ~20 s
+        aapl = next(r for r in window.cache_model.visible_values() if r.contract.symbol == "AAPL")
+        window.cache_table.selectRow(window.cache_model.row_of(aapl.key))
+        await asyncio.sleep(1.5)
+        window.grab().save(str(out / "demo-dark.png"))
+    finally:
+        await controller.stop()
+        window.close()
+        qt_app.setPalette(light)
+
+
 async def take_charts(out: Path, database: Path) -> None:
     """The Charts tab over three weeks of history plus today's demo trading."""
     seed_history(database)
     runtime = Runtime.open(Settings(database_url=f"sqlite:///{database}"), demo=True)
     window = MainWindow("Position Sync — demo")
     controller = WindowController(window, runtime, demo=True)
-    window.resize(1400, 860)
+    window.resize(*SIZE)
     window.show()
     await controller.start()
     today = datetime.now().astimezone().date()
@@ -109,7 +138,7 @@ async def take_estimates(out: Path, database: Path) -> None:
     runtime = Runtime.open(settings)
     window = MainWindow("Position Sync — estimates")
     controller = WindowController(window, runtime)
-    window.resize(1400, 860)
+    window.resize(*SIZE)
     window.move(0, 0)
     window.show()
     await controller.start()
@@ -123,7 +152,6 @@ async def take_estimates(out: Path, database: Path) -> None:
     tip = Qt.ItemDataRole.ToolTipRole
     await eventually(lambda: "market price" in (cache.data(cache.index(row, column), tip) or ""))
     table = window.cache_table
-    window.sides.setSizes([350, 1050])  # offline: the broker side is empty anyway
     await asyncio.sleep(0.5)
     table.scrollTo(cache.index(row, column))
     await asyncio.sleep(0.5)
@@ -145,7 +173,7 @@ async def take_estimates(out: Path, database: Path) -> None:
 
 def main() -> int:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "resources/screenshots")
-    shots = set(sys.argv[2:]) or {"live", "charts", "estimates"}
+    shots = set(sys.argv[2:]) or {"live", "dark", "charts", "estimates"}
     out.mkdir(parents=True, exist_ok=True)
     qt_app = application()
     qt_app.setQuitOnLastWindowClosed(False)
@@ -154,6 +182,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         if "live" in shots:
             loop.run_until_complete(take(out, Path(folder) / "demo.sqlite"))
+        if "dark" in shots:
+            loop.run_until_complete(take_dark(out, Path(folder) / "dark.sqlite"))
         if "charts" in shots:
             loop.run_until_complete(take_charts(out, Path(folder) / "charts.sqlite"))
         if "estimates" in shots:

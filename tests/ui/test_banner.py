@@ -70,3 +70,44 @@ def test_missing_positions_are_counted_and_warn():
 def test_never_synced_offline():
     shown = state(ConnectionStatus(ConnectionState.DISCONNECTED, ""), synced=None)
     assert "no complete sync yet" in shown.text
+
+
+def test_before_the_ledger_is_read_the_banner_says_so():
+    """Regression (issue 19): at start-up the banner said "no complete sync yet" although the
+    ledger had one — it had not been read yet."""
+    for connection in (ConnectionState.CONNECTING, ConnectionState.DISCONNECTED):
+        shown = banner_state(
+            ConnectionStatus(connection, ""),
+            running=False,
+            last_result=None,
+            last_synced=None,
+            missing=0,
+            now=NOW,
+            ledger_read=False,
+        )
+        assert "reading the cached ledger" in shown.text
+        assert "no complete sync yet" not in shown.text
+    connected = banner_state(
+        CONNECTED,
+        running=False,
+        last_result=None,
+        last_synced=None,
+        missing=0,
+        now=NOW,
+        ledger_read=False,
+    )
+    assert "waiting for the first complete sync" not in connected.text
+
+
+def test_demo_says_so_in_every_state():
+    for status in (CONNECTED, ConnectionStatus(ConnectionState.DISCONNECTED, "")):
+        shown = banner_state(
+            status,
+            running=False,
+            last_result=None,
+            last_synced=SYNCED,
+            missing=1,
+            now=NOW,
+            demo=True,
+        )
+        assert shown.text.startswith("DEMO")

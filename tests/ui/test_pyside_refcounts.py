@@ -9,12 +9,14 @@ middle of a session. pyproject.toml keeps such a release out; this test fails on
 
 from __future__ import annotations
 
+import gc
 import sys
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
-from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtCore import QEvent, QModelIndex, Qt
 from PySide6.QtWidgets import QTableView
 
 from app.ui.models.keyed import Column, KeyedTableModel
@@ -45,6 +47,15 @@ def _counts() -> tuple[int, int, int]:
 
 @pytest.fixture
 def view(qapp):  # type: ignore[no-untyped-def]
+    # Objects of earlier tests freed during the rounds release their own references to None (a
+    # legitimate count down): windows waiting for deletion, and closed qasync loops' timers that
+    # fire once more (tests/ui/conftest.py) — let those fire and free them first.
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        qapp.processEvents()
+        qapp.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        time.sleep(0.01)
+    gc.collect()
     model = Rows(lambda r: r.key)
     model.reset([Row(k, f"row {k}", Decimal(k % 5 - 2), bool(k % 2)) for k in range(60)])
     table = QTableView()

@@ -6,13 +6,20 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from app.cli.context import guarded, settings_from
+from app.cli.context import demo_database, guarded, settings_from
 
 
 def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add the `gui` subcommand (also what the bare command runs)."""
     parser = sub.add_parser("gui", help="the window (the default)")
-    parser.add_argument("--demo", action="store_true", help="use the embedded demo gateway")
+    # SUPPRESS: `position-sync --demo gui` keeps the top-level flag (a subcommand's own default
+    # would overwrite it with False, and the demo would open the user's ledger and TWS instead).
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="use the embedded demo gateway",
+    )
     parser.add_argument("--quit-after", type=float, metavar="S", help=argparse.SUPPRESS)
     add_common(parser)
     parser.set_defaults(handler=run_gui)
@@ -28,6 +35,7 @@ def run_gui(args: argparse.Namespace) -> int:
         return run_window(
             settings,
             demo=bool(getattr(args, "demo", False)),
+            database_url=demo_database(args),
             quit_after=getattr(args, "quit_after", None),
         )
 

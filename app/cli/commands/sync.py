@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from app.cli.context import CommandError, guarded, settings_from
+from app.cli.context import CommandError, demo_database, guarded, settings_from
 from app.cli.exit_codes import ExitCode
 
 if TYPE_CHECKING:
@@ -46,7 +46,9 @@ def run_headless(
     def body() -> int:
         from app.runtime import Runtime
 
-        runtime = Runtime.open(settings(args), demo=bool(args.demo))
+        runtime = Runtime.open(
+            settings(args), demo=bool(args.demo), database_url=demo_database(args)
+        )
         loop = asyncio.new_event_loop()
         # ib_insync finds its loop through the policy (STYLE.md traps): set it, never asyncio.run.
         asyncio.set_event_loop(loop)

@@ -1,6 +1,12 @@
-"""Settings…: connection, intervals, missing positions, notifications, database location.
+"""Settings…: connection, syncing, notifications, the local API, statements, the database.
 
-Reads and writes app.settings.Settings; the window applies the result without a restart.
+Reads and writes app.settings.Settings (validated by it, so the dialog refuses exactly what the
+settings file would); the window applies the result without a restart, except the local API,
+which starts with the window. Secrets (tokens) are masked, with a Show switch.
+
+The Statements tab lists the `flex_*` settings the Settings class declares (IB Flex Web
+Service: flex_token, flex_query_id, flex_url), whichever exist: a setting added there shows
+here without a change to this dialog.
 """
 
 from __future__ import annotations
@@ -23,11 +29,23 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSpinBox,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from app.settings import Settings
+from app.ui.palette import colours_for
+
+SECRET_WORDS = ("token", "password", "secret")
+API_NOTE = (
+    "Serves the ledger over HTTP with a bearer token (see README, Local API). Changes take "
+    "effect the next time the window starts."
+)
+STATEMENTS_NOTE = (
+    "IB Flex Web Service: the token and the query id come from Client Portal → Reports → "
+    "Flex Queries. The token is stored in the settings file (mode 0600)."
+)
 
 CLIENT_ID_NOTE = (
     "TWS shows fills of orders entered by hand only to client id 0 (or the Master API client "
@@ -45,6 +63,7 @@ class SettingsDialog(QDialog):
         self.setWindowTitle("Settings")
         self._original = settings
         self._result: Settings | None = None
+        self._edited: tuple[str, ...] = ()  # the settings the last OK read from the fields
 
         self.host = QLineEdit(settings.ib_host)
         self.port = _spin(1, 65535, settings.ib_port)
@@ -62,9 +81,8 @@ class SettingsDialog(QDialog):
             "The time zone chosen in the TWS login dialog. Older TWS versions send execution "
             "times without a zone, in that zone; times that name their zone are read in it."
         )
-        note = QLabel(CLIENT_ID_NOTE)
-        note.setWordWrap(True)
-        note.setStyleSheet("color: #5f6368")
+        colours = colours_for(self.palette())
+        note = _note(CLIENT_ID_NOTE, colours.note)
         connection = QFormLayout()
         connection.addRow("TWS / Gateway host", self.host)
         connection.addRow("API port", self.port)
@@ -125,24 +143,78 @@ class SettingsDialog(QDialog):
         storage = QFormLayout()
         storage.addRow("Database", _wrap(row))
 
+        self.api_enabled = QCheckBox("Serve the local API from the window")
+        self.api_enabled.setChecked(settings.api_enabled)
+        self.api_host = QLineEdit(settings.api_host)
+        self.api_port = _spin(0, 65535, settings.api_port)
+        self.api_token = _secret(settings.api_token, "generated when the API first starts")
+        self.api_token.setObjectName("api_token")
+        self.api_allow_remote = QCheckBox(
+            "Allow a non-loopback address (plain HTTP: only on a network you trust)"
+        )
+        self.api_allow_remote.setChecked(settings.api_allow_remote)
+        api = QFormLayout()
+        api.addRow(self.api_enabled)
+        api.addRow("Address", self.api_host)
+        api.addRow("Port (0: any free)", self.api_port)
+        api.addRow("Token", _wrap_secret(self.api_token))
+        api.addRow(self.api_allow_remote)
+        api.addRow("", _note(API_NOTE, colours.note))
+
+        # Statements: whichever flex_* settings the Settings class declares.
+        self.statement_fields: dict[str, QLineEdit | QSpinBox] = {}
+        statements = QFormLayout()
+        for name, info in type(settings).model_fields.items():
+            if not name.startswith("flex_"):
+                continue
+            value = getattr(settings, name)
+            editor: QLineEdit | QSpinBox
+            if isinstance(value, bool):
+                continue  # none yet; a checkbox would go here
+            if isinstance(value, int):
+                editor = _spin(0, 2_147_483_647, value)
+            elif any(word in name for word in SECRET_WORDS):
+                editor = _secret(str(value or ""), "")
+            else:
+                editor = QLineEdit("" if value is None else str(value))
+            editor.setObjectName(name)
+            editor.setToolTip(info.description or "")
+            self.statement_fields[name] = editor
+            label = name.removeprefix("flex_").replace("_", " ").capitalize()
+            statements.addRow(label, _wrap_secret(editor) if _is_secret(editor) else editor)
+        if self.statement_fields:
+            statements.addRow("", _note(STATEMENTS_NOTE, colours.note))
+
         self.error = QLabel()
         self.error.setWordWrap(True)
-        self.error.setStyleSheet("color: #c0392b")
+        self.error.setStyleSheet(f"color: {colours.loss}")
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
         buttons.accepted.connect(self._check_and_accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        for title, form in (
-            ("Connection", connection),
-            ("Syncing", syncing),
-            ("Notify me when", notifications),
-            ("Storage", storage),
-        ):
-            box = QGroupBox(title)
-            box.setLayout(form)
-            layout.addWidget(box)
+        # Tabs: every group at once was taller than a 800-pixel screen.
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("settingsTabs")
+        pages = [
+            ("Connection", (("TWS / IB Gateway", connection),)),
+            ("Syncing", (("Syncing", syncing), ("Storage", storage))),
+            ("Notifications", (("Notify me when", notifications),)),
+            ("Local API", (("Local API", api),)),
+        ]
+        if self.statement_fields:
+            pages.append(("Statements", (("Flex statements", statements),)))
+        for title, groups in pages:
+            page = QWidget()
+            page_layout = QVBoxLayout(page)
+            for group_title, form in groups:
+                box = QGroupBox(group_title)
+                box.setLayout(form)
+                page_layout.addWidget(box)
+            page_layout.addStretch(1)
+            self.tabs.addTab(page, title)
+        layout.addWidget(self.tabs)
         layout.addWidget(self.error)
         layout.addWidget(buttons)
 
@@ -179,14 +251,59 @@ class SettingsDialog(QDialog):
             "notify_disconnect": self.notify_disconnect.isChecked(),
             "notify_pnl_mismatch": self.notify_pnl.isChecked(),
             "database_url": self.database.text().strip(),
+            "api_enabled": self.api_enabled.isChecked(),
+            "api_host": self.api_host.text(),
+            "api_port": self.api_port.value(),
+            "api_token": self.api_token.text().strip(),
+            "api_allow_remote": self.api_allow_remote.isChecked(),
         }
+        for name, editor in self.statement_fields.items():
+            values[name] = editor.value() if isinstance(editor, QSpinBox) else editor.text().strip()
+        self._edited = tuple(values)
         try:
-            self._result = Settings.model_validate({**self._original.model_dump(), **values})
+            # The class's own validators decide (a subclass's too): the same as the file's.
+            kind = type(self._original)
+            self._result = kind.model_validate({**self._original.model_dump(), **values})
         except ValidationError as exc:
             problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
             self.error.setText(f"Please correct: {problems}")
             return
         self.accept()
+
+
+def _note(text: str, colour: str) -> QLabel:
+    note = QLabel(text)
+    note.setWordWrap(True)
+    note.setStyleSheet(f"color: {colour}")
+    return note
+
+
+def _secret(value: str, placeholder: str) -> QLineEdit:
+    """A masked field (a token): shown only while its Show switch is on."""
+    field = QLineEdit(value)
+    field.setEchoMode(QLineEdit.EchoMode.Password)
+    field.setPlaceholderText(placeholder)
+    field.setProperty("secret", True)
+    return field
+
+
+def _is_secret(editor: QWidget) -> bool:
+    return bool(editor.property("secret"))
+
+
+def _wrap_secret(field: QWidget) -> QWidget:
+    assert isinstance(field, QLineEdit)
+    show = QCheckBox("Show")
+    show.setObjectName(f"{field.objectName() or 'secret'}Show")
+    show.toggled.connect(
+        lambda on: field.setEchoMode(
+            QLineEdit.EchoMode.Normal if on else QLineEdit.EchoMode.Password
+        )
+    )
+    row = QHBoxLayout()
+    row.addWidget(field, 1)
+    row.addWidget(show)
+    return _wrap(row)
 
 
 def _spin(low: int, high: int, value: int) -> QSpinBox:

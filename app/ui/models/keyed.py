@@ -16,17 +16,20 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QBrush, QColor, QFont, QIcon
 
 from app.domain.values import PnlBasis
+from app.ui.palette import LIGHT, Colours
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 KEY_ROLE = Qt.ItemDataRole.UserRole + 2
 
-GAIN = QColor("#1b7f3b")
-LOSS = QColor("#c0392b")
-# An estimate keeps the gain/loss hue but paler (and italic, with "≈"): still readable as a gain
-# or a loss, never mistaken for an exact figure. Unknown (no price) is grey.
-ESTIMATED_GAIN = QColor("#6fa66f")
-ESTIMATED_LOSS = QColor("#e0823d")
-UNKNOWN = QColor("#8a8a8a")
+# The light palette's P&L colours (charts draw with these); tables follow the palette in use
+# (`set_colours`, app.ui.palette). An estimate keeps the gain/loss hue in another shade (and
+# italic, with "≈"): still readable as a gain or a loss, never mistaken for an exact figure.
+# Unknown (no price) is grey.
+GAIN = QColor(LIGHT.gain)
+LOSS = QColor(LIGHT.loss)
+ESTIMATED_GAIN = QColor(LIGHT.estimated_gain)
+ESTIMATED_LOSS = QColor(LIGHT.estimated_loss)
+UNKNOWN = QColor(LIGHT.unknown)
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -46,6 +49,8 @@ class Column:
     """For a realized P&L column: how far the row's figure can be trusted (app.ui.estimates)."""
     why: Callable[[Any], str] | None = None
     """For a `basis` column: the cell's tooltip when the figure is not exact."""
+    cell_tip: Callable[[Any], str] | None = None
+    """A cell's own tooltip (when no highlight or estimate has one to show)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +78,16 @@ def _italic() -> QFont:
     return font
 
 
+def _brushes(colours: Colours) -> tuple[QBrush, QBrush, QBrush, QBrush, QBrush]:
+    return (
+        QBrush(QColor(colours.gain)),
+        QBrush(QColor(colours.loss)),
+        QBrush(QColor(colours.estimated_gain)),
+        QBrush(QColor(colours.estimated_loss)),
+        QBrush(QColor(colours.unknown)),
+    )
+
+
 def _sort_key(value: Any) -> tuple[int, Any]:
     # None and blanks sort after every value in ascending order.
     return (1, 0) if value is None or value == "" else (0, value)
@@ -82,6 +97,8 @@ class KeyedTableModel(QAbstractTableModel):
     """A table of domain values keyed by `key_of(row)`; see the module docstring."""
 
     columns: Sequence[Column] = ()
+    read_first = 0
+    """How many leading columns must be visible without scrolling at the default size."""
     default_order: Callable[[Any], Any] | None = None
     """Order when no column is sorted (e.g. account then symbol, so tables line up)."""
 
@@ -96,6 +113,7 @@ class KeyedTableModel(QAbstractTableModel):
         self._highlights: dict[Hashable, Highlight] = {}
         self._explanations: dict[Hashable, str] = {}  # more of a marked figure's why, by key
         self._italic = _italic()
+        self._brushes = _brushes(LIGHT)
         # Each row's key in the current order, kept as rows change: ordering 20,000 rows is then
         # a sort by dictionary lookup (milliseconds), not 20,000 Python calls on every update.
         self._order_keys: dict[Hashable, Any] = {}
@@ -156,6 +174,8 @@ class KeyedTableModel(QAbstractTableModel):
                 why = f"{why}\n{more}" if why else more
             return f"{why}\n\n{highlight.reason}" if highlight is not None else why
         if highlight is None:
+            if role == Qt.ItemDataRole.ToolTipRole and column.cell_tip is not None:
+                return column.cell_tip(row)
             return None
         if role == Qt.ItemDataRole.BackgroundRole:
             return QBrush(highlight.background)
@@ -165,16 +185,29 @@ class KeyedTableModel(QAbstractTableModel):
             return highlight.reason
         return None
 
-    @staticmethod
-    def _pnl_brush(value: Any, basis: PnlBasis | None) -> QBrush | None:
+    def _pnl_brush(self, value: Any, basis: PnlBasis | None) -> QBrush | None:
+        gain, loss, estimated_gain, estimated_loss, unknown = self._brushes
         if basis is PnlBasis.UNKNOWN:
-            return QBrush(UNKNOWN)
+            return unknown
         estimated = basis is PnlBasis.ESTIMATED
         if value is not None and value > 0:
-            return QBrush(ESTIMATED_GAIN if estimated else GAIN)
+            return estimated_gain if estimated else gain
         if value is not None and value < 0:
-            return QBrush(ESTIMATED_LOSS if estimated else LOSS)
+            return estimated_loss if estimated else loss
         return None
+
+    def set_colours(self, colours: Colours) -> None:
+        """Draw P&L in the colours of the palette in use (light or dark); repaints."""
+        brushes = _brushes(colours)
+        if [b.color() for b in brushes] == [b.color() for b in self._brushes]:
+            return
+        self._brushes = brushes
+        if self._visible:
+            self.dataChanged.emit(
+                self.index(0, 0),
+                self.index(len(self._visible) - 1, self.columnCount() - 1),
+                [Qt.ItemDataRole.ForegroundRole],
+            )
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         self._sort = (column, order) if 0 <= column < len(self.columns) else None

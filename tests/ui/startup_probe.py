@@ -1,0 +1,69 @@
+"""Runs in a child process (tests/ui/test_startup.py): the real `position-sync gui`, offline,
+recording at the first paint of the cached rows which modules were loaded and what the banner
+said, and every banner text shown until then. Writes JSON to REPORT, then quits.
+
+    python -m tests.ui.startup_probe REPORT EXPECT -- GUI-ARGS…
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HEAVY = ("ib_insync", "eventkit", "aiohttp", "alembic", "app.broker.adapter", "app.api")
+
+
+def main(argv: list[str]) -> int:
+    split = argv.index("--")
+    report, expect = argv[:split]
+    gui_args = argv[split + 1 :]
+    out: dict[str, Any] = {"banners": []}
+    started = time.monotonic()
+
+    from PySide6.QtCore import QEvent, QObject, QTimer
+
+    import app.ui.app as ui_app
+    from app.cli.main import main as cli_main
+
+    base_window = ui_app.MainWindow
+    expected = int(expect)
+
+    class Probe(QObject):
+        def __init__(self, window: Any) -> None:
+            super().__init__(window)
+            self.window = window
+
+        def eventFilter(self, watched: Any, event: Any) -> bool:
+            if event.type() == QEvent.Type.Paint:
+                out["banners"].append(self.window.banner.text())
+                if "painted" not in out and self.window.cache_model.rowCount() >= expected:
+                    out["painted"] = time.monotonic() - started
+                    out["loaded_at_paint"] = [m for m in HEAVY if m in sys.modules]
+                    out["banner_at_paint"] = self.window.banner.text()
+                    QTimer.singleShot(3000, self.finish)  # the broker stack loads meanwhile
+            return False
+
+        def finish(self) -> None:
+            out["loaded_later"] = [m for m in HEAVY if m in sys.modules]
+            out["banner_later"] = self.window.banner.text()
+            self.window.close()
+
+    class ProbedWindow(base_window):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.probe = Probe(self)
+            self.cache_table.viewport().installEventFilter(self.probe)
+            self.banner.installEventFilter(self.probe)
+            QTimer.singleShot(60_000, self.close)
+
+    ui_app.MainWindow = ProbedWindow
+    out["exit_code"] = cli_main(["gui", *gui_args])
+    Path(report).write_text(json.dumps(out))
+    return int(out["exit_code"])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
