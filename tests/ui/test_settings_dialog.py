@@ -4,23 +4,10 @@ masked (issue 19) — the local API's, and the Flex statements' wherever the cla
 from __future__ import annotations
 
 import pytest
-from pydantic import Field
-from PySide6.QtWidgets import QCheckBox, QLineEdit, QSpinBox
+from PySide6.QtWidgets import QCheckBox, QLineEdit
 
 from app.settings import Settings, load_settings, save_settings
 from app.ui.dialogs.settings_dialog import SettingsDialog
-
-
-class FlexSettings(Settings):
-    """The `flex` branch's statement settings (app/flex), declared as that branch declares them:
-    the dialog must show them without a change of its own."""
-
-    flex_token: str = Field("", repr=False, description="Flex Web Service token.")
-    flex_query_id: str = Field("", description="The Flex query's id.")
-    flex_url: str = Field(
-        "https://ndcdyn.interactivebrokers.com/AccountManagement/FlexWebService",
-        description="Flex Web Service address.",
-    )
 
 
 @pytest.fixture
@@ -46,7 +33,7 @@ def _accept(dialog: SettingsDialog) -> Settings:
 def test_api_settings_round_trip_through_the_file(dialog_of, tmp_path):
     dialog = dialog_of(Settings(api_token="s3cret-token"))
     assert [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())] == [
-        "Connection", "Syncing", "Notifications", "Local API",
+        "Connection", "Syncing", "Notifications", "Local API", "Statements",
     ]  # fmt: skip
     assert dialog.api_token.echoMode() == QLineEdit.EchoMode.Password  # masked
     show = dialog.findChild(QCheckBox, "api_tokenShow")
@@ -76,7 +63,7 @@ def test_an_invalid_api_setting_is_refused_with_its_name(dialog_of):
 
 
 def test_statement_settings_show_when_declared_and_round_trip(dialog_of):
-    dialog = dialog_of(FlexSettings(flex_token="tok-123", flex_query_id="987654"))
+    dialog = dialog_of(Settings(flex_token="tok-123", flex_query_id="987654"))
     tabs = [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())]
     assert tabs[-1] == "Statements"
     token = dialog.findChild(QLineEdit, "flex_token")
@@ -88,16 +75,9 @@ def test_statement_settings_show_when_declared_and_round_trip(dialog_of):
     query.setText("111")
     url.setText("https://example.test/flex")
     chosen = _accept(dialog)
-    assert isinstance(chosen, FlexSettings)
     assert (chosen.flex_token, chosen.flex_query_id, chosen.flex_url) == (
         "new-token", "111", "https://example.test/flex",
     )  # fmt: skip
-
-
-def test_without_statement_settings_there_is_no_statements_tab(dialog_of):
-    dialog = dialog_of(Settings())
-    assert "Statements" not in [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())]
-    assert not dialog.findChildren(QSpinBox, "flex_query_id")
 
 
 def test_every_user_setting_has_an_editor(dialog_of):
