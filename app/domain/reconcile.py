@@ -345,7 +345,20 @@ def _fold_key(
     if lifecycles and lifecycles[-1].lifecycle.is_open:
         last = lifecycles[-1]
         life = last.lifecycle
-        if row is not None:
+        held_before = next((x for x in reversed(existing) if x.is_open), cached)
+        if row is not None and not _has_market(row) and held_before is not None:
+            # Reported without market data (its account's prices refused or not ended: issue
+            # 16): the last known price stays, its age told by the runs' stale-price notes;
+            # value and unrealized P&L stay only while the quantity they were for does.
+            same = held_before.quantity == life.quantity
+            life = replace(
+                life,
+                current_price=held_before.current_price,
+                market_value=held_before.market_value if same else None,
+                unrealized_pnl=held_before.unrealized_pnl if same else None,
+                unrealized_pnl_pct=held_before.unrealized_pnl_pct if same else None,
+            )
+        elif row is not None:
             _, _, price, value, unrealized, pct = _market(row, life.quantity)
             life = replace(
                 life,
@@ -443,6 +456,11 @@ def _market(row: BrokerPosition, quantity: Decimal) -> _Market:
 def _market_update(cached: Lifecycle, row: BrokerPosition) -> MarketUpdate | None:
     assert cached.id is not None
     average_price, average_cost, price, value, unrealized, pct = _market(row, cached.quantity)
+    if price is None and value is None and unrealized is None:
+        # No market data reported (issue 16: its account's prices refused or not ended): the
+        # last known stays, its age told by the runs' stale-price notes (the same quantity).
+        price, value = cached.current_price, cached.market_value
+        unrealized, pct = cached.unrealized_pnl, cached.unrealized_pnl_pct
     if cached.average_cost is not None:
         # IB's average is what it was (the fast path checked): ours stands, as the fold left it.
         average_price = cached.average_price
@@ -464,6 +482,11 @@ def _market_update(cached: Lifecycle, row: BrokerPosition) -> MarketUpdate | Non
         unrealized_pnl=unrealized,
         unrealized_pnl_pct=pct,
     )
+
+
+def _has_market(row: BrokerPosition) -> bool:
+    """The row carries some usable market data (price, value or unrealized P&L)."""
+    return _usable(row.market_price) or _usable(row.market_value) or _usable(row.unrealized_pnl)
 
 
 def _usable(value: Decimal | None) -> bool:

@@ -40,7 +40,7 @@ from app.sync.results import SyncResult
 from app.sync.tasks import TaskGroup
 from app.ui import estimates
 from app.ui import formatting as fmt
-from app.ui.banner import banner_state
+from app.ui.banner import DataGaps, banner_state, note_result
 from app.ui.charts.feed import ChartsFeed
 from app.ui.dialogs.awaiting import ask, result_of, tell
 from app.ui.dialogs.mark_closed import MarkClosedDialog
@@ -92,6 +92,7 @@ class WindowController:
         self.status = ConnectionStatus(ConnectionState.CONNECTING, "Connecting to TWS…")
         self.running = False
         self.last_result: SyncResult | None = None
+        self.gaps: DataGaps | None = None  # stale prices / unavailable fills (banner)
         self.last_synced: datetime | None = None
         self.loaded = asyncio.Event()
         self.missing = 0  # cached positions the broker does not report (banner count)
@@ -275,6 +276,7 @@ class WindowController:
         # A coalesced follow-up run, if any, announces itself through _on_run_started.
         self.running = False
         self.last_result = result
+        self.gaps = note_result(self.gaps, result)
         if result.ok:
             self.last_synced = result.finished_at
         self.window.sync_button.setEnabled(True)
@@ -528,6 +530,7 @@ class WindowController:
             last_synced=self.last_synced,
             missing=self.missing,
             now=datetime.now(UTC),
+            gaps=self.gaps,
         )
         self.window.banner.show_state(state)
 
@@ -726,7 +729,7 @@ class WindowController:
         self.runtime.close(keep_gateway=True)
         self.runtime = fresh
         self.status = ConnectionStatus(ConnectionState.CONNECTING, "Connecting to TWS…")
-        self.last_result, self.last_synced = None, None
+        self.last_result, self.last_synced, self.gaps = None, None, None
         self.window.broker_model.reset([])
         self.window.database_label.setText(fresh.db.location)
         await self.reload_everything()
