@@ -31,10 +31,10 @@ IB_SERVER_LINK_MESSAGE = (
     "is paused until it is restored."
 )
 
-SERVER_LINK_OK = frozenset({1101, 1102, 2104, 2106, 2158})
-"""Notices after which a 2110 is over: IB's restore codes, or the data farms reporting OK (TWS
-sends 2104/2106/2158 when a farm connects again). Which one a real TWS sends after a 2110 is not
-documented; any of them ends the pause (a reconnect always does)."""
+SERVER_LINK_OK = frozenset({2104, 2106, 2158})
+"""Data farms reporting OK (TWS sends 2104/2106/2158 when a farm connects again): besides IB's
+restore codes 1101/1102, these end the pause a 2110 began. Which notice a real TWS sends after a
+2110 is not documented; any of them ends it (and a reconnect always does)."""
 
 MAX_POSITIONS_ACCOUNTS = 50
 """IB: "The reqPositions function is not available in Introducing Broker or Financial Advisor

@@ -365,10 +365,10 @@ class IbSession:
                 logger.warning("TWS lost its connection to IB (%s); syncing paused", code)
                 if self.ready:
                     self._on_status(ConnectionStatus(ConnectionState.IB_LOST, self._lost_text()))
-        elif code in SERVER_LINK_OK and self.ib_lost and self._lost_by == IB_SERVER_LINK_BROKEN:
+        elif code in (IB_RESTORED_DATA_LOST, IB_RESTORED) or (
             # After a 2110 TWS may announce the way back only with its farm notices.
-            self._on_error(req_id, IB_RESTORED, text, contract)
-        elif code in (IB_RESTORED_DATA_LOST, IB_RESTORED):
+            code in SERVER_LINK_OK and self.ib_lost and self._lost_by == IB_SERVER_LINK_BROKEN
+        ):
             # Whatever we held may have missed updates while IB was away: request it all again.
             self.book.invalidate()
             for watch in list(self._watches):
@@ -376,7 +376,10 @@ class IbSession:
             was_lost, self.ib_lost = self.ib_lost, False
             logger.info("TWS's connection to IB restored (%s)", code)
             if self.ready:
-                detail = "data lost" if code == IB_RESTORED_DATA_LOST else "data maintained"
+                detail = {
+                    IB_RESTORED_DATA_LOST: "data lost",
+                    IB_RESTORED: "data maintained",
+                }.get(code, "data farms OK after error 2110")
                 self._on_status(
                     ConnectionStatus(
                         ConnectionState.CONNECTED,

@@ -202,6 +202,25 @@ SCENARIOS: dict[str, Scenario] = {
                 }
             ),
         ),
+        Scenario(
+            "account-updates-held",
+            "basic; another API client holds account updates for DU1111111, so TWS refuses "
+            "DU2222222's with 2101 (Faults.account_updates_holder)",
+            build_basic,
+            _with_faults(exclusive_account_updates=True, account_updates_holder=BASIC_ACCOUNTS[0]),
+        ),
+        Scenario(
+            "positions-refused",
+            "basic; reqPositions refused as for a large advisor / on-demand IBroker login "
+            "(Faults.refuse_positions): positions only through reqPositionsMulti",
+            build_basic,
+            _with_faults(refuse_positions=True),
+        ),
+        Scenario(
+            "advisor-60",
+            "60 accounts, 600 positions: more than 50, so reqPositions is refused",
+            lambda: build_scale(600, accounts=60),
+        ),
         Scenario("scale-1000", "1,000 positions over 2 accounts", lambda: build_scale(1000)),
         Scenario("scale-20000", "20,000 positions over 50 accounts", lambda: build_scale(20_000)),
     )
