@@ -164,3 +164,55 @@ def test_exec_details_end_never_comes_positions_still_sync(
     assert snap.fills_unavailable is not None and "executions" in snap.fills_unavailable
     held = {(p.account, p.contract.con_id): p.quantity for p in snap.positions}
     assert held == {(h[0], h[1]): h[2] for h in sim.positions()}
+
+
+def test_2110_without_1100_during_snapshot_then_farms_ok_resumes(
+    run: Callable[..., Any], start_sim: Callable[..., SimulatorThread], make_broker: Any
+) -> None:
+    """Issue 16 item 7: 2110 (TWS <-> IB servers broken; a warning code ib_insync only logs)
+    mid-snapshot → incomplete and paused like 1100; the farms' OK notices → CONNECTED."""
+    sim = start_sim("basic").sim
+    broker, rec = make_broker(sim.port, timeout=5.0)
+
+    async def scenario() -> str:
+        await broker.start()
+        await rec.until_state(ConnectionState.CONNECTED)
+        sim.set_faults(delays={"executions": 0.8})
+        task = asyncio.ensure_future(broker.snapshot())
+        await until_requests(sim, In.REQ_EXECUTIONS, 1, rec)
+        sim.break_server_link()
+        with pytest.raises(IncompleteSnapshotError) as info:
+            await task
+        await rec.until_state(ConnectionState.IB_LOST)
+        assert "2110" in broker.status.message
+        with pytest.raises(BrokerUnavailableError, match="2110"):
+            await broker.snapshot()
+        sim.set_faults(delays={})
+        sim.restore_server_link()
+        await rec.until(lambda: rec.connected_count() == 2)
+        assert (await broker.snapshot()).complete
+        return info.value.reason
+
+    reason = run(scenario(), timeout=6.0)
+    assert "2110" in reason
+
+
+def test_refused_account_fails_at_once_not_after_the_timeout(
+    run: Callable[..., Any], start_sim: Callable[..., SimulatorThread], make_broker: Any
+) -> None:
+    """Issue 16 item 1: 2101 carries reqId -1 and no download end follows; the wait for that
+    account ends on the warning itself, not after `timeout`."""
+    sim = start_sim("account-updates-held").sim
+    broker, rec = make_broker(sim.port, timeout=5.0)
+
+    async def scenario() -> Any:
+        await broker.start()
+        await rec.until_state(ConnectionState.CONNECTED)
+        return await broker.snapshot()
+
+    snap = run(scenario(), timeout=3.0)  # well before one 5 s request timeout
+    assert snap.complete
+    assert [a for a, _ in snap.stale_prices] == ["DU2222222"]
+    assert "2101" in snap.stale_prices[0][1]
+    prices = {p.account: p.market_price is not None for p in snap.positions}
+    assert prices == {"DU1111111": True, "DU2222222": False}
