@@ -628,6 +628,9 @@ class IbSession:
                         stale[account] = reason
             # Executions too: without their end the positions still sync, their changes as
             # estimates (app.broker.connect names the TWS regression that withholds the end).
+            # What did arrive is used: the rows of the unended answer and the executions pushed
+            # live since the connect ("Executions that occur from trades filling after the
+            # client has connected are collected and available": ib_async#54), each a fact.
             fills_unavailable: str | None = None
             try:
                 ib_fills = await watch.wait(self.ib.reqExecutionsAsync, "executions")
@@ -635,8 +638,12 @@ class IbSession:
                 self.book.executions_pending.clear()
                 if self._broken(watch):
                     raise  # a broken connection fails the snapshot, as before
-                ib_fills, fills_unavailable = [], exc.reason
-                logger.warning("fills unavailable: %s; positions sync without them", exc.reason)
+                ib_fills, fills_unavailable = list(self.ib.fills()), exc.reason
+                logger.warning(
+                    "fills incomplete: %s; positions sync with the %d executions seen",
+                    exc.reason,
+                    len(ib_fills),
+                )
             self._check(watch)
             fills, fill_skips = self._fills(ib_fills, accounts)
             snapshot = self.book.assemble(accounts, scope, fills, fill_skips)

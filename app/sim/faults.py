@@ -70,6 +70,12 @@ class Faults:
     # request"), TWS's code for refused requests (as for read-only), reqId -1 (reqPositions
     # carries no request id). An assumption, not a documented answer.
     refuse_positions: bool = False
+    # TWS 10.30.1i: reqExecutions answered with nothing at all — no execDetails rows, no
+    # execDetailsEnd — while executions of trades filled after the connect still arrive live
+    # (github.com/ib-api-reloaded/ib_async/issues/54; ib_insync's connect then times out:
+    # ib-api-reloaded/ib_async/issues/82, erdewit/ib_insync/issues/638). `withhold_end=
+    # {"executions"}` is the milder variant: the rows, but no end.
+    silent_executions: bool = False
 
     def refuses_positions(self, accounts: int) -> bool:
         """Whether reqPositions is refused for a login with this many accounts."""

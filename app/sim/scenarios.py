@@ -184,6 +184,13 @@ SCENARIOS: dict[str, Scenario] = {
             _with_faults(withhold_end={"executions"}),
         ),
         Scenario(
+            "tws-10.30-executions",
+            "basic; reqExecutions answered with nothing (no rows, no end), live executions "
+            "still pushed (Faults.silent_executions: ib_async issue 54)",
+            build_basic,
+            _with_faults(silent_executions=True),
+        ),
+        Scenario(
             "drop-mid-positions",
             "basic; the first positions snapshot drops after row 3",
             build_basic,

@@ -407,6 +407,8 @@ class ClientSession:
 
     # ------------------------------------------------------------------ executions & orders
     def _req_executions(self, fields: list[str]) -> None:
+        if self.server.faults.silent_executions:
+            return  # see Faults.silent_executions: no rows, no end
         req_id = int(fields[2])
         matching = [
             e

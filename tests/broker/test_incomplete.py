@@ -150,7 +150,7 @@ def test_exec_details_end_never_comes_positions_still_sync(
     """Issue 16 item 2 (TWS 10.30's missing execDetailsEnd, ib-api-reloaded/ib_async#54):
     ib_insync's own connect would time out on it and never connect; ours connects, and the
     snapshot is complete without fills, saying why."""
-    sim = start_sim("no-exec-end").sim
+    sim = start_sim("tws-10.30-executions").sim
     broker, rec = make_broker(sim.port, timeout=0.3)
 
     async def scenario() -> Any:
@@ -216,3 +216,21 @@ def test_refused_account_fails_at_once_not_after_the_timeout(
     assert "2101" in snap.stale_prices[0][1]
     prices = {p.account: p.market_price is not None for p in snap.positions}
     assert prices == {"DU1111111": True, "DU2222222": False}
+
+
+def test_executions_rows_without_end_are_used_and_flagged(
+    run: Callable[..., Any], start_sim: Callable[..., SimulatorThread], make_broker: Any
+) -> None:
+    """The milder variant: the rows come, the end does not. The rows are facts (used), and
+    the snapshot still says the answer was incomplete."""
+    sim = start_sim("no-exec-end").sim
+    broker, rec = make_broker(sim.port, timeout=0.3)
+
+    async def scenario() -> Any:
+        await broker.start()
+        await rec.until_state(ConnectionState.CONNECTED)
+        return await broker.snapshot()
+
+    snap = run(scenario())
+    assert snap.complete and snap.fills_unavailable is not None
+    assert sorted(f.exec_id for f in snap.fills) == sorted(e.exec_id for e in sim.executions())

@@ -158,10 +158,10 @@ def test_exclusive_account_updates_between_real_clients(start_sim, run):
 def test_exec_details_end_never_comes_positions_sync_fills_later(make_stack, run):
     """Item 2 (TWS 10.30: ib-api-reloaded/ib_async#54, #82; erdewit/ib_insync#638). Guards:
     ib_insync's connect waiting for the executions answer — "TWS did not answer", retrying
-    forever, nothing synced. Positions commit; a sale is an estimate until its fill arrives,
-    then the fold re-derives it exactly."""
-    stack = make_stack("basic", options=OFF)
-    stack.sim.set_faults(withhold_end={"executions"})
+    forever, nothing synced. Positions commit; a fill pushed live is used all the same (exact);
+    a sale made while the app was away is an estimate until the executions answer comes, then
+    the fold re-derives it exactly."""
+    stack = make_stack("tws-10.30-executions", options=OFF)
 
     async def scenario() -> None:
         await connected(stack)
@@ -170,29 +170,39 @@ def test_exec_details_end_never_comes_positions_sync_fills_later(make_stack, run
         assert first.fills_unavailable and "executions" in first.fills_unavailable
         assert "fills unavailable" in first.summary()
         assert held(stack) == at_broker(stack)
-        assert stack.db.run_sync(repository.all_fills) == []
 
+        # Live: execDetails and commissionReport reach the app although no answer ends.
         stack.sim.fill(A, c.SAP, D(-5), D("195"), commission=D("1"))
+        live = await stack.service.sync_positions()
+        assert live.ok and live.fills_unavailable
+        sale = reducing_events(stack, A, c.SAP.con_id)[-1]
+        assert sale.pnl_basis is PnlBasis.EXACT
+        assert sale.realized_pnl == (D("195") - D("180")) * 5 - 1
+
+        # Away: a sale while the app was disconnected is in no live push.
+        await stack.broker.stop()
+        stack.sim.fill(A, c.SAP, D(-5), D("197"), commission=D("1"))
+        await connected(stack)
         blind = await stack.service.sync_positions()
         assert blind.ok and blind.fills_unavailable
-        assert held(stack)[(A, c.SAP.con_id)] == 15
+        assert held(stack)[(A, c.SAP.con_id)] == 10
         sale = reducing_events(stack, A, c.SAP.con_id)[-1]
         assert sale.pnl_basis is PnlBasis.ESTIMATED  # priced from the market: no fill seen
         doc = status_json(status(stack), datetime.now(UTC))
         assert doc["fills_unavailable"] == blind.fills_unavailable
 
-        stack.sim.set_faults(withhold_end=set())
+        stack.sim.set_faults(silent_executions=False)
         seen = await stack.service.sync_positions()
         assert seen.ok and seen.fills_unavailable is None
         sale = reducing_events(stack, A, c.SAP.con_id)[-1]
-        assert sale.pnl_basis is PnlBasis.EXACT and sale.price == D("195")
-        assert sale.realized_pnl == (D("195") - D("180")) * 5 - 1
+        assert sale.pnl_basis is PnlBasis.EXACT and sale.price == D("197")
+        assert sale.realized_pnl == (D("197") - D("180")) * 5 - 1
         assert held(stack) == at_broker(stack) and closed(stack) == []
         assert status_json(status(stack), datetime.now(UTC))["fills_unavailable"] is None
 
     run(scenario(), timeout=60)
-    # The connect asked for no executions; each sync asked once.
-    assert stack.sim.received_ids().count(In.REQ_EXECUTIONS) == 3
+    # The connects asked for no executions; each sync asked once.
+    assert stack.sim.received_ids().count(In.REQ_EXECUTIONS) == 4
 
 
 def test_positions_refused_synced_through_positions_multi(make_stack, run):
