@@ -332,3 +332,34 @@ def test_yesterdays_fill_outside_executions_is_an_estimate(make_stack, run):
         assert closed(stack) == []
 
     run(scenario(), timeout=60)
+
+
+def test_fills_arriving_after_a_blind_first_sync_restate_it_exactly(make_stack, run):
+    """Item 2: the first sync ran without executions (TWS 10.30); today's fills that arrive
+    at a later sync are folded into the history: each opening is restated as held before the
+    fills, and the fills' realized P&L is exact — no double count, nothing closed."""
+    from app.domain.values import EventKind
+
+    stack = make_stack("tws-10.30-executions", options=OFF)
+
+    async def scenario() -> None:
+        await connected(stack)
+        assert (await stack.service.sync_positions()).fills_unavailable
+        stack.sim.set_faults(silent_executions=False)
+        later = await stack.service.sync_positions()
+        assert later.ok and later.fills_unavailable is None
+        assert held(stack) == at_broker(stack) and closed(stack) == []
+        aapl = open_row(stack, A, c.AAPL.con_id)
+        assert aapl is not None
+        steps = [
+            (e.kind, e.quantity_before, e.quantity_after, e.price)
+            for e in stack.db.run_sync(repository.events, aapl.id)
+        ]
+        assert steps == [
+            (EventKind.OPENED, 0, 80, D("150.25")),  # held before the fill (IB's average)
+            (EventKind.INCREASED, 80, 100, D("188")),  # today's add, from its fill
+        ]
+        tsla = reducing_events(stack, A, c.TSLA.con_id)
+        assert [(e.realized_pnl, e.pnl_basis) for e in tsla] == [(D(89), PnlBasis.EXACT)]
+
+    run(scenario(), timeout=60)
