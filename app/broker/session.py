@@ -76,6 +76,9 @@ IB_LOST_MESSAGE = (
 )
 
 
+EXECUTIONS_GRACE = 0.5
+"""Seconds a snapshot waits for execDetailsEnd once this connection saw one never come."""
+
 READ_CHUNK = 32 * 1024
 """Bytes read from the socket per callback (asyncio's default: 256 KiB).
 
@@ -113,8 +116,12 @@ class _Watch:
         if not self.broken.done():
             self.broken.set_result(reason)
 
-    async def wait(self, request: Callable[[], Awaitable[Any]], what: str) -> Any:
-        """Send `request` and wait for its end marker, the connection breaking, or timeout."""
+    async def wait(
+        self, request: Callable[[], Awaitable[Any]], what: str, within: float | None = None
+    ) -> Any:
+        """Send `request` and wait for its end marker, the connection breaking, or timeout
+        (`within` seconds instead of the session's, when given)."""
+        limit = self.timeout if within is None else within
         if self.broken.done():
             raise IncompleteSnapshotError(f"{self.broken.result()} before the {what} request")
         try:
@@ -123,7 +130,7 @@ class _Watch:
             raise IncompleteSnapshotError(f"could not send the {what} request: {exc}") from exc
         try:
             await asyncio.wait(
-                (future, self.broken), timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED
+                (future, self.broken), timeout=limit, return_when=asyncio.FIRST_COMPLETED
             )
         finally:
             if not future.done():
@@ -144,7 +151,7 @@ class _Watch:
         if self.broken.done():
             raise IncompleteSnapshotError(f"{self.broken.result()} during the {what} request")
         raise IncompleteSnapshotError(
-            f"no complete answer to the {what} request within {self.timeout:g} s"
+            f"no complete answer to the {what} request within {limit:g} s"
         )
 
 
@@ -189,6 +196,10 @@ class IbSession:
         self._positions_refusals = Refusals()
         self._multi = PositionsMulti()
         self._positions_refused: str | None = None  # why TWS refused reqPositions, if it did
+        # An executions answer of this connection did not end (TWS 10.30): later snapshots
+        # wait only EXECUTIONS_GRACE for theirs, so a fill's sync is not held `timeout` each
+        # time; any execDetailsEnd clears it.
+        self._executions_unended = False
 
         ib = ReadOnlyIB()  # type: ignore[no-untyped-call]
         # ib_insync's own Execution.time then agrees with ours for zone-less times (it would
@@ -548,6 +559,7 @@ class IbSession:
             )
 
     def _on_execution_end(self, fields: list[str], forward: Forward) -> None:
+        self._executions_unended = False  # TWS answers executions again
         if len(fields) == 3:
             with contextlib.suppress(ValueError):
                 self.book.end_executions(int(fields[2]))
@@ -632,12 +644,14 @@ class IbSession:
             # live since the connect ("Executions that occur from trades filling after the
             # client has connected are collected and available": ib_async#54), each a fact.
             fills_unavailable: str | None = None
+            within = min(self.timeout, EXECUTIONS_GRACE) if self._executions_unended else None
             try:
-                ib_fills = await watch.wait(self.ib.reqExecutionsAsync, "executions")
+                ib_fills = await watch.wait(self.ib.reqExecutionsAsync, "executions", within)
             except IncompleteSnapshotError as exc:
                 self.book.executions_pending.clear()
                 if self._broken(watch):
                     raise  # a broken connection fails the snapshot, as before
+                self._executions_unended = True
                 ib_fills, fills_unavailable = list(self.ib.fills()), exc.reason
                 logger.warning(
                     "fills incomplete: %s; positions sync with the %d executions seen",

@@ -234,3 +234,38 @@ def test_executions_rows_without_end_are_used_and_flagged(
     snap = run(scenario())
     assert snap.complete and snap.fills_unavailable is not None
     assert sorted(f.exec_id for f in snap.fills) == sorted(e.exec_id for e in sim.executions())
+
+
+def test_after_one_unended_executions_answer_later_snapshots_do_not_wait_the_timeout(
+    run: Callable[..., Any], start_sim: Callable[..., SimulatorThread], make_broker: Any
+) -> None:
+    """Under the TWS 10.30 bug every reqExecutions stays unanswered: only the first snapshot of
+    a connection waits `timeout` for it; later ones wait EXECUTIONS_GRACE, so a fill's sync is
+    not held 10 s each time, and the fill itself (pushed live) is in the snapshot."""
+    from decimal import Decimal
+
+    from app.broker.session import EXECUTIONS_GRACE
+    from app.sim import contracts as c
+
+    sim = start_sim("tws-10.30-executions").sim
+    broker, rec = make_broker(sim.port, timeout=2.0)
+
+    async def scenario() -> tuple[float, float, Any]:
+        loop = asyncio.get_running_loop()
+        await broker.start()
+        await rec.until_state(ConnectionState.CONNECTED)
+        start = loop.time()
+        assert (await broker.snapshot()).fills_unavailable
+        first = loop.time() - start
+        sim.fill("DU1111111", c.SAP, Decimal(-5), Decimal("195"), commission=Decimal("1"))
+        await rec.until(lambda: any(e.key == ("DU1111111", c.SAP.con_id) for e in rec.events))
+        start = loop.time()
+        snap = await broker.snapshot()
+        return first, loop.time() - start, snap
+
+    first, later, snap = run(scenario(), timeout=10)
+    assert first >= 2.0 and later < EXECUTIONS_GRACE + 0.4
+    assert snap.fills_unavailable and "0.5 s" in snap.fills_unavailable
+    assert [f.contract.symbol for f in snap.fills] == ["SAP"]  # the live push, exact
+    sim.set_faults(silent_executions=False)
+    assert run(broker.snapshot()).fills_unavailable is None  # TWS answers again
