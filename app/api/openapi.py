@@ -81,6 +81,18 @@ _SCHEMAS: dict[str, Any] = {
         "The outcome of one sync run. A run that could not sync (TWS closed, incomplete "
         "snapshot) is still an answer: `ok` is false and `error` says why; nothing changed.",
     ),
+    "StalePrices": _object(
+        {
+            "account": _STR,
+            "reason": {**_STR, "description": "Why TWS did not refresh them (e.g. error 2101)."},
+            "prices_as_of": _nullable(
+                {**TIME, "description": "End of the last sync that refreshed them."}
+            ),
+            "prices_age_seconds": _nullable({"type": "number"}),
+        },
+        "An account whose prices are stale: TWS did not serve its market data in the last "
+        "committed sync (quantities synced all the same).",
+    ),
     "SyncRun": _object(
         {
             "id": _INT,
@@ -184,6 +196,19 @@ _SCHEMAS: dict[str, Any] = {
                 "type": "array",
                 "items": {"$ref": "#/components/schemas/MissingAtBroker"},
             },
+            "stale_prices": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/StalePrices"},
+                "description": "Accounts whose market data the last committed sync could not "
+                "refresh (their last prices stand); empty when all were refreshed.",
+            },
+            "fills_unavailable": _nullable(
+                {
+                    **_STR,
+                    "description": "Why the last committed sync had no executions answer (its "
+                    "changes are estimates until the fills arrive); null when it had one.",
+                }
+            ),
         },
         "Exactly the document `position-sync status --json` prints (see the README).",
     ),

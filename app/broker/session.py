@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 from ib_insync import IB
 from ib_insync.wrapper import RequestError
 
+from app.broker.connect import connect_api
 from app.broker.contract_details import PriceUnits
 from app.broker.convert import (
     PORTFOLIO_FIELDS,
@@ -35,6 +36,17 @@ from app.broker.convert import (
     portfolio_fields,
     position_fields,
     row_key,
+)
+from app.broker.gaps import (
+    ACCOUNT_REFUSED,
+    IB_SERVER_LINK_BROKEN,
+    IB_SERVER_LINK_MESSAGE,
+    SERVER_LINK_OK,
+    PositionsMulti,
+    Refusals,
+    multi_as_position,
+    positions_refusal,
+    use_positions_multi,
 )
 from app.broker.guard import install_guard
 from app.broker.live import LiveBook
@@ -64,6 +76,9 @@ IB_LOST_MESSAGE = (
     "TWS lost its connection to IB's servers (error 1100); syncing is paused until it is restored."
 )
 
+
+EXECUTIONS_GRACE = 0.5
+"""Seconds a snapshot waits for execDetailsEnd once this connection saw one never come."""
 
 READ_CHUNK = 32 * 1024
 """Bytes read from the socket per callback (asyncio's default: 256 KiB).
@@ -102,8 +117,12 @@ class _Watch:
         if not self.broken.done():
             self.broken.set_result(reason)
 
-    async def wait(self, request: Callable[[], Awaitable[Any]], what: str) -> Any:
-        """Send `request` and wait for its end marker, the connection breaking, or timeout."""
+    async def wait(
+        self, request: Callable[[], Awaitable[Any]], what: str, within: float | None = None
+    ) -> Any:
+        """Send `request` and wait for its end marker, the connection breaking, or timeout
+        (`within` seconds instead of the session's, when given)."""
+        limit = self.timeout if within is None else within
         if self.broken.done():
             raise IncompleteSnapshotError(f"{self.broken.result()} before the {what} request")
         try:
@@ -112,7 +131,7 @@ class _Watch:
             raise IncompleteSnapshotError(f"could not send the {what} request: {exc}") from exc
         try:
             await asyncio.wait(
-                (future, self.broken), timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED
+                (future, self.broken), timeout=limit, return_when=asyncio.FIRST_COMPLETED
             )
         finally:
             if not future.done():
@@ -133,7 +152,7 @@ class _Watch:
         if self.broken.done():
             raise IncompleteSnapshotError(f"{self.broken.result()} during the {what} request")
         raise IncompleteSnapshotError(
-            f"no complete answer to the {what} request within {self.timeout:g} s"
+            f"no complete answer to the {what} request within {limit:g} s"
         )
 
 
@@ -171,11 +190,20 @@ class IbSession:
         self._zone_assumed = False
         self.ready = False
         self.ib_lost = False
+        self._lost_by = IB_LOST  # the code that paused syncing: 1100 or 2110
         self._closed: asyncio.Future[str] = loop.create_future()
         self._transport_closed: asyncio.Future[None] = loop.create_future()
         self._watches: set[_Watch] = set()
         # priceMagnifier per contract (app.broker.contract_details); shared across connections.
         self.price_units = price_units if price_units is not None else PriceUnits()
+        self._account_refusals = Refusals()
+        self._positions_refusals = Refusals()
+        self._multi = PositionsMulti()
+        self._positions_refused: str | None = None  # why TWS refused reqPositions, if it did
+        # An executions answer of this connection did not end (TWS 10.30): later snapshots
+        # wait only EXECUTIONS_GRACE for theirs, so a fill's sync is not held `timeout` each
+        # time; any execDetailsEnd clears it.
+        self._executions_unended = False
 
         ib = ReadOnlyIB()  # type: ignore[no-untyped-call]
         # ib_insync's own Execution.time then agrees with ours for zone-less times (it would
@@ -202,6 +230,8 @@ class IbSession:
             11: self._on_execution,
             55: self._on_execution_end,
             59: self._on_commission,
+            71: self._on_position_multi,
+            72: self._on_position_multi_end,
         }
         for msg_id, hook in hooks.items():
             handlers[msg_id] = _hooked(hook, handlers[msg_id])
@@ -225,19 +255,10 @@ class IbSession:
 
         self.ib.errorEvent += on_error
         self.ib.client.apiError += on_api_error
-        connecting = asyncio.ensure_future(
-            self.ib.connectAsync(
-                self.host,
-                self.port,
-                self.client_id,
-                timeout=self.timeout,
-                readonly=True,
-                account=self.account,
-            )
-        )
+        connecting = asyncio.ensure_future(self._connect_and_subscribe())
         try:
-            # ib_insync bounds each stage (socket, handshake, first requests, executions) by
-            # `timeout`; this is only a backstop for all of them together.
+            # ib_insync bounds each stage (socket, handshake) by `timeout`; this is only a
+            # backstop for both together. Nothing else is awaited here (app.broker.connect).
             await asyncio.wait(
                 (connecting, failure),
                 timeout=self.timeout * 4 + 1,
@@ -270,6 +291,27 @@ class IbSession:
         if failure.done():
             raise failure.result()
         raise TimeoutError(f"no answer from TWS within {self.timeout * 4 + 1:g} s")
+
+    async def _connect_and_subscribe(self) -> None:
+        """The API handshake, then the subscriptions ib_insync's connect would make (positions;
+        account updates of a single or the configured account), each bounded and best-effort:
+        the snapshots ask again for whatever did not end. No executions (app.broker.connect)."""
+        await connect_api(self.ib, self.host, self.port, self.client_id, self.timeout)
+        accounts = self.ib.client.getAccounts()
+        account = self.account or (accounts[0] if len(accounts) == 1 else "")
+        requests: dict[str, Awaitable[Any]] = {}
+        if not use_positions_multi(len(accounts), None):
+            requests["positions"] = self._positions_refusals.race(self.ib.reqPositionsAsync())
+        if account:
+            requests["account updates"] = self._account_refusals.race(
+                self.ib.reqAccountUpdatesAsync(account)
+            )
+        answers = await asyncio.gather(
+            *(asyncio.wait_for(r, self.timeout) for r in requests.values()), return_exceptions=True
+        )
+        for name, answer in zip(requests, answers, strict=True):
+            if isinstance(answer, BaseException):
+                logger.warning("the connect's %s request did not end: %r", name, answer)
 
     async def wait_closed(self) -> str:
         """Wait until the connection ends; returns why."""
@@ -319,16 +361,29 @@ class IbSession:
     # ------------------------------------------------------------------ connectivity
     def _on_error(self, req_id: int, code: int, text: str, contract: Any) -> None:
         self.book.executions_pending.discard(req_id)
-        if code == IB_LOST:
+        if code == ACCOUNT_REFUSED:
+            self._account_refusals.refuse(code, text)
+        elif req_id == -1 and self.book.positions_pending is not None:
+            refusal = positions_refusal(code, text)
+            if refusal is not None:
+                self._positions_refused = refusal
+                self._positions_refusals.refuse(code, text)
+        if code in (IB_LOST, IB_SERVER_LINK_BROKEN):
+            # 2110 (TWS <-> IB's servers broken) can come without 1100: what TWS holds then
+            # may be stale, so it pauses syncing just the same (app.broker.gaps).
             self.book.invalidate()
             for watch in list(self._watches):
-                watch.break_with("TWS lost its connection to IB (error 1100)")
+                watch.break_with(f"TWS lost its connection to IB (error {code})")
             if not self.ib_lost:
                 self.ib_lost = True
-                logger.warning("TWS lost its connection to IB (1100); syncing paused")
+                self._lost_by = code
+                logger.warning("TWS lost its connection to IB (%s); syncing paused", code)
                 if self.ready:
-                    self._on_status(ConnectionStatus(ConnectionState.IB_LOST, IB_LOST_MESSAGE))
-        elif code in (IB_RESTORED_DATA_LOST, IB_RESTORED):
+                    self._on_status(ConnectionStatus(ConnectionState.IB_LOST, self._lost_text()))
+        elif code in (IB_RESTORED_DATA_LOST, IB_RESTORED) or (
+            # After a 2110 TWS may announce the way back only with its farm notices.
+            code in SERVER_LINK_OK and self.ib_lost and self._lost_by == IB_SERVER_LINK_BROKEN
+        ):
             # Whatever we held may have missed updates while IB was away: request it all again.
             self.book.invalidate()
             for watch in list(self._watches):
@@ -336,7 +391,10 @@ class IbSession:
             was_lost, self.ib_lost = self.ib_lost, False
             logger.info("TWS's connection to IB restored (%s)", code)
             if self.ready:
-                detail = "data lost" if code == IB_RESTORED_DATA_LOST else "data maintained"
+                detail = {
+                    IB_RESTORED_DATA_LOST: "data lost",
+                    IB_RESTORED: "data maintained",
+                }.get(code, "data farms OK after error 2110")
                 self._on_status(
                     ConnectionStatus(
                         ConnectionState.CONNECTED,
@@ -353,8 +411,11 @@ class IbSession:
     def status(self) -> ConnectionStatus:
         """What the banner should say about this (connected) session."""
         if self.ib_lost:
-            return ConnectionStatus(ConnectionState.IB_LOST, IB_LOST_MESSAGE)
+            return ConnectionStatus(ConnectionState.IB_LOST, self._lost_text())
         return ConnectionStatus(ConnectionState.CONNECTED, self.describe())
+
+    def _lost_text(self) -> str:
+        return IB_SERVER_LINK_MESSAGE if self._lost_by == IB_SERVER_LINK_BROKEN else IB_LOST_MESSAGE
 
     # ------------------------------------------------------------------ outgoing requests
     def _on_request(self, fields: list[str]) -> None:
@@ -400,6 +461,20 @@ class IbSession:
         self.book.put_position(row)
         if not solicited:
             self._emit(BrokerEventKind.POSITION, row.key)
+
+    def _on_position_multi(self, fields: list[str], forward: Forward) -> None:
+        # Read as a position row: the same book, the same bad-row rules (not forwarded:
+        # ib_insync's wrapper ignores these rows anyway).
+        try:
+            known = self._multi.knows(int(fields[2]))
+        except (IndexError, ValueError):
+            known = False
+        if known:
+            self._on_position(multi_as_position(fields), forward)
+
+    def _on_position_multi_end(self, fields: list[str], forward: Forward) -> None:
+        with contextlib.suppress(IndexError, ValueError):
+            self._multi.end(int(fields[2]))
 
     def _on_position_end(self, fields: list[str], forward: Forward) -> None:
         self.book.end_positions()
@@ -488,6 +563,7 @@ class IbSession:
             )
 
     def _on_execution_end(self, fields: list[str], forward: Forward) -> None:
+        self._executions_unended = False  # TWS answers executions again
         if len(fields) == 3:
             with contextlib.suppress(ValueError):
                 self.book.end_executions(int(fields[2]))
@@ -546,44 +622,54 @@ class IbSession:
         if not self.ready or self.closed:
             raise BrokerUnavailableError("not connected to TWS")
         if self.ib_lost:
-            raise BrokerUnavailableError(IB_LOST_MESSAGE)
+            raise BrokerUnavailableError(self._lost_text())
         accounts = self.covered_accounts()
         watch = _Watch(self.book.generation, self.timeout)
         self._watches.add(watch)
         try:
             if not self.book.positions_current() or (refresh and self.book.positions_served):
-                try:
-                    await watch.wait(self.ib.reqPositionsAsync, "positions")
-                except IncompleteSnapshotError:
-                    self.book.abandon_positions()
-                    raise
-                if not self.book.positions_current():
-                    raise IncompleteSnapshotError(
-                        "positionEnd arrived for a request older than the current connection state"
-                    )
+                await self._request_positions(watch, accounts)
             in_scope = {key[0] for key in scope} if scope is not None else None
+            # Market data is best-effort (DESIGN rule 1): an account TWS does not serve (2101:
+            # another API client holds the one account-updates subscription) or whose download
+            # does not end keeps its last prices, and the snapshot says which accounts.
+            stale: dict[str, str] = {}
             for account in accounts:
                 if in_scope is not None and account not in in_scope:
                     continue
                 current = self.book.account_current(account, live_only=scope is None)
                 if not current or (refresh and account in self.book.accounts_served):
-                    what = f"account data of {mask_account(account)}"
-                    try:
-                        request = functools.partial(self.ib.reqAccountUpdatesAsync, account)
-                        await watch.wait(request, what)
-                    except IncompleteSnapshotError:
-                        self.book.abandon_account(account)
-                        raise
-                    if not self.book.account_current(account, live_only=False):
-                        raise IncompleteSnapshotError(f"the {what} did not end")
+                    reason = await self._request_account(watch, account)
+                    if reason is not None:
+                        stale[account] = reason
+            # Executions too: without their end the positions still sync, their changes as
+            # estimates (app.broker.connect names the TWS regression that withholds the end).
+            # What did arrive is used: the rows of the unended answer and the executions pushed
+            # live since the connect ("Executions that occur from trades filling after the
+            # client has connected are collected and available": ib_async#54), each a fact.
+            fills_unavailable: str | None = None
+            within = min(self.timeout, EXECUTIONS_GRACE) if self._executions_unended else None
             try:
-                ib_fills = await watch.wait(self.ib.reqExecutionsAsync, "executions")
-            except IncompleteSnapshotError:
+                ib_fills = await watch.wait(self.ib.reqExecutionsAsync, "executions", within)
+            except IncompleteSnapshotError as exc:
                 self.book.executions_pending.clear()
-                raise
+                if self._broken(watch):
+                    raise  # a broken connection fails the snapshot, as before
+                self._executions_unended = True
+                ib_fills, fills_unavailable = list(self.ib.fills()), exc.reason
+                logger.warning(
+                    "fills incomplete: %s; positions sync with the %d executions seen",
+                    exc.reason,
+                    len(ib_fills),
+                )
             self._check(watch)
             fills, fill_skips = self._fills(ib_fills, accounts)
             snapshot = self.book.assemble(accounts, scope, fills, fill_skips)
+            snapshot = replace(
+                snapshot,
+                stale_prices=tuple(sorted(stale.items())),
+                fills_unavailable=fills_unavailable,
+            )
             snapshot = await self.price_units.settle(
                 snapshot, self.ib.reqContractDetailsAsync, self.timeout
             )
@@ -592,6 +678,93 @@ class IbSession:
             return snapshot
         finally:
             self._watches.discard(watch)
+
+    async def _request_positions(self, watch: _Watch, accounts: tuple[str, ...]) -> None:
+        """Positions of every covered account, ended; IncompleteSnapshotError otherwise.
+
+        reqPositions, or one reqPositionsMulti per account where reqPositions is not served:
+        a login with more than 50 accounts, or one whose reqPositions TWS refused.
+        """
+        managed = len(self.book.managed)
+        if use_positions_multi(managed, self._positions_refused):
+            await self._request_positions_multi(watch, accounts)
+            return
+
+        def request() -> Awaitable[Any]:
+            return self._positions_refusals.race(self.ib.reqPositionsAsync())
+
+        try:
+            await watch.wait(request, "positions")
+        except IncompleteSnapshotError as exc:
+            self.book.abandon_positions()
+            if self._positions_refused is None or self._broken(watch):
+                raise
+            logger.warning("%s; asking reqPositionsMulti per account instead", exc.reason)
+            await self._request_positions_multi(watch, accounts)
+            return
+        if not self.book.positions_current():
+            raise IncompleteSnapshotError(
+                "positionEnd arrived for a request older than the current connection state"
+            )
+
+    async def _request_positions_multi(self, watch: _Watch, accounts: tuple[str, ...]) -> None:
+        for req_id in self._multi.drop_all():
+            with contextlib.suppress(ConnectionError):
+                self.ib.client.cancelPositionsMulti(req_id)  # type: ignore[no-untyped-call]
+        # One positions answer made of one request per account: the book treats them as one
+        # reqPositions (begun now, ended when the last account's positionMultiEnd came).
+        self.book.begin_positions()
+        client = self.ib.client
+        for account in accounts:
+            req_id, ended = self._multi.start(account, client.getReqId())
+
+            async def send(
+                req_id: int = req_id, account: str = account, ended: asyncio.Future[None] = ended
+            ) -> None:
+                client.reqPositionsMulti(req_id, account, "")  # type: ignore[no-untyped-call]
+                await asyncio.shield(ended)
+
+            what = f"positions of {mask_account(account)} (reqPositionsMulti)"
+            try:
+                await watch.wait(send, what)
+            except IncompleteSnapshotError:
+                self.book.abandon_positions()
+                raise
+        self.book.end_positions()
+        if not self.book.positions_current():
+            raise IncompleteSnapshotError(
+                "positionMultiEnd arrived for a request older than the current connection state"
+            )
+
+    async def _request_account(self, watch: _Watch, account: str) -> str | None:
+        """Subscribe to `account`'s updates and wait for its download end; None when it came,
+        else why not (the connection breaking raises IncompleteSnapshotError)."""
+        what = f"account data of {mask_account(account)}"
+
+        def request() -> Awaitable[Any]:
+            return self._account_refusals.race(self.ib.reqAccountUpdatesAsync(account))
+
+        try:
+            await watch.wait(request, what)
+        except IncompleteSnapshotError as exc:
+            self.book.abandon_account(account)
+            if self._broken(watch):
+                raise
+            logger.warning("prices of %s stale: %s", mask_account(account), exc.reason)
+            return exc.reason
+        if not self.book.account_current(account, live_only=False):
+            return f"the {what} did not end"
+        return None
+
+    def _broken(self, watch: _Watch) -> bool:
+        """The snapshot cannot be complete any more (what _check raises for)."""
+        return (
+            watch.broken.done()
+            or self.closed
+            or not self.ib.isConnected()
+            or self.ib_lost
+            or self.book.generation != watch.generation
+        )
 
     def _check(self, watch: _Watch) -> None:
         """The socket stayed up and IB stayed connected throughout (DESIGN rule 1)."""

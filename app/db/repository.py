@@ -8,6 +8,7 @@ Rows are read with Core selects and turned into domain values here; ORM rows nev
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -34,7 +35,14 @@ from app.domain.executions import base_exec_id, correction_rank
 from app.domain.history import Observation, ObservationKind, StoredHistory
 from app.domain.money import ByCurrency, totals_from_parts
 from app.domain.plan import LifecycleChange, MarketUpdate, SyncPlan
-from app.domain.records import LedgerStatus, RunOutcome, StoredEvent, SyncRun, SyncStats
+from app.domain.records import (
+    LedgerStatus,
+    RunOutcome,
+    StalePrices,
+    StoredEvent,
+    SyncRun,
+    SyncStats,
+)
 from app.domain.series import RealizedAmount
 from app.domain.values import (
     ONE,
@@ -387,7 +395,26 @@ def _sync_run(row: Row[Any]) -> SyncRun:
         missing=row.missing,
         duration_ms=row.duration_ms,
         error=row.error,
+        stale_prices=_gaps(row.stale_prices),
+        fills_unavailable=row.fills_unavailable,
     )
+
+
+def _gaps_text(stale: tuple[tuple[str, str], ...]) -> str | None:
+    """`sync_runs.stale_prices`: a JSON object account -> why, or NULL for none."""
+    return json.dumps(dict(stale), sort_keys=True) if stale else None
+
+
+def _gaps(text: str | None) -> tuple[tuple[str, str], ...]:
+    if not text:
+        return ()
+    try:
+        stored = json.loads(text)
+    except ValueError:
+        return (("?", text),)  # written by another tool: shown as it is
+    if not isinstance(stored, dict):
+        return (("?", text),)
+    return tuple(sorted((str(k), str(v)) for k, v in stored.items()))
 
 
 # ---------------------------------------------------------------------------- accounts
@@ -497,6 +524,8 @@ def apply_plan(
             "missing": counts.get("missing", 0),
             "duration_ms": outcome.duration_ms,
             "error": outcome.error,
+            "stale_prices": _gaps_text(outcome.stale_prices),
+            "fills_unavailable": outcome.fills_unavailable,
         },
     ).scalar_one()
     if outcome.status is not SyncStatus.OK or plan.incomplete_reason is not None:
@@ -997,4 +1026,41 @@ def ledger_status(session: Session, database: str, revision: str | None) -> Ledg
         missing_at_broker=tuple(missing_at_broker(session)),
         realized_by_currency=realized_total(session),
         exchange_rates=tuple(rates.latest_rates(session)),
+        stale_prices=stale_prices(session),
     )
+
+
+_FULL_TRIGGERS = tuple(
+    t.value
+    for t in (SyncTrigger.STARTUP, SyncTrigger.PERIODIC, SyncTrigger.MANUAL, SyncTrigger.RECONNECT)
+)
+"""Triggers of full syncs: each asks for every covered account's market data."""
+
+STALE_LOOKBACK = 1_000
+"""Committed runs searched for when a stale account's prices were last refreshed."""
+
+
+def stale_prices(session: Session) -> tuple[StalePrices, ...]:
+    """Accounts whose prices the latest committed run kept from before, each with the end of
+    the latest committed full sync that refreshed them (issue 16)."""
+    query = (
+        select(R.c.finished_at, R.c.trigger, R.c.stale_prices)
+        .where(R.c.status == SyncStatus.OK.value)
+        .order_by(R.c.id.desc())
+        .limit(STALE_LOOKBACK)
+    )
+    rows = session.execute(query).all()
+    if not rows or not rows[0].stale_prices:
+        return ()
+    out: list[StalePrices] = []
+    for account, reason in _gaps(rows[0].stale_prices):
+        as_of = next(
+            (
+                r.finished_at
+                for r in rows
+                if r.trigger in _FULL_TRIGGERS and account not in dict(_gaps(r.stale_prices))
+            ),
+            None,
+        )
+        out.append(StalePrices(account, reason, as_of))
+    return tuple(out)

@@ -175,6 +175,8 @@ def _commit(
         status=status,
         error=plan.incomplete_reason,
         positions_seen=plan.positions_seen,
+        stale_prices=snapshot.stale_prices if status is SyncStatus.OK else (),
+        fills_unavailable=snapshot.fills_unavailable if status is SyncStatus.OK else None,
     )
     opened: list[int] = []
     run_id = repository.apply_plan(session, plan, outcome, opened)

@@ -169,6 +169,10 @@ class SyncRunRow(Base):
     missing: Mapped[int] = mapped_column(default=0)
     duration_ms: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(Text)
+    # What a committed run lacked (issue 16): a JSON object account -> why its prices were not
+    # refreshed, and why the executions answer was unavailable. NULL: nothing lacked.
+    stale_prices: Mapped[str | None] = mapped_column(Text)
+    fills_unavailable: Mapped[str | None] = mapped_column(Text)
 
 
 class PositionEventRow(Base):

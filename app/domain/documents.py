@@ -158,4 +158,16 @@ def status_json(status: LedgerStatus, now: datetime) -> dict[str, Any]:
             }
             for p in status.missing_at_broker
         ],
+        "stale_prices": [
+            {
+                "account": stale.account,
+                "reason": stale.reason,
+                "prices_as_of": iso(stale.as_of),
+                "prices_age_seconds": (
+                    round((now - stale.as_of).total_seconds(), 1) if stale.as_of else None
+                ),
+            }
+            for stale in status.stale_prices
+        ],
+        "fills_unavailable": status.last_success.fills_unavailable if status.last_success else None,
     }

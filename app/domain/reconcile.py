@@ -78,6 +78,9 @@ def reconcile(
     blocked: set[PositionKey] = {row.key for row in snapshot.skipped if row.key is not None}
     broker: dict[PositionKey, BrokerPosition] = {}
     accounts = snapshot.accounts
+    # Accounts whose market data TWS did not serve this time (issue 16): their rows carry none,
+    # and each position keeps its last price, its age told by the runs' stale-price notes.
+    stale = frozenset(account for account, _ in snapshot.stale_prices)
     for reported in snapshot.positions:
         key = reported.key
         problem = _row_problem(reported, accounts)
@@ -151,7 +154,7 @@ def reconcile(
         ):
             assert cached.id is not None
             seen.append(cached.id)
-            update = _market_update(cached, reported)
+            update = _market_update(cached, reported, reported.account in stale)
             if update is not None:
                 market.append(update)
             continue
@@ -202,6 +205,7 @@ def reconcile(
             observation,
             stored.get(key, _NO_HISTORY) if load_history is not None else None,
             options,
+            keep_last_price=key[0] in stale,
         )
         changes.extend(key_changes)
         deleted.extend(key_deleted)
@@ -311,6 +315,8 @@ def _fold_key(
     observation: Observation | None,
     stored: StoredHistory | None,
     options: ReconcileOptions,
+    *,
+    keep_last_price: bool = False,
 ) -> tuple[list[LifecycleChange], list[int], tuple[str, ...]]:
     """Fold the key's whole history (with this snapshot's facts) and plan what differs from
     what is stored: (changes, lifecycle ids to delete, held execIds)."""
@@ -358,7 +364,20 @@ def _fold_key(
     if lifecycles and lifecycles[-1].lifecycle.is_open:
         last = lifecycles[-1]
         life = last.lifecycle
-        if row is not None:
+        held_before = next((x for x in reversed(existing) if x.is_open), cached)
+        if keep_last_price and row and not _has_market(row) and held_before is not None:
+            # Reported without market data because its account's were refused or did not end
+            # (issue 16): the last known price stays, its age told by the runs' stale-price
+            # notes; value and unrealized P&L stay only while the quantity they were for does.
+            same = held_before.quantity == life.quantity
+            life = replace(
+                life,
+                current_price=held_before.current_price,
+                market_value=held_before.market_value if same else None,
+                unrealized_pnl=held_before.unrealized_pnl if same else None,
+                unrealized_pnl_pct=held_before.unrealized_pnl_pct if same else None,
+            )
+        elif row is not None:
             _, _, price, value, unrealized, pct = _market(row, life.quantity)
             life = replace(
                 life,
@@ -455,9 +474,16 @@ def _market(row: BrokerPosition, quantity: Decimal) -> _Market:
     return row.average_price, row.average_cost, price, value, unrealized, pct
 
 
-def _market_update(cached: Lifecycle, row: BrokerPosition) -> MarketUpdate | None:
+def _market_update(
+    cached: Lifecycle, row: BrokerPosition, keep_last: bool = False
+) -> MarketUpdate | None:
     assert cached.id is not None
     average_price, average_cost, price, value, unrealized, pct = _market(row, cached.quantity)
+    if keep_last and price is None and value is None and unrealized is None:
+        # No market data because its account's were refused or did not end (issue 16): the
+        # last known stays, its age told by the runs' stale-price notes (the same quantity).
+        price, value = cached.current_price, cached.market_value
+        unrealized, pct = cached.unrealized_pnl, cached.unrealized_pnl_pct
     if cached.average_cost is not None:
         # IB's average is what it was (the fast path checked): ours stands, as the fold left it.
         average_price = cached.average_price
@@ -479,6 +505,15 @@ def _market_update(cached: Lifecycle, row: BrokerPosition) -> MarketUpdate | Non
         unrealized_pnl=unrealized,
         unrealized_pnl_pct=pct,
     )
+
+
+def _has_market(row: BrokerPosition) -> bool:
+    """The row carries some usable market data (price, value or unrealized P&L)."""
+    return _usable(row.market_price) or _usable(row.market_value) or _usable(row.unrealized_pnl)
+
+
+def _usable(value: Decimal | None) -> bool:
+    return value is not None and value.is_finite()
 
 
 def _row_problem(row: BrokerPosition, accounts: frozenset[str]) -> str | None:

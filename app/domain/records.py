@@ -55,6 +55,10 @@ class SyncRun:
     missing: int
     duration_ms: int | None
     error: str | None
+    stale_prices: tuple[tuple[str, str], ...] = ()
+    """(account, why) whose market data this run could not refresh (last prices kept)."""
+    fills_unavailable: str | None = None
+    """Why the run had no executions answer (its changes are estimates until fills arrive)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,8 @@ class RunOutcome:
     status: SyncStatus
     error: str | None = None
     positions_seen: int = 0
+    stale_prices: tuple[tuple[str, str], ...] = ()
+    fills_unavailable: str | None = None
 
     @property
     def duration_ms(self) -> int:
@@ -93,6 +99,16 @@ class SyncStats:
 
 
 @dataclass(frozen=True, slots=True)
+class StalePrices:
+    """An account whose market data the latest committed sync kept from before (issue 16)."""
+
+    account: str
+    reason: str
+    as_of: datetime | None
+    """When a committed full sync last refreshed them (None: not within the runs kept)."""
+
+
+@dataclass(frozen=True, slots=True)
 class LedgerStatus:
     """Everything `status` reports, read from the cache alone."""
 
@@ -109,6 +125,8 @@ class LedgerStatus:
     """Realized P&L per currency, exact and estimated apart; never one figure of several."""
     exchange_rates: tuple[ExchangeRate, ...] = ()
     """IB's latest `ExchangeRate` per (account, currency), as stored."""
+    stale_prices: tuple[StalePrices, ...] = ()
+    """Accounts whose prices the latest committed run could not refresh, with their age."""
 
     @property
     def realized_in_base(self) -> BaseConversion:

@@ -217,6 +217,13 @@ class BrokerSnapshot:
     scope: frozenset[PositionKey] | None = None
     exchange_rates: tuple[ExchangeRate, ...] = ()
     """Best-effort: IB's `ExchangeRate` account values seen while the snapshot was taken."""
+    stale_prices: tuple[tuple[str, str], ...] = ()
+    """(account, why) for each account whose market data this snapshot could not refresh
+    (another API client holds TWS's one account-updates subscription: 2101; no download end).
+    Quantities never wait for prices: the ledger keeps each position's last price."""
+    fills_unavailable: str | None = None
+    """Why the executions answer is missing (no execDetailsEnd), or None when it came. The
+    changes its fills would have explained are then estimates, re-derived when fills arrive."""
 
     @property
     def complete(self) -> bool:

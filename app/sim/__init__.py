@@ -42,6 +42,13 @@ thread-safe; each cites in its docstring the IB source it follows):
   commissionReport and reqExecutions answers reach only the placing client id, client 0 and the
   master; position and account rows still reach everyone. Broadcast is on by default because
   tests written before the rule sync manual fills as non-zero client ids.
+- What a real TWS does not serve (issue 16; each Faults field cites IB): `set_faults(
+  exclusive_account_updates=True, account_updates_holder=account)` — one account-updates
+  subscription across clients, another account's request answered with 2101 and no data;
+  `set_faults(refuse_positions=True)` (and any login of more than 50 accounts) — reqPositions
+  refused, reqPositionsMulti served; `set_faults(silent_executions=True)` — TWS 10.30's
+  reqExecutions answered with nothing (live executions still pushed); `break_server_link()` /
+  `restore_server_link()` — 2110 without 1100, then the farms' OK notices.
 - `set_faults(position_lag=seconds)`: for that long after a fill, position rows (reqPositions
   answers and pushes) and portfolio rows show the holding from before it (a new holding: no row)
   while execDetails and reqExecutions already have the fill; then the rows are pushed.

@@ -39,6 +39,8 @@ class Out(IntEnum):
     POSITION_END = 62
     ACCOUNT_SUMMARY = 63
     ACCOUNT_SUMMARY_END = 64
+    POSITION_MULTI = 71
+    POSITION_MULTI_END = 72
     ACCOUNT_UPDATE_MULTI = 73
     ACCOUNT_UPDATE_MULTI_END = 74
     PNL = 94
@@ -102,6 +104,25 @@ def position(h: Holding) -> Fields:
         _quantity(h),
         f.double(h.avg_cost),
     ]
+
+
+def position_multi(req_id: int, h: Holding) -> Fields:
+    """`71|1|reqId|account|contract…|position|avgCost|modelCode` (18 fields; ib_insync's
+    decoder.positionMulti)."""
+    return [
+        str(Out.POSITION_MULTI),
+        "1",
+        str(req_id),
+        h.account,
+        *_contract(h.contract, h.contract.exchange),
+        _quantity(h),
+        f.double(h.avg_cost),
+        "",
+    ]
+
+
+def position_multi_end(req_id: int) -> Fields:
+    return [str(Out.POSITION_MULTI_END), "1", str(req_id)]
 
 
 def position_end() -> Fields:

@@ -220,6 +220,13 @@ SCENARIOS: dict[str, Scenario] = {
             _with_faults(withhold_end={"executions"}),
         ),
         Scenario(
+            "tws-10.30-executions",
+            "basic; reqExecutions answered with nothing (no rows, no end), live executions "
+            "still pushed (Faults.silent_executions: ib_async issue 54)",
+            build_basic,
+            _with_faults(silent_executions=True),
+        ),
+        Scenario(
             "drop-mid-positions",
             "basic; the first positions snapshot drops after row 3",
             build_basic,
@@ -253,6 +260,25 @@ SCENARIOS: dict[str, Scenario] = {
             "cents-future, but contract details never end (their unit stays unknown)",
             build_cents_future,
             _with_faults(withhold_end={"contract_details"}),
+        ),
+        Scenario(
+            "account-updates-held",
+            "basic; another API client holds account updates for DU1111111, so TWS refuses "
+            "DU2222222's with 2101 (Faults.account_updates_holder)",
+            build_basic,
+            _with_faults(exclusive_account_updates=True, account_updates_holder=BASIC_ACCOUNTS[0]),
+        ),
+        Scenario(
+            "positions-refused",
+            "basic; reqPositions refused as for a large advisor / on-demand IBroker login "
+            "(Faults.refuse_positions): positions only through reqPositionsMulti",
+            build_basic,
+            _with_faults(refuse_positions=True),
+        ),
+        Scenario(
+            "advisor-60",
+            "60 accounts, 600 positions: more than 50, so reqPositions is refused",
+            lambda: build_scale(600, accounts=60),
         ),
         Scenario("scale-1000", "1,000 positions over 2 accounts", lambda: build_scale(1000)),
         Scenario("scale-20000", "20,000 positions over 50 accounts", lambda: build_scale(20_000)),

@@ -39,6 +39,9 @@ ERROR_TEXTS = {
     2104: "Market data farm connection is OK:usfarm",
     2103: "Market data farm connection is broken:usfarm",
     2100: "API client has been unsubscribed from account data.",
+    2106: "HMDS data farm connection is OK:ushmds",
+    2110: "Connectivity between TWS and server is broken. It will be restored automatically.",
+    2158: "Sec-def data farm connection is OK:secdefnj",
     326: "Unable to connect as the client id is already in use. Retry with a unique client id.",
 }
 
@@ -576,6 +579,25 @@ class GatewaySimulator:
         message = msg.error(req_id, code, text or ERROR_TEXTS.get(code, f"Simulated error {code}"))
         for session in self._ready(client_id):
             session.send(message)
+
+    @threadsafe
+    def break_server_link(self) -> None:
+        """TWS's link to IB's servers breaks *without* 1100: warning 2110 to every client.
+
+        IB's message codes: 2110 "Connectivity between TWS and server is broken. It will be
+        restored automatically." — "usually only ... during the IB nightly server reset"
+        (IB's TWS API message-codes page, as carried e.g. in client libraries' TWSMessageCode
+        tables). Nothing else changes: answers go on from what TWS holds, which may be stale.
+        """
+        for session in self._ready():
+            session.send(msg.error(-1, 2110, ERROR_TEXTS[2110]))
+
+    @threadsafe
+    def restore_server_link(self) -> None:
+        """The link is back: the data farms report OK (2104, 2106, 2158), as at a connect. IB
+        documents no dedicated "restored" code for 2110; farm notices are what clients see."""
+        for session in self._ready():
+            session.send(*(msg.error(-1, code, ERROR_TEXTS[code]) for code in (2104, 2106, 2158)))
 
     @threadsafe
     def send_garbage(self, kind: str = "unknown", client_id: int | None = None) -> None:

@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from app.sim import messages as msg
-from app.sim.faults import request_kind
+from app.sim.faults import (
+    ACCOUNT_UPDATES_REFUSED_CODE,
+    ACCOUNT_UPDATES_REFUSED_TEXT,
+    POSITIONS_REFUSED_CODE,
+    POSITIONS_REFUSED_TEXT,
+    request_kind,
+)
 from app.sim.fields import mask_account
 from app.sim.framing import (
     API_PREFIX,
@@ -69,6 +75,7 @@ class ClientSession:
         self.closed = False
         self.received: list[int] = []
         self.positions_subscribed = False
+        self.positions_multi: dict[int, str] = {}  # reqPositionsMulti: reqId → account
         self.account_updates: str | None = None
         self.multi_subs: dict[int, list[str]] = {}
         self.summary_subs: dict[int, list[str]] = {}
@@ -78,6 +85,8 @@ class ClientSession:
         self._handlers: dict[int, Callable[[list[str]], None]] = {
             In.REQ_POSITIONS: self._req_positions,
             In.CANCEL_POSITIONS: self._cancel_positions,
+            In.REQ_POSITIONS_MULTI: self._req_positions_multi,
+            In.CANCEL_POSITIONS_MULTI: self._cancel_positions_multi,
             In.REQ_ACCOUNT_UPDATES: self._req_account_updates,
             In.REQ_ACCOUNT_UPDATES_MULTI: self._req_account_updates_multi,
             In.CANCEL_ACCOUNT_UPDATES_MULTI: self._cancel_account_updates_multi,
@@ -262,6 +271,11 @@ class ClientSession:
 
     # ------------------------------------------------------------------ positions
     def _req_positions(self, fields: list[str]) -> None:
+        faults = self.server.faults
+        if faults.refuses_positions(len(self.state.managed_accounts())):
+            # See Faults.refuse_positions: refused, and no positionEnd.
+            self.send(msg.error(-1, POSITIONS_REFUSED_CODE, POSITIONS_REFUSED_TEXT))
+            return
         self.positions_subscribed = True
         shown = (self.server.shown(h) for h in self.state.holdings.values())
         rows = [msg.position(h) for h in shown if h is not None]
@@ -281,6 +295,22 @@ class ClientSession:
     def _cancel_positions(self, fields: list[str]) -> None:
         self.positions_subscribed = False
 
+    def _req_positions_multi(self, fields: list[str]) -> None:
+        """reqPositionsMulti(reqId, account, modelCode): "subscribe to updates from individual
+        subaccounts" (tws-api/positions.html): that account's rows, positionMultiEnd, then a
+        row whenever one of its positions changes. Model codes are not modelled ("" only)."""
+        req_id, account = int(fields[2]), fields[3]
+        self.positions_multi[req_id] = account
+        accounts = self._accounts_for(account)
+        shown = (self.server.shown(h) for a in accounts for h in self.state.holdings_of(a))
+        rows = [msg.position_multi(req_id, h) for h in shown if h is not None]
+        if not self._withheld("positions_multi"):
+            rows.append(msg.position_multi_end(req_id))
+        self.send(*rows)
+
+    def _cancel_positions_multi(self, fields: list[str]) -> None:
+        self.positions_multi.pop(int(fields[2]), None)
+
     # ------------------------------------------------------------------ account data
     def _req_account_updates(self, fields: list[str]) -> None:
         subscribe = fields[2] == "1"
@@ -288,6 +318,10 @@ class ClientSession:
         account = fields[3] if len(fields) > 3 and fields[3] else (managed[0] if managed else "")
         if not subscribe:
             self.account_updates = None
+            return
+        if self._account_updates_held(account):
+            # See Faults.exclusive_account_updates: a warning, no data, no download end.
+            self.send(msg.error(-1, ACCOUNT_UPDATES_REFUSED_CODE, ACCOUNT_UPDATES_REFUSED_TEXT))
             return
         if self.account_updates not in (None, account):
             # Only one reqAccountUpdates subscription per client: the new one replaces it.
@@ -303,6 +337,17 @@ class ClientSession:
             out.append(msg.account_download_end(account))
         logger.debug("%r: account updates for %s", self, mask_account(account))
         self.send(*out)
+
+    def _account_updates_held(self, account: str) -> bool:
+        """Another API client holds the one account-updates subscription for another account."""
+        faults = self.server.faults
+        if faults.account_updates_holder not in (None, account):
+            return True
+        if not faults.exclusive_account_updates:
+            return False
+        return any(
+            s is not self and s.account_updates not in (None, account) for s in self.server._ready()
+        )
 
     def _portfolio(self, holding: Holding) -> msg.Fields:
         return msg.portfolio_value(holding, *self.state.valuation(holding))
@@ -362,6 +407,8 @@ class ClientSession:
 
     # ------------------------------------------------------------------ executions & orders
     def _req_executions(self, fields: list[str]) -> None:
+        if self.server.faults.silent_executions:
+            return  # see Faults.silent_executions: no rows, no end
         req_id = int(fields[2])
         matching = [
             e
@@ -459,6 +506,12 @@ class ClientSession:
         shown = self.server.shown(holding)
         if shown is not None and self.positions_subscribed and quantity_changed:
             out.append(msg.position(shown))
+        if shown is not None and quantity_changed:
+            out += [
+                msg.position_multi(req_id, shown)
+                for req_id, account in self.positions_multi.items()
+                if account in ("", "All", holding.account)
+            ]
         if shown is not None and self.account_updates == holding.account:
             out.append(self._portfolio(shown))
             out.append(msg.account_time(self._hh_mm()))

@@ -38,6 +38,10 @@ class SyncResult:
     held_fills: tuple[str, ...] = ()
     """execIds booked ahead of the broker's position rows, which did not show them yet (the
     rows lag the executions answer); the next sync's rows confirm them."""
+    stale_prices: tuple[tuple[str, str], ...] = ()
+    """(account, why) whose market data could not be refreshed: their last prices stand."""
+    fills_unavailable: str | None = None
+    """Why there was no executions answer: changes are estimates until the fills arrive."""
 
     @property
     def ok(self) -> bool:
@@ -64,4 +68,13 @@ class SyncResult:
             text += f", {len(self.pnl_mismatches)} realized P&L differences from IB"
         if self.held_fills:
             text += f", {len(self.held_fills)} fills ahead of the position rows (held)"
+        if self.stale_prices:
+            # Masked: the summary goes to the log (STYLE house rule 6).
+            accounts = ", ".join("…" + a[-3:] for a, _ in self.stale_prices)
+            text += f"; prices stale for {accounts} ({self.stale_prices[0][1]})"
+        if self.fills_unavailable:
+            text += (
+                f"; fills unavailable ({self.fills_unavailable}): changes are estimates until "
+                "they arrive"
+            )
         return text

@@ -263,6 +263,8 @@ class PositionSyncService:
                 market_moved=bool(plan.market_updates),
                 superseded=plan.superseded,
                 held_fills=plan.held_exec_ids,
+                stale_prices=snapshot.stale_prices if status is SyncStatus.OK else (),
+                fills_unavailable=snapshot.fills_unavailable if status is SyncStatus.OK else None,
             )
             if plan.held_exec_ids:
                 log.info("%s", result.summary())

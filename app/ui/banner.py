@@ -41,6 +41,49 @@ READING = "reading the cached ledger…"
 DEMO_PREFIX = "DEMO (made-up positions, the demo's own ledger) · "
 
 
+@dataclass(frozen=True, slots=True)
+class DataGaps:
+    """What the latest committed full sync lacked (issue 16), as the banner tells it.
+
+    `stale` maps each account whose prices TWS did not refresh to (why, when they were last
+    refreshed: the end of the previous full sync that had them, None before this session);
+    `fills_unavailable` says why the executions answer was missing.
+    """
+
+    stale: dict[str, tuple[str, datetime | None]]
+    fills_unavailable: str | None = None
+    fresh_at: datetime | None = None  # the end of the latest full sync (prices of the others)
+
+
+def note_result(gaps: DataGaps | None, result: SyncResult) -> DataGaps | None:
+    """The gaps after `result`: only a committed full sync says which prices are current."""
+    if not result.ok or result.selective:
+        return gaps
+    before = gaps.stale if gaps is not None else {}
+    fresh_before = gaps.fresh_at if gaps is not None else None
+    stale = {
+        account: (reason, before[account][1] if account in before else fresh_before)
+        for account, reason in result.stale_prices
+    }
+    return DataGaps(stale, result.fills_unavailable, result.finished_at)
+
+
+def gap_text(gaps: DataGaps | None, now: datetime) -> str:
+    """` · ⚠ prices stale for …` and ` · ⚠ fills unavailable …`, or "" when nothing lacked."""
+    if gaps is None:
+        return ""
+    text = ""
+    for account, (reason, as_of) in sorted(gaps.stale.items()):
+        since = f"as of {fmt.local_time(as_of)}" if as_of else "from before this session"
+        text += f" · ⚠ prices stale for {account} ({since}): {reason}"
+    if gaps.fills_unavailable:
+        text += (
+            " · ⚠ fills unavailable — changes since are estimates until they arrive "
+            f"({gaps.fills_unavailable})"
+        )
+    return text
+
+
 def _cache_age(last_synced: datetime | None, now: datetime, *, ledger_read: bool) -> str:
     if last_synced is None:
         # Before the ledger is read, its last sync is not known yet: never claim there is none.
@@ -61,12 +104,17 @@ def banner_state(
     now: datetime,
     ledger_read: bool = True,
     demo: bool = False,
+    gaps: DataGaps | None = None,
 ) -> BannerState:
     """The banner for this moment (a pure function of the app's state).
 
     `ledger_read` is false until the cached ledger (and its last sync) has been read;
     `demo` prefixes every text with DEMO (the demo gateway and the demo's own ledger)."""
     state = _connection_state(status, running, last_result, last_synced, now, ledger_read)
+    gap = gap_text(gaps, now) if status.state is ConnectionState.CONNECTED else ""
+    if gap:
+        level = Level.WARNING if state.level is Level.LIVE else state.level
+        state = BannerState(level, state.text + gap)
     if missing:
         plural = "s" if missing != 1 else ""
         text = f"{state.text} · ⚠ {missing} position{plural} missing at broker"

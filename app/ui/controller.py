@@ -40,7 +40,7 @@ from app.sync.results import SyncResult
 from app.sync.tasks import TaskGroup
 from app.ui import estimates
 from app.ui import formatting as fmt
-from app.ui.banner import banner_state
+from app.ui.banner import DataGaps, banner_state, note_result
 from app.ui.charts.feed import ChartsFeed
 from app.ui.dialogs.awaiting import ask, result_of, tell
 from app.ui.dialogs.mark_closed import MarkClosedDialog
@@ -95,6 +95,7 @@ class WindowController:
         self.status = ConnectionStatus(ConnectionState.CONNECTING, "Connecting to TWS…")
         self.running = False
         self.last_result: SyncResult | None = None
+        self.gaps: DataGaps | None = None  # stale prices / unavailable fills (banner)
         self.last_synced: datetime | None = None
         self.loaded = asyncio.Event()
         self.attached = asyncio.Event()  # the broker and the sync service exist (after start)
@@ -340,6 +341,7 @@ class WindowController:
         # A coalesced follow-up run, if any, announces itself through _on_run_started.
         self.running = False
         self.last_result = result
+        self.gaps = note_result(self.gaps, result)
         if result.ok:
             self.last_synced = result.finished_at
         self.window.sync_button.setEnabled(True)
@@ -608,6 +610,7 @@ class WindowController:
             now=datetime.now(UTC),
             ledger_read=self.loaded.is_set(),
             demo=self.demo,
+            gaps=self.gaps,
         )
         self.window.banner.show_state(state)
 
@@ -823,7 +826,7 @@ class WindowController:
         self.runtime.close(keep_gateway=True)
         self.runtime = fresh
         self.status = ConnectionStatus(ConnectionState.CONNECTING, "Connecting to TWS…")
-        self.last_result, self.last_synced = None, None
+        self.last_result, self.last_synced, self.gaps = None, None, None
         self.window.broker_model.reset([])
         self.window.database_label.setText(fresh.db.location)
         await self.reload_everything()

@@ -96,7 +96,7 @@ def test_account_limit_and_single_account(
     ids = sim.received_ids()
     assert ids.count(In.REQ_POSITIONS) == 1  # the connect's request is reused (same connection)
     assert ids.count(In.REQ_ACCOUNT_UPDATES) == 1
-    assert ids.count(In.REQ_EXECUTIONS) == 3  # connect + one per snapshot
+    assert ids.count(In.REQ_EXECUTIONS) == 2  # one per snapshot; the connect asks none
 
 
 def test_account_limit_not_managed_is_incomplete(

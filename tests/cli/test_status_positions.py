@@ -133,3 +133,46 @@ def test_status_on_new_database_creates_it_0600(tmp_path, capsys):
 def test_bad_setting_is_a_usage_error(tmp_path, capsys):
     assert main(["status", "--db", str(tmp_path / "x.sqlite"), "--port", "0"]) == 2
     assert "invalid setting" in capsys.readouterr().err
+
+
+def test_status_says_which_prices_are_stale_and_that_fills_were_unavailable(tmp_path, capsys):
+    """Issue 16: a committed run that kept an account's last prices (2101) and had no
+    executions answer is told by `status`, text and --json; the next full run clears it."""
+    from dataclasses import replace
+
+    from app.db.store import _commit
+    from app.domain.plan import ReconcileOptions
+    from app.domain.values import SyncTrigger
+
+    path = tmp_path / "ledger.sqlite"
+
+    def sync(snap):
+        with open_database(path) as db:
+            db.run_sync(_commit, snap, ReconcileOptions(), SyncTrigger.MANUAL, snap.taken_at)
+
+    sync(snapshot(pos(AAPL, "100", "150", market="151"), minutes=1))
+    gapped = replace(
+        snapshot(pos(AAPL, "100", "150"), minutes=2),
+        stale_prices=(("DU111", "TWS answered … with error 2101: Unable to subscribe"),),
+        fills_unavailable="no complete answer to the executions request within 10 s",
+    )
+    sync(gapped)
+    assert main(["status", "--json", "--db", str(path)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    (stale,) = doc["stale_prices"]
+    assert stale["account"] == "DU111" and "2101" in stale["reason"]
+    assert stale["prices_as_of"].endswith("Z") and stale["prices_age_seconds"] >= 0
+    assert doc["fills_unavailable"] == "no complete answer to the executions request within 10 s"
+    assert main(["status", "--db", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "PRICES STALE  DU111: as of " in text and "2101" in text
+    assert "FILLS         unavailable in the last sync" in text
+    with open_database(path) as db:
+        from app.db import repository
+
+        assert db.run_sync(repository.positions)[0].current_price == 151  # the last price kept
+
+    sync(snapshot(pos(AAPL, "100", "150", market="152"), minutes=3))
+    assert main(["status", "--json", "--db", str(path)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["stale_prices"] == [] and doc["fills_unavailable"] is None

@@ -367,3 +367,32 @@ def test_realized_pnl_off():
     options = ReconcileOptions(calculate_realized_pnl=False)
     sync(ledger, snapshot(pos(AAPL, "60", "150"), fills=(f,), minutes=3), options)
     assert ledger.only_open().realized_pnl == Decimal(0)
+
+
+def test_stale_account_keeps_its_last_price_a_served_one_does_not():
+    """Issue 16: a row without market data because TWS did not serve its account's (2101, no
+    download end) keeps the last price — unchanged quantity and a sale alike; in a served
+    account a row without a price means no price (NaN, unset), as before."""
+    from dataclasses import replace
+
+    ledger = MemoryLedger()
+    sync(
+        ledger,
+        snapshot(pos(AAPL, "100", "150", market="151"), pos(MSFT, "10", "300", market="310")),
+    )
+    stale = (("DU111", "error 2101"),)
+    plan = sync(
+        ledger,
+        replace(
+            snapshot(pos(AAPL, "100", "150"), pos(MSFT, "8", "300"), minutes=10),
+            stale_prices=stale,
+        ),
+    )
+    rows = {r.contract.symbol: r for r in ledger.rows.values() if r.status is PositionStatus.OPEN}
+    assert rows["AAPL"].current_price == 151 and rows["AAPL"].market_value is not None
+    assert rows["MSFT"].quantity == 8 and rows["MSFT"].current_price == 310
+    assert rows["MSFT"].market_value is None  # it was for 10 shares: not carried to 8
+    assert kinds(plan) == [EventKind.REDUCED]
+    sync(ledger, snapshot(pos(AAPL, "100", "150"), pos(MSFT, "8", "300"), minutes=20))
+    rows = {r.contract.symbol: r for r in ledger.rows.values() if r.status is PositionStatus.OPEN}
+    assert rows["AAPL"].current_price is None and rows["MSFT"].current_price is None

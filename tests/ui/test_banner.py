@@ -111,3 +111,45 @@ def test_demo_says_so_in_every_state():
             demo=True,
         )
         assert shown.text.startswith("DEMO")
+
+
+def test_stale_prices_and_unavailable_fills_are_told():
+    """Issue 16: the banner says which account's prices are stale (since when, why) and that
+    fills were unavailable; a selective run changes nothing of it; a full run clears it."""
+    from dataclasses import replace
+
+    from app.ui.banner import note_result
+
+    first = result(SyncStatus.OK)
+    gaps = note_result(None, replace(first, finished_at=NOW - timedelta(hours=1)))
+    gapped = replace(
+        first,
+        stale_prices=(("DU2222222", "TWS answered … with error 2101"),),
+        fills_unavailable="no complete answer to the executions request within 10 s",
+    )
+    gaps = note_result(gaps, gapped)
+    gaps = note_result(gaps, replace(first, selective=True))  # says nothing about prices
+    shown = banner_state(
+        CONNECTED,
+        running=False,
+        last_result=gapped,
+        last_synced=SYNCED,
+        missing=0,
+        now=NOW,
+        gaps=gaps,
+    )
+    assert shown.level is Level.WARNING
+    assert "prices stale for DU2222222 (as of " in shown.text and "2101" in shown.text
+    assert "fills unavailable — changes since are estimates" in shown.text
+    cleared = note_result(gaps, first)
+    assert cleared is not None and not cleared.stale and cleared.fills_unavailable is None
+    plain = banner_state(
+        CONNECTED,
+        running=False,
+        last_result=first,
+        last_synced=SYNCED,
+        missing=0,
+        now=NOW,
+        gaps=cleared,
+    )
+    assert plain.text == "Live — synced 8 s ago"

@@ -101,7 +101,9 @@ def test_failing_syncs_are_notified_once_at_the_threshold(make_app, qloop):
 
         async def scenario():
             await started(app)
-            sim.set_faults(withhold_end={"executions"})  # every snapshot incomplete
+            # Every snapshot incomplete: no positionEnd (a missing execDetailsEnd no longer
+            # fails a sync since issue 16: positions commit, fills marked unavailable).
+            sim.set_faults(withhold_end={"positions"})
             assert (await sync_now(app)).status is SyncStatus.FAILED
             assert alerts(app, AlertKind.SYNC_FAILURES) == []
             await sync_now(app)
@@ -112,7 +114,7 @@ def test_failing_syncs_are_notified_once_at_the_threshold(make_app, qloop):
 
             sim.set_faults(withhold_end=set())
             assert (await sync_now(app)).ok  # re-armed
-            sim.set_faults(withhold_end={"executions"})
+            sim.set_faults(withhold_end={"positions"})
             await sync_now(app)
             await sync_now(app)
             assert len(alerts(app, AlertKind.SYNC_FAILURES)) == 2

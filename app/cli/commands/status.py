@@ -52,6 +52,8 @@ def run_status(args: argparse.Namespace) -> int:
         rate = status.stats.success_rate
         if rate is not None:
             print(f"Success rate  {rate:.0%} of the last {status.stats.runs} runs")
+        for line in gap_lines(status, doc):
+            print(line)
         for p in status.missing_at_broker:
             print(
                 f"WARNING       {p.account} {p.contract.local_symbol or p.contract.symbol} "
@@ -60,6 +62,24 @@ def run_status(args: argparse.Namespace) -> int:
         return int(ExitCode.OK)
 
     return guarded(body)
+
+
+def gap_lines(status: LedgerStatus, doc: dict[str, Any]) -> list[str]:
+    """What the last committed sync lacked: stale prices per account, unavailable fills."""
+    lines: list[str] = []
+    for stale, entry in zip(status.stale_prices, doc["stale_prices"], strict=True):
+        since = (
+            f"as of {iso(stale.as_of)} ({age(entry['prices_age_seconds'])} ago)"
+            if stale.as_of
+            else "never refreshed in the runs kept"
+        )
+        lines.append(f"PRICES STALE  {stale.account}: {since}; {stale.reason}")
+    if doc["fills_unavailable"]:
+        lines.append(
+            f"FILLS         unavailable in the last sync ({doc['fills_unavailable']}); changes "
+            "they would explain are estimates until they arrive"
+        )
+    return lines
 
 
 def realized_lines(status: LedgerStatus) -> list[str]:
