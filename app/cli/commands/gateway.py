@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -52,6 +54,12 @@ def run_gateway(args: argparse.Namespace) -> int:
         cause = exc.__cause__ or exc
         print(f"position-sync gateway: cannot listen on {host}:{port}: {cause}", file=sys.stderr)
         return int(ExitCode.UNEXPECTED)
+    # "Ctrl-C to stop" holds even when started from a non-interactive shell's background job,
+    # which inherits SIGINT ignored (Python then never raises KeyboardInterrupt); SIGTERM is a
+    # clean stop too.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    with contextlib.suppress(ValueError, AttributeError):  # not on Windows / not main thread
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         # Announced inside the try: a Ctrl-C right after the announcement is a clean stop too.
         print(
@@ -64,3 +72,7 @@ def run_gateway(args: argparse.Namespace) -> int:
     finally:
         thread.stop()
     return int(ExitCode.OK)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
