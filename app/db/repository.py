@@ -613,7 +613,7 @@ again for each chunk: 80,000 coercions of ids per 20,000-position sync)."""
 _EVENT_NAMES = (
     "position_id", "sync_run_id", "kind", "occurred_at", "quantity_before", "quantity_after",
     "price", "price_source", "realized_pnl", "broker_realized_pnl", "exec_ids", "note",
-    "pnl_basis",
+    "pnl_basis", "realized_pnl_fifo", "pnl_basis_fifo",
 )  # fmt: skip
 
 
@@ -664,6 +664,8 @@ def _write_changes(
             ",".join(e.exec_ids) or None,
             e.note or None,
             e.pnl_basis.value if e.pnl_basis else None,
+            e.realized_pnl_fifo,
+            e.pnl_basis_fifo.value if e.pnl_basis_fifo else None,
         )
         for pid, change in zip(position_ids, [*existing, *new], strict=True)
         for e in change.events
@@ -860,6 +862,8 @@ def _stored_event(r: Row[Any]) -> StoredEvent:
         exec_ids=tuple(r.exec_ids.split(",")) if r.exec_ids else (),
         note=r.note or "",
         pnl_basis=_BASES[r.pnl_basis] if r.pnl_basis else None,
+        realized_pnl_fifo=r.realized_pnl_fifo,
+        pnl_basis_fifo=_BASES[r.pnl_basis_fifo] if r.pnl_basis_fifo else None,
     )
 
 

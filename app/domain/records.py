@@ -37,6 +37,8 @@ class StoredEvent:
     exec_ids: tuple[str, ...]
     note: str
     pnl_basis: PnlBasis | None = None
+    realized_pnl_fifo: Decimal | None = None
+    pnl_basis_fifo: PnlBasis | None = None
 
 
 @dataclass(frozen=True, slots=True)
