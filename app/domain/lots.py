@@ -28,7 +28,7 @@ from decimal import Decimal
 from app.domain.decimals import derived
 from app.domain.fold import Folded, FoldedLifecycle, KeyHistory
 from app.domain.history import EventFacts
-from app.domain.values import ZERO, EventKind, Fill, PnlBasis, worse_basis
+from app.domain.values import ZERO, EventKind, Fill, Lifecycle, PnlBasis, worse_basis
 
 LONG_TERM = timedelta(days=365)
 """Held longer than a year: long-term for US tax reporting (IRS Publication 550: "more than
@@ -270,3 +270,25 @@ def _estimated(lot: Lot) -> Lot:
 
 def _sign(value: Decimal) -> int:
     return (value > 0) - (value < 0)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenLot:
+    """One open lot with the lifecycle it belongs to (what `positions --lots` lists)."""
+
+    lifecycle: Lifecycle
+    lot: Lot
+
+
+def open_lots_of(
+    life: Lifecycle, events: Sequence[EventFacts], fills: Mapping[str, Fill]
+) -> list[OpenLot]:
+    """The open lots of a stored OPEN lifecycle from its stored events and fills. A lifecycle
+    without events (adopted from a seed database) is one estimated lot at its average."""
+    multiplier = life.contract.multiplier
+    if not events:
+        cost = life.quantity * life.average_price * multiplier
+        lots: Sequence[Lot] = (Lot(life.opened_at, life.quantity, cost, PnlBasis.ESTIMATED),)
+    else:
+        lots = lifecycle_lots(events, fills, multiplier, held_average=life.average_price).lots
+    return [OpenLot(life, lot) for lot in lots]
