@@ -310,7 +310,7 @@ def _sqlite_processors() -> list[tuple[Any, Any]]:
 
 def _fill(row: Sequence[Any]) -> Fill:
     (exec_id, code, con_id, symbol, side, shares, price, time, perm_id, order_ref, commission,
-     commission_currency, realized, seen_at) = row  # fmt: skip
+     commission_currency, realized, seen_at, fifo) = row  # fmt: skip
     return Fill(
         exec_id=exec_id,
         account=code,
@@ -325,13 +325,14 @@ def _fill(row: Sequence[Any]) -> Fill:
         commission_currency=commission_currency or "",
         realized_pnl=realized,
         seen_at=seen_at,
+        fifo_realized_pnl=fifo,
     )
 
 
 _FILL_COLUMNS = (
     X.c.exec_id, A.c.code, X.c.con_id, X.c.symbol, X.c.side, X.c.shares, X.c.price, X.c.time,
     X.c.perm_id, X.c.order_ref, X.c.commission, X.c.commission_currency, X.c.realized_pnl,
-    X.c.seen_at,
+    X.c.seen_at, X.c.fifo_pnl_realized,
 )  # fmt: skip
 
 
@@ -352,12 +353,14 @@ def fill_values(fill: Fill, account_id: int) -> dict[str, Any]:
         "commission_currency": fill.commission_currency or None,
         "realized_pnl": fill.realized_pnl,
         "seen_at": fill.seen_at,
+        "fifo_pnl_realized": fill.fifo_realized_pnl,
     }
 
 
 _FILL_NAMES = (
     "exec_id", "account_id", "con_id", "symbol", "side", "shares", "price", "time", "perm_id",
     "order_ref", "commission", "commission_currency", "realized_pnl", "seen_at",
+    "fifo_pnl_realized",
 )  # fmt: skip
 
 

@@ -220,6 +220,7 @@ class ExecutionRow(Base):
     commission_currency: Mapped[str | None] = mapped_column(String(8))
     realized_pnl: Mapped[Decimal | None]
     seen_at: Mapped[datetime | None]  # when the ledger first stored it (the snapshot's time)
+    fifo_pnl_realized: Mapped[Decimal | None]  # IB's FIFO figure (a Flex statement's), or NULL
 
 
 class ObservationRow(Base):

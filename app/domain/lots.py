@@ -25,14 +25,19 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from app.domain.decimals import derived
+from app.domain.decimals import decimal_text, derived
 from app.domain.fold import Folded, FoldedLifecycle, KeyHistory
 from app.domain.history import EventFacts
+from app.domain.plan import PlannedEvent
 from app.domain.values import ZERO, EventKind, Fill, Lifecycle, PnlBasis, worse_basis
 
 LONG_TERM = timedelta(days=365)
 """Held longer than a year: long-term for US tax reporting (IRS Publication 550: "more than
 1 year"); the holding period shown is the plain number of days, the label only a convenience."""
+
+FIFO_TOLERANCE = Decimal("0.01")
+"""Ours and IB's FIFO figure for the same fills agree within a cent (as the average-cost check,
+app.domain.fold.BROKER_PNL_TOLERANCE); beyond it the difference is flagged."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +76,8 @@ class FifoAmount:
 
     realized: Decimal | None = None
     basis: PnlBasis | None = None
+    ibs: Decimal | None = None
+    """IB's `fifoPnlRealized` where it differs from ours by more than FIFO_TOLERANCE."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,9 +198,35 @@ def _release(
     if event.pnl_basis is None and event.realized_pnl is not None:
         return FifoAmount(event.realized_pnl, None)  # realized P&L switched off: as the fold
     basis = worse_basis(basis, event.pnl_basis)
-    if proceeds is None or released is None or event.realized_pnl is None:
+    ours = None if proceeds is None or released is None else derived(proceeds - released)
+    theirs = _ibs_fifo(event, fills)
+    if theirs is not None:
+        if ours is None or basis is not PnlBasis.EXACT:
+            # Our lots are a guess (opened from IB's average) but IB booked these fills
+            # against its own lots: IB's figure is the fact.
+            return FifoAmount(theirs, PnlBasis.EXACT)
+        if abs(ours - theirs) > FIFO_TOLERANCE:
+            # Every input known and still a difference: IB matched other lots (trades the
+            # ledger never saw). Ours is kept, flagged, and not called exact.
+            return FifoAmount(ours, PnlBasis.ESTIMATED, ibs=theirs)
+    if ours is None or event.realized_pnl is None:
         return FifoAmount(None, PnlBasis.UNKNOWN)
-    return FifoAmount(derived(proceeds - released), basis)
+    return FifoAmount(ours, basis)
+
+
+def _ibs_fifo(event: EventFacts, fills: Mapping[str, Fill]) -> Decimal | None:
+    """IB's FIFO figure for a closing event: the sum of its fills' `fifoPnlRealized` when a
+    statement gave it for every one (a fill through zero: IB's figure is all its closing
+    part's, the opening part realizes nothing)."""
+    if not event.exec_ids:
+        return None
+    total = ZERO
+    for exec_id in event.exec_ids:
+        fill = fills.get(exec_id)
+        if fill is None or fill.fifo_realized_pnl is None:
+            return None
+        total += fill.fifo_realized_pnl
+    return total
 
 
 def _portions(
@@ -255,13 +288,21 @@ def with_fifo(folded: Folded, history: KeyHistory) -> Folded:
         lifecycles.append(
             FoldedLifecycle(
                 folded_life.lifecycle,
-                tuple(
-                    replace(e, realized_pnl_fifo=a.realized, pnl_basis_fifo=a.basis)
-                    for e, a in zip(events, view.amounts, strict=True)
-                ),
+                tuple(_with_amount(e, a) for e, a in zip(events, view.amounts, strict=True)),
             )
         )
     return Folded(tuple(lifecycles), folded.held)
+
+
+def _with_amount(event: PlannedEvent, amount: FifoAmount) -> PlannedEvent:
+    note = event.note
+    if amount.ibs is not None and amount.realized is not None:
+        flag = (
+            f"FIFO realized {decimal_text(amount.realized)} differs from IB's fifoPnlRealized "
+            f"{decimal_text(amount.ibs)}"
+        )
+        note = f"{note}; {flag}" if note else flag
+    return replace(event, realized_pnl_fifo=amount.realized, pnl_basis_fifo=amount.basis, note=note)
 
 
 def _estimated(lot: Lot) -> Lot:

@@ -163,6 +163,9 @@ class Fill:
     seen_at: datetime | None = None
     """When the ledger first stored it (the snapshot's time): a fill first seen after an
     observation was, nominally, not in that observation's position rows."""
+    fifo_realized_pnl: Decimal | None = None
+    """IB's FIFO realized P&L of this execution (a Flex statement's `fifoPnlRealized`); None
+    where no statement gave it. FIFO lots (app.domain.lots) are checked against it."""
 
     @property
     def key(self) -> PositionKey:

@@ -46,6 +46,12 @@ def trade_fill(
         commission = -number(attrs, "ibCommission")  # a rebate stays a negative cost
     traded = contract(attrs)
     perm = attrs.get("ibOrderID", "").strip()
+    fifo: Decimal | None = None
+    if attrs.get("fifoPnlRealized", "").strip():
+        # IB's realized P&L of this trade under FIFO lots, net of commissions (Activity Flex
+        # Query reference, Trades: "FIFO P/L Realized"; the ib-flex crate's Trade keeps it as
+        # `fifo_pnl_realized`, docs.rs/ib-flex). 0 on an opening trade.
+        fifo = number(attrs, "fifoPnlRealized")
     fill = Fill(
         exec_id=exec_id,
         account=account,
@@ -60,6 +66,7 @@ def trade_fill(
         commission_currency=attrs.get("ibCommissionCurrency", "").strip(),
         realized_pnl=None,  # IB's fifoPnlRealized is FIFO, not the API's per-fill figure
         seen_at=None,  # a statement is IB's record of when it happened, not a live arrival
+        fifo_realized_pnl=fifo,
     )
     rate = None
     base = bases.get(account)

@@ -1,4 +1,6 @@
-"""FIFO lots: the basis of each event's FIFO realized P&L (`position_events.pnl_basis_fifo`).
+"""FIFO lots: the basis of each event's FIFO realized P&L (`position_events.pnl_basis_fifo`)
+and IB's own FIFO figure of each execution where a Flex statement gives it
+(`executions.fifo_pnl_realized`, the Trade row's `fifoPnlRealized`).
 
 Revision ID: 0008
 Revises: 0007
@@ -16,6 +18,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from app.db.types import ExactDecimal
+
 revision = "0008"
 down_revision = "0007"
 branch_labels = None
@@ -31,10 +35,14 @@ def upgrade() -> None:
         batch.create_check_constraint(
             op.f("ck_position_events_pnl_basis_fifo"), sa.column("pnl_basis_fifo").in_(PNL_BASES)
         )
+    with op.batch_alter_table("executions") as batch:
+        batch.add_column(sa.Column("fifo_pnl_realized", ExactDecimal(), nullable=True))
 
 
 def downgrade() -> None:
     """Drop them."""
+    with op.batch_alter_table("executions") as batch:
+        batch.drop_column("fifo_pnl_realized")
     with op.batch_alter_table("position_events") as batch:
         batch.drop_constraint(op.f("ck_position_events_pnl_basis_fifo"), type_="check")
         batch.drop_column("pnl_basis_fifo")
