@@ -32,7 +32,7 @@ from app.db.tables import (
 from app.domain.decimals import decimal_text
 from app.domain.executions import base_exec_id, correction_rank
 from app.domain.history import Observation, ObservationKind, StoredHistory
-from app.domain.money import ByCurrency, totals_from_parts
+from app.domain.money import ByCurrency, totals_from_amounts, totals_from_parts
 from app.domain.plan import LifecycleChange, MarketUpdate, SyncPlan
 from app.domain.records import LedgerStatus, RunOutcome, StoredEvent, SyncRun, SyncStats
 from app.domain.series import RealizedAmount
@@ -40,6 +40,7 @@ from app.domain.values import (
     BrokerSnapshot,
     CloseReason,
     Contract,
+    CostBasis,
     EventKind,
     Fill,
     LedgerState,
@@ -967,9 +968,22 @@ def missing_at_broker(session: Session) -> list[Lifecycle]:
     return [_lifecycle(row) for row in session.execute(query)]
 
 
-def realized_total(session: Session) -> ByCurrency:
+def realized_total(session: Session, cost_basis: CostBasis = CostBasis.AVERAGE) -> ByCurrency:
     """Realized P&L per currency over every lifecycle, exact and estimated apart (in Python:
-    the columns are exact text, and currencies are never added)."""
+    the columns are exact text, and currencies are never added); under FIFO, the sum of the
+    events' FIFO amounts by their own basis (an event folded before FIFO was derived has none:
+    it counts as unknown until its key is folded again)."""
+    if cost_basis is CostBasis.FIFO:
+        fifo = (
+            select(P.c.currency, E.c.realized_pnl_fifo, E.c.pnl_basis_fifo)
+            .select_from(E)
+            .join(P, P.c.id == E.c.position_id)
+            .where(sa_or(E.c.realized_pnl.is_not(None), E.c.pnl_basis.is_not(None)))
+        )
+        return totals_from_amounts(
+            (currency or "", amount, _BASES[basis] if basis else None)
+            for currency, amount, basis in session.execute(fifo)
+        )
     query = select(P.c.currency, P.c.realized_pnl, P.c.realized_pnl_estimated, P.c.pnl_basis)
     return totals_from_parts(
         (
@@ -982,8 +996,13 @@ def realized_total(session: Session) -> ByCurrency:
     )
 
 
-def ledger_status(session: Session, database: str, revision: str | None) -> LedgerStatus:
-    """Everything `status` reports, from the cache alone."""
+def ledger_status(
+    session: Session,
+    database: str,
+    revision: str | None,
+    cost_basis: CostBasis = CostBasis.AVERAGE,
+) -> LedgerStatus:
+    """Everything `status` reports, from the cache alone; realized totals by `cost_basis`."""
     counts = position_counts(session)
     runs = sync_runs(session, 1)
     return LedgerStatus(
@@ -996,6 +1015,7 @@ def ledger_status(session: Session, database: str, revision: str | None) -> Ledg
         last_success=last_success(session),
         stats=sync_stats(session),
         missing_at_broker=tuple(missing_at_broker(session)),
-        realized_by_currency=realized_total(session),
+        realized_by_currency=realized_total(session, cost_basis),
+        cost_basis=cost_basis,
         exchange_rates=tuple(rates.latest_rates(session)),
     )

@@ -134,6 +134,7 @@ def realized_json(status: LedgerStatus) -> dict[str, Any]:
     conversion = status.realized_in_base
     base = conversion.total
     return {
+        "cost_basis": status.cost_basis.value,
         "realized_pnl_by_currency": {cur: dec(t.total) for cur, t in by.items()},
         "realized_pnl_estimated_by_currency": {cur: dec(t.estimated) for cur, t in by.items()},
         "realized_pnl_unknown_by_currency": {cur: t.unknown_count for cur, t in by.items()},

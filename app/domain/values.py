@@ -279,3 +279,10 @@ class LedgerState:
 
     open_positions: dict[PositionKey, Lifecycle] = field(default_factory=dict)
     known_fills: dict[str, Fill] = field(default_factory=dict)
+
+
+class CostBasis(StrEnum):
+    """Which realized figure totals show (setting `cost_basis`; DESIGN.md "FIFO lots")."""
+
+    AVERAGE = "average"  # as TWS shows it (positions.realized_pnl, position_events.realized_pnl)
+    FIFO = "fifo"  # as IB's tax reporting (position_events.realized_pnl_fifo)

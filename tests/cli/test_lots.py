@@ -77,3 +77,24 @@ def test_export_events_carry_fifo_beside_average(lots_ledger, capsys):
     (sale,) = [r for r in doc["rows"] if r["kind"] == "REDUCED"]
     assert (sale["realized_pnl"], sale["pnl_basis"]) == ("597", "exact")
     assert (sale["realized_pnl_fifo"], sale["pnl_basis_fifo"]) == ("647", "exact")
+
+
+def test_status_totals_follow_the_cost_basis_setting(lots_ledger, capsys, monkeypatch):
+    """Average cost (default): USD 597; `cost_basis=fifo`: USD 647 from the events' FIFO
+    amounts, both exact; the ES opening realized nothing and adds no currency."""
+    assert main(["status", "--json", "--db", lots_ledger]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["cost_basis"] == "average" and doc["realized_pnl_by_currency"] == {"USD": "597"}
+    monkeypatch.setenv("POSITION_SYNC_COST_BASIS", "fifo")
+    assert main(["status", "--json", "--db", lots_ledger]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["cost_basis"] == "fifo" and doc["realized_pnl_by_currency"] == {"USD": "647"}
+    assert doc["realized_pnl_estimated_by_currency"] == {"USD": "0"}
+    assert main(["status", "--db", lots_ledger]) == 0
+    assert "USD 647 (exact 647, estimated 0) FIFO lots" in capsys.readouterr().out
+
+
+def test_a_bad_cost_basis_setting_is_a_clear_usage_error(lots_ledger, capsys, monkeypatch):
+    monkeypatch.setenv("POSITION_SYNC_COST_BASIS", "lifo")
+    assert main(["status", "--db", lots_ledger]) == 2
+    assert "cost_basis" in capsys.readouterr().err
