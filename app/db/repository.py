@@ -619,6 +619,9 @@ _EVENT_NAMES = (
     "price", "price_source", "realized_pnl", "broker_realized_pnl", "exec_ids", "note",
     "pnl_basis", "realized_pnl_fifo", "pnl_basis_fifo",
 )  # fmt: skip
+_NO_FIFO = len(_EVENT_NAMES) - 2
+"""Without the two FIFO columns: a batch in which no event realizes anything (a first sync's
+20,000 openings) binds 40,000 NULLs fewer."""
 
 
 def _write_changes(
@@ -674,7 +677,10 @@ def _write_changes(
         for pid, change in zip(position_ids, [*existing, *new], strict=True)
         for e in change.events
     ]
-    _executemany(session, insert(E), _EVENT_NAMES, events)
+    if any(row[-1] is not None or row[-2] is not None for row in events):
+        _executemany(session, insert(E), _EVENT_NAMES, events)
+    else:
+        _executemany(session, insert(E), _EVENT_NAMES[:_NO_FIFO], [r[:_NO_FIFO] for r in events])
     return new_ids
 
 
