@@ -3,8 +3,9 @@
 DESIGN.md "Lifecycle and realized P&L" (FIFO lots). The average-cost ledger is the fold's
 (app.domain.fold); FIFO is derived from the *same* inputs — the fold's events, in order, and the
 fills their execIds name — so it is re-derived whenever the key is folded, and the two methods
-always account for the same cash flows: per lifecycle, FIFO realized + open lots' cost equals
-average-cost realized + open quantity × average (tests/domain/test_lots.py holds them equal).
+always account for the same cash flows: over a key's lifecycles, FIFO realized − open lots'
+cost = average-cost realized − open quantity × average × multiplier = the net cash of the fills
+(tests/domain/test_lots.py holds this over random fill sequences).
 
 Each opening fill is a lot (acquired at the fill's time; cost basis = price × quantity ×
 multiplier + its commission; for a short the basis is the proceeds less commission, kept signed

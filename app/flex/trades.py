@@ -48,9 +48,12 @@ def trade_fill(
     perm = attrs.get("ibOrderID", "").strip()
     fifo: Decimal | None = None
     if attrs.get("fifoPnlRealized", "").strip():
-        # IB's realized P&L of this trade under FIFO lots, net of commissions (Activity Flex
-        # Query reference, Trades: "FIFO P/L Realized"; the ib-flex crate's Trade keeps it as
-        # `fifo_pnl_realized`, docs.rs/ib-flex). 0 on an opening trade.
+        # IB's realized P&L of this trade under FIFO lots: "for the purpose of cost basis and
+        # realized profit or loss, commissions are netted" (IB's Flex reference, Trades:
+        # https://www.ibkrguides.com/reportingreference/reportguide/tradesfq.htm; the basis of
+        # an opening trade is its proceeds' inverse plus commission, reportguide/
+        # trades_default.htm). 0 on an opening trade. IB's figure also carries wash-sale
+        # adjustments, which the ledger's FIFO does not model: such a difference is flagged.
         fifo = number(attrs, "fifoPnlRealized")
     fill = Fill(
         exec_id=exec_id,
