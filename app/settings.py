@@ -18,6 +18,8 @@ import platformdirs
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from app.domain.values import CostBasis
+
 APP_NAME = "position-sync"
 
 
@@ -91,6 +93,10 @@ class Settings(BaseSettings):
         False, description="Close positions the broker stops reporting (off: warn only)."
     )
     calculate_realized_pnl: bool = Field(True, description="Compute realized P&L on reductions.")
+    cost_basis: CostBasis = Field(
+        CostBasis.AVERAGE,
+        description="Which realized P&L totals show: average (as TWS) or fifo (IB's tax lots).",
+    )
 
     # Connection.
     ib_host: str = Field("127.0.0.1", description="TWS / IB Gateway host.")

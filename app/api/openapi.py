@@ -162,6 +162,12 @@ _SCHEMAS: dict[str, Any] = {
             "accounts": {"type": "array", "items": _STR},
             "open_positions": _INT,
             "closed_positions": _INT,
+            "cost_basis": {
+                "type": "string",
+                "enum": ["average", "fifo"],
+                "description": "Which realized figure the totals hold: average cost as TWS shows "
+                "it, or FIFO lots as IB's tax reporting (setting `cost_basis`).",
+            },
             "realized_pnl_by_currency": {
                 "type": "object",
                 "additionalProperties": DECIMAL,

@@ -6,13 +6,22 @@ they are re-exported here for the commands.
 
 from __future__ import annotations
 
-from app.domain.documents import dec, iso, lifecycle_json, run_json, stats_json, status_json
+from app.domain.documents import (
+    dec,
+    iso,
+    lifecycle_json,
+    lot_json,
+    run_json,
+    stats_json,
+    status_json,
+)
 
 __all__ = [
     "age",
     "dec",
     "iso",
     "lifecycle_json",
+    "lot_json",
     "run_json",
     "stats_json",
     "status_json",

@@ -10,11 +10,13 @@ import contextlib
 import os
 import stat
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from app.db import repository
+from app.db.lots import open_lots
 from app.domain.export import ExportKind, ExportTable, export_table
 
 
@@ -26,8 +28,14 @@ class ExportError(Exception):
         self.path = path
 
 
-def read_export(session: Session, kind: ExportKind, account: str | None = None) -> ExportTable:
-    """The rows of one export, from one transaction (events and their lifecycles agree)."""
+def read_export(
+    session: Session, kind: ExportKind, account: str | None = None, as_of: datetime | None = None
+) -> ExportTable:
+    """The rows of one export, from one transaction (events and their lifecycles agree);
+    `as_of`: the time lots' holding periods run to (now, by default)."""
+    if kind is ExportKind.LOTS:
+        when = as_of or datetime.now(UTC)
+        return export_table(kind, lots=open_lots(session, account), account=account, as_of=when)
     if kind is ExportKind.FILLS:
         return export_table(kind, fills=repository.all_fills(session), account=account)
     lifecycles = repository.positions(session, include_closed=kind is not ExportKind.POSITIONS)

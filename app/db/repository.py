@@ -33,7 +33,7 @@ from app.db.tables import (
 from app.domain.decimals import decimal_text
 from app.domain.executions import base_exec_id, correction_rank
 from app.domain.history import Observation, ObservationKind, StoredHistory
-from app.domain.money import ByCurrency, totals_from_parts
+from app.domain.money import ByCurrency, totals_from_amounts, totals_from_parts
 from app.domain.plan import LifecycleChange, MarketUpdate, SyncPlan
 from app.domain.records import (
     LedgerStatus,
@@ -49,6 +49,7 @@ from app.domain.values import (
     BrokerSnapshot,
     CloseReason,
     Contract,
+    CostBasis,
     EventKind,
     Fill,
     LedgerState,
@@ -319,7 +320,7 @@ def _sqlite_processors() -> list[tuple[Any, Any]]:
 
 def _fill(row: Sequence[Any]) -> Fill:
     (exec_id, code, con_id, symbol, side, shares, price, time, perm_id, order_ref, commission,
-     commission_currency, realized, seen_at, magnifier) = row  # fmt: skip
+     commission_currency, realized, seen_at, magnifier, fifo) = row  # fmt: skip
     return Fill(
         exec_id=exec_id,
         account=code,
@@ -335,13 +336,14 @@ def _fill(row: Sequence[Any]) -> Fill:
         realized_pnl=realized,
         seen_at=seen_at,
         price_magnifier=Decimal(magnifier) if magnifier else ONE,
+        fifo_realized_pnl=fifo,
     )
 
 
 _FILL_COLUMNS = (
     X.c.exec_id, A.c.code, X.c.con_id, X.c.symbol, X.c.side, X.c.shares, X.c.price, X.c.time,
     X.c.perm_id, X.c.order_ref, X.c.commission, X.c.commission_currency, X.c.realized_pnl,
-    X.c.seen_at, X.c.price_magnifier,
+    X.c.seen_at, X.c.price_magnifier, X.c.fifo_pnl_realized,
 )  # fmt: skip
 
 
@@ -363,12 +365,14 @@ def fill_values(fill: Fill, account_id: int) -> dict[str, Any]:
         "realized_pnl": fill.realized_pnl,
         "seen_at": fill.seen_at,
         "price_magnifier": None if fill.price_magnifier == ONE else int(fill.price_magnifier),
+        "fifo_pnl_realized": fill.fifo_realized_pnl,
     }
 
 
 _FILL_NAMES = (
     "exec_id", "account_id", "con_id", "symbol", "side", "shares", "price", "time", "perm_id",
     "order_ref", "commission", "commission_currency", "realized_pnl", "seen_at",
+    "price_magnifier", "fifo_pnl_realized",
 )  # fmt: skip
 
 
@@ -645,8 +649,11 @@ again for each chunk: 80,000 coercions of ids per 20,000-position sync)."""
 _EVENT_NAMES = (
     "position_id", "sync_run_id", "kind", "occurred_at", "quantity_before", "quantity_after",
     "price", "price_source", "realized_pnl", "broker_realized_pnl", "exec_ids", "note",
-    "pnl_basis",
+    "pnl_basis", "realized_pnl_fifo", "pnl_basis_fifo",
 )  # fmt: skip
+_NO_FIFO = len(_EVENT_NAMES) - 2
+"""Without the two FIFO columns: a batch in which no event realizes anything (a first sync's
+20,000 openings) binds 40,000 NULLs fewer."""
 
 
 def _write_changes(
@@ -696,11 +703,16 @@ def _write_changes(
             ",".join(e.exec_ids) or None,
             e.note or None,
             e.pnl_basis.value if e.pnl_basis else None,
+            e.realized_pnl_fifo,
+            e.pnl_basis_fifo.value if e.pnl_basis_fifo else None,
         )
         for pid, change in zip(position_ids, [*existing, *new], strict=True)
         for e in change.events
     ]
-    _executemany(session, insert(E), _EVENT_NAMES, events)
+    if any(row[-1] is not None or row[-2] is not None for row in events):
+        _executemany(session, insert(E), _EVENT_NAMES, events)
+    else:
+        _executemany(session, insert(E), _EVENT_NAMES[:_NO_FIFO], [r[:_NO_FIFO] for r in events])
     return new_ids
 
 
@@ -892,6 +904,8 @@ def _stored_event(r: Row[Any]) -> StoredEvent:
         exec_ids=tuple(r.exec_ids.split(",")) if r.exec_ids else (),
         note=r.note or "",
         pnl_basis=_BASES[r.pnl_basis] if r.pnl_basis else None,
+        realized_pnl_fifo=r.realized_pnl_fifo,
+        pnl_basis_fifo=_BASES[r.pnl_basis_fifo] if r.pnl_basis_fifo else None,
     )
 
 
@@ -995,9 +1009,22 @@ def missing_at_broker(session: Session) -> list[Lifecycle]:
     return [_lifecycle(row) for row in session.execute(query)]
 
 
-def realized_total(session: Session) -> ByCurrency:
+def realized_total(session: Session, cost_basis: CostBasis = CostBasis.AVERAGE) -> ByCurrency:
     """Realized P&L per currency over every lifecycle, exact and estimated apart (in Python:
-    the columns are exact text, and currencies are never added)."""
+    the columns are exact text, and currencies are never added); under FIFO, the sum of the
+    events' FIFO amounts by their own basis (an event folded before FIFO was derived has none:
+    it counts as unknown until its key is folded again)."""
+    if cost_basis is CostBasis.FIFO:
+        fifo = (
+            select(P.c.currency, E.c.realized_pnl_fifo, E.c.pnl_basis_fifo)
+            .select_from(E)
+            .join(P, P.c.id == E.c.position_id)
+            .where(sa_or(E.c.realized_pnl.is_not(None), E.c.pnl_basis.is_not(None)))
+        )
+        return totals_from_amounts(
+            (currency or "", amount, _BASES[basis] if basis else None)
+            for currency, amount, basis in session.execute(fifo)
+        )
     query = select(P.c.currency, P.c.realized_pnl, P.c.realized_pnl_estimated, P.c.pnl_basis)
     return totals_from_parts(
         (
@@ -1010,8 +1037,13 @@ def realized_total(session: Session) -> ByCurrency:
     )
 
 
-def ledger_status(session: Session, database: str, revision: str | None) -> LedgerStatus:
-    """Everything `status` reports, from the cache alone."""
+def ledger_status(
+    session: Session,
+    database: str,
+    revision: str | None,
+    cost_basis: CostBasis = CostBasis.AVERAGE,
+) -> LedgerStatus:
+    """Everything `status` reports, from the cache alone; realized totals by `cost_basis`."""
     counts = position_counts(session)
     runs = sync_runs(session, 1)
     return LedgerStatus(
@@ -1024,7 +1056,8 @@ def ledger_status(session: Session, database: str, revision: str | None) -> Ledg
         last_success=last_success(session),
         stats=sync_stats(session),
         missing_at_broker=tuple(missing_at_broker(session)),
-        realized_by_currency=realized_total(session),
+        realized_by_currency=realized_total(session, cost_basis),
+        cost_basis=cost_basis,
         exchange_rates=tuple(rates.latest_rates(session)),
         stale_prices=stale_prices(session),
     )

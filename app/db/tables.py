@@ -183,6 +183,7 @@ class PositionEventRow(Base):
         one_of("kind", EVENT_KINDS),
         one_of("price_source", PRICE_SOURCES),
         one_of("pnl_basis", PNL_BASES),
+        one_of("pnl_basis_fifo", PNL_BASES),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -199,7 +200,8 @@ class PositionEventRow(Base):
     exec_ids: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
     pnl_basis: Mapped[str | None] = mapped_column(String(16))  # NULL: realizes nothing
-    realized_pnl_fifo: Mapped[Decimal | None]  # FIFO tax-lot figure (Flex statements)
+    realized_pnl_fifo: Mapped[Decimal | None]  # the same event under FIFO lots (app.domain.lots)
+    pnl_basis_fifo: Mapped[str | None] = mapped_column(String(16))  # basis of the FIFO figure
 
 
 class ExecutionRow(Base):
@@ -226,6 +228,7 @@ class ExecutionRow(Base):
     # IB's priceMagnifier (NULL: 1): `price` is per unit in dollars, IB's price ÷ this (cents-
     # quoted futures send 100), so price × price_magnifier is the price exactly as IB sent it.
     price_magnifier: Mapped[int | None] = mapped_column(Integer)
+    fifo_pnl_realized: Mapped[Decimal | None]  # IB's FIFO figure (a Flex statement's), or NULL
 
 
 class ObservationRow(Base):

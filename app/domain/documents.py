@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.domain.decimals import decimal_text
+from app.domain.lots import OpenLot
 from app.domain.records import LedgerStatus, SyncRun, SyncStats
 from app.domain.values import Lifecycle
 
@@ -66,6 +67,32 @@ def lifecycle_json(p: Lifecycle) -> dict[str, Any]:
     }
 
 
+def lot_json(item: OpenLot, as_of: datetime) -> dict[str, Any]:
+    """One open FIFO lot as `positions --lots --json` and `export --lots` list it: cost basis
+    incl. commission in the contract's currency (a short's is negative: its proceeds), and how
+    far it can be trusted (`basis`: exact from a fill, estimated from IB's average)."""
+    p, lot = item.lifecycle, item.lot
+    c = p.contract
+    return {
+        "position_id": p.id,
+        "account": p.account,
+        "con_id": c.con_id,
+        "symbol": c.symbol,
+        "local_symbol": c.local_symbol,
+        "sec_type": c.sec_type,
+        "currency": c.currency,
+        "multiplier": dec(c.multiplier),
+        "acquired_at": iso(lot.acquired_at),
+        "quantity": dec(lot.quantity),
+        "cost_basis": dec(lot.cost),
+        "unit_cost": dec(lot.unit_cost(c.multiplier)),
+        "basis": lot.basis.value,
+        "holding_days": lot.holding_days(as_of),
+        "term": "long" if lot.long_term(as_of) else "short",
+        "exec_id": lot.exec_id,
+    }
+
+
 def run_json(run: SyncRun | None) -> dict[str, Any] | None:
     """One sync run."""
     if run is None:
@@ -107,6 +134,7 @@ def realized_json(status: LedgerStatus) -> dict[str, Any]:
     conversion = status.realized_in_base
     base = conversion.total
     return {
+        "cost_basis": status.cost_basis.value,
         "realized_pnl_by_currency": {cur: dec(t.total) for cur, t in by.items()},
         "realized_pnl_estimated_by_currency": {cur: dec(t.estimated) for cur, t in by.items()},
         "realized_pnl_unknown_by_currency": {cur: t.unknown_count for cur, t in by.items()},

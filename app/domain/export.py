@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from app.domain.documents import dec, iso, lifecycle_json
+from app.domain.documents import dec, iso, lifecycle_json, lot_json
+from app.domain.lots import OpenLot
 from app.domain.records import StoredEvent
 from app.domain.values import Fill, Lifecycle
 
@@ -32,6 +33,7 @@ class ExportKind(StrEnum):
     ALL = "all"  # every lifecycle, open and closed
     EVENTS = "events"  # every lifecycle's events, with the lifecycle's account and contract
     FILLS = "fills"  # every stored execution
+    LOTS = "lots"  # the open FIFO lots of every OPEN lifecycle
 
 
 class ExportFormat(StrEnum):
@@ -57,6 +59,7 @@ EVENT_COLUMNS = (
     "sync_run_id", "kind", "occurred_at", "quantity_before", "quantity_after", "price",
     "price_source", "realized_pnl", "broker_realized_pnl", "exec_ids", "note",
     "pnl_basis",  # appended: exact | estimated | unknown, empty where nothing was realized
+    "realized_pnl_fifo", "pnl_basis_fifo",  # appended: the same event under FIFO lots
 )  # fmt: skip
 
 FILL_COLUMNS = (
@@ -64,11 +67,18 @@ FILL_COLUMNS = (
     "order_ref", "commission", "commission_currency", "realized_pnl",
 )  # fmt: skip
 
+LOT_COLUMNS = (
+    "position_id", "account", "con_id", "symbol", "local_symbol", "sec_type", "currency",
+    "multiplier", "acquired_at", "quantity", "cost_basis", "unit_cost", "basis", "holding_days",
+    "term", "exec_id",
+)  # fmt: skip
+
 COLUMNS: Mapping[ExportKind, tuple[str, ...]] = {
     ExportKind.POSITIONS: LIFECYCLE_COLUMNS,
     ExportKind.ALL: LIFECYCLE_COLUMNS,
     ExportKind.EVENTS: EVENT_COLUMNS,
     ExportKind.FILLS: FILL_COLUMNS,
+    ExportKind.LOTS: LOT_COLUMNS,
 }
 
 
@@ -96,6 +106,8 @@ def event_record(e: StoredEvent, life: Lifecycle | None) -> dict[str, Cell]:
         "exec_ids": ",".join(e.exec_ids) or None,
         "note": e.note or None,
         "pnl_basis": e.pnl_basis.value if e.pnl_basis else None,
+        "realized_pnl_fifo": dec(e.realized_pnl_fifo),
+        "pnl_basis_fifo": e.pnl_basis_fifo.value if e.pnl_basis_fifo else None,
     }
 
 
@@ -139,7 +151,9 @@ def export_table(
     lifecycles: Sequence[Lifecycle] = (),
     events: Iterable[StoredEvent] = (),
     fills: Iterable[Fill] = (),
+    lots: Iterable[OpenLot] = (),
     account: str | None = None,
+    as_of: datetime | None = None,
 ) -> ExportTable:
     """The rows of one export; `account` keeps one IB account's rows only.
 
@@ -160,6 +174,10 @@ def export_table(
             life = by_id.get(event.position_id)
             if account is None or (life is not None and life.account == account):
                 rows.append(event_record(event, life))
+    elif kind is ExportKind.LOTS:
+        if as_of is None:
+            raise ValueError("a lots export needs the time its holding periods run to")
+        rows = [lot_json(x, as_of) for x in lots if account in (None, x.lifecycle.account)]
     else:
         rows = [fill_record(f) for f in fills if account in (None, f.account)]
     return ExportTable(kind, COLUMNS[kind], tuple(rows))

@@ -91,6 +91,10 @@ class EventFacts(Protocol):
     def note(self) -> str: ...
     @property
     def pnl_basis(self) -> PnlBasis | None: ...
+    @property
+    def realized_pnl_fifo(self) -> Decimal | None: ...
+    @property
+    def pnl_basis_fifo(self) -> PnlBasis | None: ...
 
 
 def same_event(a: EventFacts, b: EventFacts) -> bool:
@@ -107,4 +111,6 @@ def same_event(a: EventFacts, b: EventFacts) -> bool:
         and tuple(a.exec_ids) == tuple(b.exec_ids)
         and (a.note or "") == (b.note or "")
         and a.pnl_basis is b.pnl_basis
+        and a.realized_pnl_fifo == b.realized_pnl_fifo
+        and a.pnl_basis_fifo is b.pnl_basis_fifo
     )

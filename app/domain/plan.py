@@ -34,6 +34,10 @@ class PlannedEvent:
     note: str = ""
     pnl_basis: PnlBasis | None = None
     """None where the event realizes nothing; else how far `realized_pnl` can be trusted."""
+    realized_pnl_fifo: Decimal | None = None
+    """The same event's realized P&L under FIFO lots (app.domain.lots)."""
+    pnl_basis_fifo: PnlBasis | None = None
+    """How far `realized_pnl_fifo` can be trusted (never better than `pnl_basis`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from app.domain.executions import base_exec_id, sort_fills
 from app.domain.fold import BROKER_PNL_TOLERANCE as PNL_TOLERANCE
 from app.domain.fold import FoldedLifecycle, KeyHistory, fold
 from app.domain.history import Observation, ObservationKind, StoredHistory, same_event
+from app.domain.lots import with_fifo
 from app.domain.plan import (
     FillCorrection,
     LifecycleChange,
@@ -356,9 +357,9 @@ def _fold_key(
         fills = (*history, *new_fills)
         observations = stored.observations + observations
         existing = stored.lifecycles
-    folded = fold(
-        KeyHistory(key[0], contract, fills, observations, base),
-        calculate_realized_pnl=options.calculate_realized_pnl,
+    key_history = KeyHistory(key[0], contract, fills, observations, base)
+    folded = with_fifo(
+        fold(key_history, calculate_realized_pnl=options.calculate_realized_pnl), key_history
     )
     lifecycles = list(folded.lifecycles)
     if lifecycles and lifecycles[-1].lifecycle.is_open:

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from app.domain.money import BaseConversion, RealizedTotals, to_base
 from app.domain.values import (
+    CostBasis,
     EventKind,
     ExchangeRate,
     Lifecycle,
@@ -37,6 +38,8 @@ class StoredEvent:
     exec_ids: tuple[str, ...]
     note: str
     pnl_basis: PnlBasis | None = None
+    realized_pnl_fifo: Decimal | None = None
+    pnl_basis_fifo: PnlBasis | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +125,8 @@ class LedgerStatus:
     stats: SyncStats
     missing_at_broker: tuple[Lifecycle, ...] = field(default_factory=tuple)
     realized_by_currency: Mapping[str, RealizedTotals] = field(default_factory=dict)
+    cost_basis: CostBasis = CostBasis.AVERAGE
+    """Which figure `realized_by_currency` holds (average cost, or FIFO lots)."""
     """Realized P&L per currency, exact and estimated apart; never one figure of several."""
     exchange_rates: tuple[ExchangeRate, ...] = ()
     """IB's latest `ExchangeRate` per (account, currency), as stored."""

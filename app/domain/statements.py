@@ -102,14 +102,23 @@ def sort_statement_fills(fills: Iterable[Fill], stored: Mapping[str, Fill]) -> S
             new.append(fill)
         elif correction_rank(fill.exec_id) > correction_rank(have.exec_id):
             completed.append((have, replace(fill, seen_at=have.seen_at)))
-        elif have.commission is None and fill.commission is not None:
+        elif (have.commission is None and fill.commission is not None) or (
+            have.fifo_realized_pnl is None and fill.fifo_realized_pnl is not None
+        ):
+            # What the live stream cannot give: a commission report that never arrived, and
+            # IB's FIFO figure (statements only).
             completed.append(
                 (
                     have,
                     replace(
                         have,
-                        commission=fill.commission,
+                        commission=have.commission
+                        if have.commission is not None
+                        else fill.commission,
                         commission_currency=have.commission_currency or fill.commission_currency,
+                        fifo_realized_pnl=have.fifo_realized_pnl
+                        if have.fifo_realized_pnl is not None
+                        else fill.fifo_realized_pnl,
                     ),
                 )
             )

@@ -167,6 +167,9 @@ class Fill:
     seen_at: datetime | None = None
     """When the ledger first stored it (the snapshot's time): a fill first seen after an
     observation was, nominally, not in that observation's position rows."""
+    fifo_realized_pnl: Decimal | None = None
+    """IB's FIFO realized P&L of this execution (a Flex statement's `fifoPnlRealized`); None
+    where no statement gave it. FIFO lots (app.domain.lots) are checked against it."""
 
     @property
     def key(self) -> PositionKey:
@@ -287,3 +290,10 @@ class LedgerState:
 
     open_positions: dict[PositionKey, Lifecycle] = field(default_factory=dict)
     known_fills: dict[str, Fill] = field(default_factory=dict)
+
+
+class CostBasis(StrEnum):
+    """Which realized figure totals show (setting `cost_basis`; DESIGN.md "FIFO lots")."""
+
+    AVERAGE = "average"  # as TWS shows it (positions.realized_pnl, position_events.realized_pnl)
+    FIFO = "fifo"  # as IB's tax reporting (position_events.realized_pnl_fifo)

@@ -46,6 +46,15 @@ def trade_fill(
         commission = -number(attrs, "ibCommission")  # a rebate stays a negative cost
     traded = contract(attrs)
     perm = attrs.get("ibOrderID", "").strip()
+    fifo: Decimal | None = None
+    if attrs.get("fifoPnlRealized", "").strip():
+        # IB's realized P&L of this trade under FIFO lots: "for the purpose of cost basis and
+        # realized profit or loss, commissions are netted" (IB's Flex reference, Trades:
+        # https://www.ibkrguides.com/reportingreference/reportguide/tradesfq.htm; the basis of
+        # an opening trade is its proceeds' inverse plus commission, reportguide/
+        # trades_default.htm). 0 on an opening trade. IB's figure also carries wash-sale
+        # adjustments, which the ledger's FIFO does not model: such a difference is flagged.
+        fifo = number(attrs, "fifoPnlRealized")
     fill = Fill(
         exec_id=exec_id,
         account=account,
@@ -60,6 +69,7 @@ def trade_fill(
         commission_currency=attrs.get("ibCommissionCurrency", "").strip(),
         realized_pnl=None,  # IB's fifoPnlRealized is FIFO, not the API's per-fill figure
         seen_at=None,  # a statement is IB's record of when it happened, not a live arrival
+        fifo_realized_pnl=fifo,
     )
     rate = None
     base = bases.get(account)

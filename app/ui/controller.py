@@ -25,6 +25,7 @@ from app.domain.connection import (
     ConnectionStatus,
 )
 from app.domain.discrepancy import STEP, Discrepancy, comparing, run_steps
+from app.domain.lots import open_lots_of
 from app.domain.manual import (
     LifecycleChangedError,
     LifecycleVersion,
@@ -691,6 +692,7 @@ class WindowController:
             self._history_shown = None
             w.events_model.reset([])
             w.fills_model.reset([])
+            w.lots_model.reset([])
             self.charts.show_position(None)
             return
         db = self.runtime.db
@@ -715,6 +717,9 @@ class WindowController:
         self._history_shown = (position.id, events[-1].id if events else None)
         w.events_model.reset(events)
         w.fills_model.reset(fills)
+        # Open lots: derived here from what the pane shows (a closed lifecycle holds none).
+        by_id = {f.exec_id: f for f in fills}
+        w.lots_model.reset(open_lots_of(position, events, by_id) if position.is_open else [])
         self.charts.show_position(position, events, fills)
 
     # ------------------------------------------------------------------ Mark closed

@@ -33,12 +33,14 @@ TITLES = {
     ExportKind.ALL: "All positions, open and closed…",
     ExportKind.EVENTS: "Events of every position…",
     ExportKind.FILLS: "Fills…",
+    ExportKind.LOTS: "Open FIFO tax lots…",
 }
 NOUNS = {
     ExportKind.POSITIONS: "open positions",
     ExportKind.ALL: "positions",
     ExportKind.EVENTS: "events",
     ExportKind.FILLS: "fills",
+    ExportKind.LOTS: "open lots",
 }
 STATUS_MS = 15_000
 CSV_FILTER = "CSV for spreadsheets (*.csv)"

@@ -31,6 +31,7 @@ from app.ui.copying import install_copy
 from app.ui.exporting import add_export_menu
 from app.ui.models.history import EventsModel, FillsModel, RunsModel
 from app.ui.models.keyed import KeyedTableModel
+from app.ui.models.lots import LotsModel
 from app.ui.models.positions import BrokerModel, CacheModel, ClosedModel
 from app.ui.resources import app_icon
 from app.ui.statements import add_statement_menu
@@ -103,6 +104,7 @@ class MainWindow(QMainWindow):
         self.closed_model = ClosedModel(self)
         self.events_model = EventsModel(self)
         self.fills_model = FillsModel(self)
+        self.lots_model = LotsModel(self)
         self.runs_model = RunsModel(self)
 
         # ---- top: banner, filters, actions
@@ -154,6 +156,7 @@ class MainWindow(QMainWindow):
         # ---- history of the selected lifecycle (open or closed), under every tab
         self.events_table = _table("eventsTable", self.events_model)
         self.fills_table = _table("fillsTable", self.fills_model)
+        self.lots_table = _table("lotsTable", self.lots_model)
         self.history_title = QLabel("Select a position to see its history and fills.")
         self.history_title.setObjectName("historyTitle")
         history = QWidget()
@@ -163,8 +166,10 @@ class MainWindow(QMainWindow):
         history_split = QSplitter(Qt.Orientation.Horizontal)
         history_split.addWidget(_titled("Events", self.events_table))
         history_split.addWidget(_titled("Fills", self.fills_table))
+        history_split.addWidget(_titled("Open lots (FIFO)", self.lots_table))
         history_split.setStretchFactor(0, 3)
         history_split.setStretchFactor(1, 2)
+        history_split.setStretchFactor(2, 2)
         history_layout.addWidget(history_split)
 
         # ---- closed tab
@@ -290,6 +295,7 @@ class MainWindow(QMainWindow):
             self.cache_table,
             self.events_table,
             self.fills_table,
+            self.lots_table,
             self.closed_table,
             self.runs_table,
         ]

@@ -11,7 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
@@ -22,9 +22,11 @@ import pytest
 from app.cli.main import main
 from app.db import export as db_export
 from app.db import repository
+from app.db.lots import open_lots
 from app.db.migrate import open_database
 from app.domain.documents import lifecycle_json
 from app.domain.export import COLUMNS, ExportKind
+from app.domain.lots import OpenLot
 from app.domain.manual import mark_closed
 from tests.db.test_repository import commit
 from tests.domain.ledger_fixture import AAPL, ES, MSFT, SPY_C, D, at, fill, pos, snapshot
@@ -34,6 +36,7 @@ KINDS = {
     ExportKind.ALL: ["--all"],
     ExportKind.EVENTS: ["--events"],
     ExportKind.FILLS: ["--fills"],
+    ExportKind.LOTS: ["--lots"],
 }
 
 
@@ -113,11 +116,30 @@ def same(ledger_value: Any, cell: Any) -> bool:
     return cell == ledger_value
 
 
+def _lot_value(item: OpenLot, name: str) -> Any:
+    """A lots export column from the lot, its lifecycle and contract (holding period: today's,
+    to the day)."""
+    lot, life = item.lot, item.lifecycle
+    now = datetime.now(UTC)
+    derived_values = {
+        "position_id": life.id,
+        "cost_basis": lot.cost,
+        "unit_cost": lot.unit_cost(life.contract.multiplier),
+        "holding_days": lot.holding_days(now),
+        "term": "long" if lot.long_term(now) else "short",
+    }
+    if name in derived_values:
+        return derived_values[name]
+    return next(getattr(s, name) for s in (lot, life, life.contract) if hasattr(s, name))
+
+
 def ledger_rows(url: str, kind: ExportKind) -> list[Any]:
     """What the ledger holds for this export, read straight from the repository, in order."""
     with open_database(url) as db:
         if kind is ExportKind.FILLS:
             return db.run_sync(repository.all_fills)
+        if kind is ExportKind.LOTS:
+            return db.run_sync(open_lots)
         lifecycles = db.run_sync(repository.positions, include_closed=True)
         if kind is ExportKind.EVENTS:
             by_id = {p.id: p for p in lifecycles}
@@ -127,6 +149,8 @@ def ledger_rows(url: str, kind: ExportKind) -> list[Any]:
 
 def ledger_value(item: Any, name: str) -> Any:
     """A column's value on the domain object (an event's account and contract: its lifecycle's)."""
+    if isinstance(item, OpenLot):
+        return _lot_value(item, name)
     if isinstance(item, tuple):
         event, life = item
         sources = [event, life, life.contract]
@@ -282,8 +306,9 @@ def test_estimates_and_bases_are_exported_apart(ledger, capsys):
     15, item 10). The new columns come last: every existing column keeps its place and meaning."""
     assert COLUMNS[ExportKind.ALL][-2:] == ("realized_pnl_estimated", "pnl_basis")
     assert COLUMNS[ExportKind.ALL][:28][-2:] == ("entry_trade_id", "exit_trade_id")
-    assert COLUMNS[ExportKind.EVENTS][-1] == "pnl_basis"
-    assert COLUMNS[ExportKind.EVENTS][-2] == "note"
+    # FIFO's two columns (issue 17 item 4) were appended after pnl_basis, which keeps its place.
+    assert COLUMNS[ExportKind.EVENTS][-3:] == ("pnl_basis", "realized_pnl_fifo", "pnl_basis_fifo")
+    assert COLUMNS[ExportKind.EVENTS][-4] == "note"
     # The bases are the fold's own (no rows written by hand: the fixture's syncs and Mark closed
     # derive them). Before the fold wrote bases, this test set them with UPDATEs, and its
     # `REDUCED -> exact` also overwrote MSFT's sale, whose commission is not reported yet.

@@ -72,7 +72,7 @@ def trade_attrs(fill: Fill, **overrides: str) -> dict[str, str]:
         "openCloseIndicator": "O" if signed > 0 else "C",
         "notes": "",
         "cost": "0",
-        "fifoPnlRealized": "0",
+        "fifoPnlRealized": "",  # a test that checks IB's FIFO figure sets it
         "mtmPnl": "0",
         "buySell": "BUY" if signed > 0 else "SELL",
         "ibOrderID": str(fill.perm_id or 1000),

@@ -39,6 +39,7 @@ def test_file_export_writes_what_the_cli_writes(make_app, qloop, tmp_path):
             "All positions, open and closed…",
             "Events of every position…",
             "Fills…",
+            "Open FIFO tax lots…",
         ]
         w.export_actions[ExportKind.EVENTS].trigger()
         dialog = await eventually(lambda: app.controller.exporter.dialog)

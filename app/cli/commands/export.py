@@ -1,4 +1,4 @@
-"""`position-sync export --format csv|json [--out FILE] [--all|--events|--fills]`.
+"""`position-sync export --format csv|json [--out FILE] [--all|--events|--fills|--lots]`.
 
 The ledger for spreadsheets and scripts, from the cache alone (no broker needed). The document
 shapes are in the README ("Export"); the rows come from app.db.export, shared with the window.
@@ -41,6 +41,9 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) ->
         "--events", action="store_true", help="every lifecycle's events (with its contract)"
     )
     what.add_argument("--fills", action="store_true", help="every stored fill (execution)")
+    what.add_argument(
+        "--lots", action="store_true", help="the open FIFO tax lots of every open position"
+    )
     add_common(parser)
     parser.set_defaults(handler=run_export)
 
@@ -50,6 +53,7 @@ _NOUNS = {
     ExportKind.ALL: "lifecycles",
     ExportKind.EVENTS: "events",
     ExportKind.FILLS: "fills",
+    ExportKind.LOTS: "open lots",
 }
 
 
@@ -59,6 +63,8 @@ def export_kind(args: argparse.Namespace) -> ExportKind:
         return ExportKind.EVENTS
     if args.fills:
         return ExportKind.FILLS
+    if getattr(args, "lots", False):
+        return ExportKind.LOTS
     return ExportKind.ALL if args.all else ExportKind.POSITIONS
 
 
@@ -87,9 +93,10 @@ def run_export(args: argparse.Namespace) -> int:
         try:
             if out is not None:
                 check_destination(out)  # before the database is opened (or created)
+            now = datetime.now(UTC).replace(microsecond=0)
             with open_database(settings.database_url) as db:
-                table = db.run_sync(read_export, kind, getattr(args, "account", None))
-            text = render(table, fmt, datetime.now(UTC).replace(microsecond=0))
+                table = db.run_sync(read_export, kind, getattr(args, "account", None), now)
+            text = render(table, fmt, now)
             if out is None:
                 sys.stdout.write(text)
                 return int(ExitCode.OK)

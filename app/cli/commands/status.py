@@ -12,6 +12,7 @@ from app.cli.context import guarded, settings_from
 from app.cli.exit_codes import ExitCode
 from app.cli.render import age, dec, iso, status_json
 from app.domain.records import LedgerStatus
+from app.domain.values import CostBasis
 
 
 def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -32,7 +33,9 @@ def run_status(args: argparse.Namespace) -> int:
         settings = settings_from(args)
         with open_database(settings.database_url) as db:
             revision = current(settings.database_url)
-            status = db.run_sync(repository.ledger_status, db.location, revision)
+            status = db.run_sync(
+                repository.ledger_status, db.location, revision, settings.cost_basis
+            )
         now = datetime.now(UTC)
         if getattr(args, "json", False):
             print(json.dumps(status_json(status, now), indent=2))
@@ -86,6 +89,7 @@ def realized_lines(status: LedgerStatus) -> list[str]:
     """Realized P&L, one line per currency with its exact and estimated parts apart; then the
     base-currency figure where IB's rates cover every currency (labelled with them)."""
     label = "Realized P&L  "
+    fifo = status.cost_basis is CostBasis.FIFO
     pad = " " * len(label)
     by = status.realized_by_currency
     if not by:
@@ -94,6 +98,8 @@ def realized_lines(status: LedgerStatus) -> list[str]:
     for i, (currency, t) in enumerate(by.items()):
         text = f"{currency or '(no currency)'} {dec(t.total)} (exact {dec(t.exact)}, "
         text += f"estimated {dec(t.estimated)})"
+        if fifo:
+            text += " FIFO lots"
         if t.unknown_count:
             text += f"; {t.unknown_count} unpriced, not included"
         lines.append((label if i == 0 else pad) + text)

@@ -7,6 +7,7 @@ from typing import Any
 from app.ui import estimates
 from app.ui import formatting as fmt
 from app.ui.models.keyed import Column, KeyedTableModel
+from app.ui.models.lots import FIFO_COLUMN
 
 
 class EventsModel(KeyedTableModel):
@@ -50,6 +51,7 @@ class EventsModel(KeyedTableModel):
             basis=lambda e: e.pnl_basis,
             why=estimates.event_why,
         ),
+        FIFO_COLUMN,
         Column(
             "IB realized",
             lambda e: e.broker_realized_pnl,
