@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -35,6 +36,7 @@ from app.sim.runner import SimulatorThread
 from app.sim.scenarios import build_scale
 from app.sim.state import SimState
 from tests.faults.checks import (
+    Projection,
     assert_intact,
     audit,
     broker_book,
@@ -109,6 +111,31 @@ def complete_sync(db: Path, port: int, client_id: int) -> float:
     return worker.committed_at - connected
 
 
+def sigkill_after(db: Path, port: int, delay: float) -> None:
+    """Start `position-sync sync` on `db` and SIGKILL it `delay` s after it connected."""
+    worker = Worker.start(db, port, client_id=11)
+    connected = worker.wait_connected()
+    time.sleep(max(0.0, connected + delay - time.monotonic()))
+    worker.proc.send_signal(signal.SIGKILL)
+    worker.proc.wait(30)
+
+
+def judge_kill(db: Path, before: Projection, after: Callable[[], Projection], label: str) -> str:
+    """ "before" or "after": the state a kill left must be exactly one of them (`after` is
+    computed only when needed)."""
+    assert_intact(db)
+    state = projection(db)
+    if state == before:
+        return "before"
+    expected = after()
+    assert expected != before, "the run changed nothing: the kill proved nothing"
+    assert state == expected, (
+        f"{label} left a state that is neither before nor after: "
+        f"{describe_difference(state, expected)}"
+    )
+    return "after"
+
+
 def copy_ledger(source: Path, target: Path) -> None:
     """A consistent copy with SQLite's backup API (whatever is still in a -wal file included)."""
     target.unlink(missing_ok=True)
@@ -176,26 +203,12 @@ def test_sigkill_during_20000_position_syncs(tmp_path, start_sim):
         before = projection(db)  # no process has the file open: its WAL is checkpointed
         copy_ledger(db, reference)
         sim.call(lambda s, r=round_: move_broker(s, rng, r))
-        worker = Worker.start(db, port, client_id=11)
-        connected = worker.wait_connected()
         delay = rng.uniform(0.8 * commit, 1.2 * commit) if round_ % 5 == 0 else 0.0
         delay = delay or rng.uniform(0.0, 1.1 * commit)
-        time.sleep(max(0.0, connected + delay - time.monotonic()))
-        worker.proc.send_signal(signal.SIGKILL)
-        worker.proc.wait(30)
+        sigkill_after(db, port, delay)
 
-        assert_intact(db)
-        state = projection(db)
-        if state == before:
-            outcomes["before"] += 1
-        else:
-            after = ledger_after(reference, port)
-            assert after != before
-            assert state == after, (
-                f"kill {round_} ({delay:.3f} s after connecting) left a state that is neither "
-                f"before nor after: {describe_difference(state, after)}"
-            )
-            outcomes["after"] += 1
+        label = f"kill {round_} ({delay:.3f} s after connecting)"
+        outcomes[judge_kill(db, before, lambda: ledger_after(reference, port), label)] += 1
 
     complete_sync(db, port, client_id=11)
     assert_intact(db)
@@ -386,27 +399,14 @@ def test_sigkill_during_a_re_derivation(tmp_path, start_sim):
         assert_intact(reference)
         after = projection(reference)
         assert after != before
-        worker = Worker.start(db, port, client_id=11)
-        connected = worker.wait_connected()
         # Half the kills near the commit (inside the write of the re-derived keys), half anywhere.
         if round_ % 2 == 0:
             delay = rng.uniform(0.7, 1.2) * commit
         else:
             delay = rng.uniform(0.0, 1.1) * commit
-        time.sleep(max(0.0, connected + delay - time.monotonic()))
-        worker.proc.send_signal(signal.SIGKILL)
-        worker.proc.wait(30)
-
-        assert_intact(db)
-        state = projection(db)
-        if state == before:
-            outcomes["before"] += 1
-        else:
-            assert state == after, (
-                f"kill {round_} ({delay:.3f} s after connecting) left a state that is neither "
-                f"before nor after: {describe_difference(state, after)}"
-            )
-            outcomes["after"] += 1
+        sigkill_after(db, port, delay)
+        label = f"kill {round_} ({delay:.3f} s after connecting)"
+        outcomes[judge_kill(db, before, lambda a=after: a, label)] += 1
         # The next round starts from whatever the kill left, with these late facts applied.
         complete_sync(db, port, client_id=11)
 
