@@ -95,3 +95,17 @@ def test_load_settings_still_reads_what_the_dialog_saved(tmp_path, monkeypatch):
     monkeypatch.setenv("POSITION_SYNC_SETTINGS_FILE", str(path))
     save_settings(Settings(api_port=9999, api_enabled=True))
     assert load_settings().api_port == 9999
+
+
+def test_cost_basis_is_chosen_in_the_dialog(dialog_of):
+    """Issue 17: which realized figure totals show (average as TWS, FIFO as IB's tax lots) is a
+    setting of the dialog too, and round-trips as the class's own value."""
+    from PySide6.QtWidgets import QComboBox
+
+    from app.domain.values import CostBasis
+
+    dialog = dialog_of(Settings(cost_basis=CostBasis.FIFO))
+    combo = dialog.findChild(QComboBox, "cost_basis")
+    assert combo.currentData() == "fifo"
+    combo.setCurrentIndex(combo.findData("average"))
+    assert _accept(dialog).cost_basis is CostBasis.AVERAGE

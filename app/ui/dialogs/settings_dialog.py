@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.domain.values import CostBasis
 from app.settings import Settings
 from app.ui.palette import colours_for
 
@@ -106,6 +107,16 @@ class SettingsDialog(QDialog):
         self.close_missing.setChecked(settings.mark_missing_as_closed)
         self.realized = QCheckBox("Calculate realized P&L")
         self.realized.setChecked(settings.calculate_realized_pnl)
+        # Which realized figure totals show (DESIGN.md "FIFO lots"): the values are the
+        # setting's own, so the combo cannot offer one the class would refuse.
+        self.cost_basis = QComboBox()
+        self.cost_basis.setObjectName("cost_basis")
+        for basis, label in (
+            (CostBasis.AVERAGE, "Average cost (as TWS shows it)"),
+            (CostBasis.FIFO, "FIFO tax lots (as IB's tax reporting)"),
+        ):
+            self.cost_basis.addItem(label, basis.value)
+        self.cost_basis.setCurrentIndex(max(0, self.cost_basis.findData(settings.cost_basis.value)))
         syncing = QFormLayout()
         syncing.addRow(self.enabled)
         syncing.addRow("Full sync every (s)", self.interval)
@@ -114,6 +125,7 @@ class SettingsDialog(QDialog):
         syncing.addRow(self.on_update)
         syncing.addRow(self.close_missing)
         syncing.addRow(self.realized)
+        syncing.addRow("Realized totals", self.cost_basis)
 
         self.notify_missing = QCheckBox("A position goes missing at IB")
         self.notify_missing.setChecked(settings.notify_missing)
@@ -245,6 +257,7 @@ class SettingsDialog(QDialog):
             "sync_on_position_update": self.on_update.isChecked(),
             "mark_missing_as_closed": self.close_missing.isChecked(),
             "calculate_realized_pnl": self.realized.isChecked(),
+            "cost_basis": self.cost_basis.currentData(),
             "notify_missing": self.notify_missing.isChecked(),
             "notify_sync_failures": self.notify_failures.isChecked(),
             "notify_failure_threshold": self.failure_threshold.value(),
