@@ -100,13 +100,31 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout
 
 
+def table_definition(sql: str | None) -> object:
+    """A CREATE statement as its head, its columns in order and its constraints as a set: the
+    order of a table's constraints has no meaning and is not stable across processes. Alembic's
+    batch mode (SQLite) rebuilds a table from `for const in self.table.constraints`, a set
+    (alembic/operations/batch.py, ApplyBatchImpl._grab_table_elements), so two upgrades of the
+    same file, one by the bundle and one by the source tree, can list the same CHECK and FOREIGN
+    KEY clauses in different orders."""
+    if sql is None or "(" not in sql:
+        return sql
+    head, _, body = sql.partition("(")
+    clauses = [clause.strip() for clause in body.rstrip().removesuffix(")").split(", \n")]
+    constraints = frozenset(c for c in clauses if c.startswith("CONSTRAINT "))
+    return head, [c for c in clauses if c not in constraints], constraints
+
+
 def dump(path: Path) -> dict[str, object]:
     """Schema and every row of every table of a SQLite file, in a comparable form."""
     connection = sqlite3.connect(path)
     try:
-        schema = connection.execute(
-            "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
-        ).fetchall()
+        schema = [
+            (kind, name, table, table_definition(sql))
+            for kind, name, table, sql in connection.execute(
+                "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
+            )
+        ]
         tables = [row[1] for row in schema if row[0] == "table"]
         rows = {t: sorted(connection.execute(f'SELECT * FROM "{t}"'), key=repr) for t in tables}
         return {"schema": schema, "rows": rows}
