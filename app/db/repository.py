@@ -95,6 +95,7 @@ def _chunks(items: Sequence[_T], size: int = _CHUNK) -> Iterator[Sequence[_T]]:
 _STATUSES = {s.value: s for s in PositionStatus}
 _CLOSE_REASONS = {r.value: r for r in CloseReason}
 _BASES = {b.value: b for b in PnlBasis}
+_SIDES = {s.value: s for s in Side}
 
 
 def _lifecycle(row: Sequence[Any]) -> Lifecycle:
@@ -325,7 +326,7 @@ def _fill(row: Sequence[Any]) -> Fill:
         exec_id=exec_id,
         account=code,
         contract=Contract(con_id, symbol),
-        side=Side(side),
+        side=_SIDES[side],
         shares=shares,
         price=price,
         time=time,
@@ -471,31 +472,33 @@ def load_state(session: Session, snapshot: BrokerSnapshot) -> LedgerState:
 
 
 def known_fills(session: Session, snapshot: BrokerSnapshot) -> dict[str, Fill]:
-    """Stored fills that share a base execId with the snapshot's (the latest version of each)."""
+    """Stored fills that share a base execId with the snapshot's (the latest version of each).
+
+    The day's stored execIds are read alone (one narrow column) and only the rows that share a
+    base are read whole: a late commission report for one fill of a key traded 1,000 times a
+    day would otherwise convert every one of that day's fills to find the one it completes.
+    """
     if not snapshot.fills:
         return {}
     bases = {base_exec_id(f.exec_id) for f in snapshot.fills}
     since = min(f.time for f in snapshot.fills) - _FILL_LOOKBACK
-    query = (
-        select(*_FILL_COLUMNS)
+    day = (
+        select(X.c.exec_id)
         .join(A, A.c.id == X.c.account_id)
         .where(X.c.time >= since, A.c.code.in_(sorted({f.account for f in snapshot.fills})))
     )
+    wanted = {exec_id for exec_id in session.scalars(day) if base_exec_id(exec_id) in bases}
+    # A stored fill older than the look-back still blocks its replay: its own id is read too.
+    wanted.update(f.exec_id for f in snapshot.fills)
     known: dict[str, Fill] = {}
-    for row in session.execute(query):
-        fill = _fill(row)
-        base = base_exec_id(fill.exec_id)
-        if base in bases:
+    stmt = select(*_FILL_COLUMNS).join(A, A.c.id == X.c.account_id)
+    for chunk in _chunks(sorted(wanted)):
+        for row in session.execute(stmt.where(X.c.exec_id.in_(chunk))):
+            fill = _fill(row)
+            base = base_exec_id(fill.exec_id)
             held = known.get(base)
             if held is None or correction_rank(fill.exec_id) > correction_rank(held.exec_id):
                 known[base] = fill
-    # A stored fill older than the look-back still blocks its replay: check ids directly.
-    missing = sorted(f.exec_id for f in snapshot.fills if base_exec_id(f.exec_id) not in known)
-    for chunk in _chunks(missing):
-        stmt = select(*_FILL_COLUMNS).join(A, A.c.id == X.c.account_id)
-        for row in session.execute(stmt.where(X.c.exec_id.in_(chunk))):
-            fill = _fill(row)
-            known.setdefault(base_exec_id(fill.exec_id), fill)
     return known
 
 
@@ -796,9 +799,11 @@ def load_histories(
     ids = [life.id for lives in lifecycles.values() for life in lives if life.id is not None]
     events: dict[int, list[StoredEvent]] = {}
     for chunk in _chunks(sorted(ids)):
-        rows = session.execute(select(E).where(E.c.position_id.in_(chunk)).order_by(E.c.id))
-        for r in rows:
-            events.setdefault(r.position_id, []).append(_stored_event(r))
+        rows = session.execute(
+            select(*_EVENT_COLUMNS).where(E.c.position_id.in_(chunk)).order_by(E.c.id)
+        )
+        for row in rows:
+            events.setdefault(row[1], []).append(_stored_event(row))
     out = {}
     for key in keys:
         lives = sorted(lifecycles.get(key, ()), key=lambda life: life.id or 0)
@@ -888,36 +893,39 @@ def position(session: Session, position_id: int) -> Lifecycle | None:
     return _lifecycle(row) if row is not None else None
 
 
-def _stored_event(r: Row[Any]) -> StoredEvent:
+_EVENT_COLUMNS = (
+    E.c.id, E.c.position_id, E.c.sync_run_id, E.c.kind, E.c.occurred_at, E.c.quantity_before,
+    E.c.quantity_after, E.c.price, E.c.price_source, E.c.realized_pnl, E.c.broker_realized_pnl,
+    E.c.exec_ids, E.c.note, E.c.pnl_basis, E.c.realized_pnl_fifo, E.c.pnl_basis_fifo,
+)  # fmt: skip
+_EVENT_KINDS = {k.value: k for k in EventKind}
+_PRICE_SOURCES = {s.value: s for s in PriceSource}
+
+
+def _stored_event(row: Sequence[Any]) -> StoredEvent:
+    """One row of `_EVENT_COLUMNS`. Positional, with the enums looked up in dicts: a re-fold
+    reads every event of a key (hundreds for a day-trader's stock) inside the sync."""
+    (id_, position_id, run_id, kind, at, before, after, price, source, realized, broker, exec_ids,
+     note, basis, fifo, fifo_basis) = row  # fmt: skip
     return StoredEvent(
-        id=r.id,
-        position_id=r.position_id,
-        sync_run_id=r.sync_run_id,
-        kind=EventKind(r.kind),
-        occurred_at=r.occurred_at,
-        quantity_before=r.quantity_before,
-        quantity_after=r.quantity_after,
-        price=r.price,
-        price_source=PriceSource(r.price_source) if r.price_source else None,
-        realized_pnl=r.realized_pnl,
-        broker_realized_pnl=r.broker_realized_pnl,
-        exec_ids=tuple(r.exec_ids.split(",")) if r.exec_ids else (),
-        note=r.note or "",
-        pnl_basis=_BASES[r.pnl_basis] if r.pnl_basis else None,
-        realized_pnl_fifo=r.realized_pnl_fifo,
-        pnl_basis_fifo=_BASES[r.pnl_basis_fifo] if r.pnl_basis_fifo else None,
-    )
+        id_, position_id, run_id, _EVENT_KINDS[kind], at, before, after, price,
+        _PRICE_SOURCES[source] if source else None, realized, broker,
+        tuple(exec_ids.split(",")) if exec_ids else (), note or "",
+        _BASES[basis] if basis else None, fifo, _BASES[fifo_basis] if fifo_basis else None,
+    )  # fmt: skip
 
 
 def events(session: Session, position_id: int) -> list[StoredEvent]:
     """A lifecycle's history, oldest first."""
-    rows = session.execute(select(E).where(E.c.position_id == position_id).order_by(E.c.id))
+    rows = session.execute(
+        select(*_EVENT_COLUMNS).where(E.c.position_id == position_id).order_by(E.c.id)
+    )
     return [_stored_event(r) for r in rows]
 
 
 def all_events(session: Session) -> list[StoredEvent]:
     """Every lifecycle's events, in the order they were written (exports)."""
-    return [_stored_event(r) for r in session.execute(select(E).order_by(E.c.id))]
+    return [_stored_event(r) for r in session.execute(select(*_EVENT_COLUMNS).order_by(E.c.id))]
 
 
 def all_fills(session: Session) -> list[Fill]:
