@@ -55,8 +55,8 @@ def closed_totals_html(
     partial_totals = lifecycle_totals(open_rows, cost_basis, amounts)
     label = basis_label(cost_basis)
     column = (
-        " <i>(the table's Realized column is average cost; each event's FIFO amount is in the "
-        "history's FIFO realized column)</i>"
+        " <i>(the Realized column below is average cost; FIFO per event: the history's FIFO "
+        "realized column)</i>"
         if cost_basis is CostBasis.FIFO
         else ""
     )

@@ -178,6 +178,9 @@ class MainWindow(QMainWindow):
         self.closed_totals = QLabel()
         self.closed_totals.setObjectName("closedTotals")
         self.closed_totals.setToolTip(CLOSED_TOTALS_TIP)
+        self.closed_totals.setTextFormat(Qt.TextFormat.RichText)
+        # Several currencies, each with its parts: one unwrapped line would widen the window.
+        self.closed_totals.setWordWrap(True)
         closed = QWidget()
         closed_layout = QVBoxLayout(closed)
         closed_layout.addWidget(self.closed_totals)

@@ -58,7 +58,8 @@ def realized_caption(
 
 
 def position_caption(position: Lifecycle | None) -> str:
-    """The lifecycle chart's title."""
+    """The lifecycle chart's title (its realized figure is the lifecycle's own, average cost,
+    whatever the setting `cost_basis`: said, so it is not read as the FIFO figure)."""
     if position is None:
         return "<b>Selected position</b>"
     contract = position.contract
@@ -68,7 +69,7 @@ def position_caption(position: Lifecycle | None) -> str:
     return (
         f"<b>{contract.local_symbol or contract.symbol}</b> in {position.account} — "
         f"{position.status.value.lower()}, {span} · realized "
-        f"{fmt.money(position.realized_pnl)} {contract.currency}"
+        f"{fmt.money(position.realized_pnl)} {contract.currency} at average cost"
     )
 
 
