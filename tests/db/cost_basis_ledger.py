@@ -68,8 +68,8 @@ def _no_fifo_for_msft(session: object) -> None:
     session.execute(
         sa.text(
             "UPDATE position_events SET realized_pnl_fifo = NULL, pnl_basis_fifo = NULL "
-            "WHERE realized_pnl IS NOT NULL AND position_id IN "
-            "(SELECT id FROM positions WHERE symbol = 'MSFT')"
+            "WHERE realized_pnl IS NOT NULL AND position_id IN (SELECT p.id FROM positions p "
+            "JOIN accounts a ON a.id = p.account_id WHERE p.symbol = 'MSFT' AND a.code = 'DU111')"
         )
     )
 

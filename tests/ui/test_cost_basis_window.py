@@ -64,7 +64,7 @@ def test_totals_follow_cost_basis_and_the_settings_dialog_re_renders_them(
         # Average cost (the default).
         await eventually(lambda: "closed positions" in w.closed_totals.text())
         assert AVERAGE_LINE in w.closed_totals.text()
-        assert "Realized column is average cost" not in w.closed_totals.text()
+        assert "Realized column below is average cost" not in w.closed_totals.text()
         await eventually(lambda: strip.summary is not None and strip.summary.currencies)
         assert strip_totals() == {"EUR": RealizedTotals(D(225)), "USD": RealizedTotals(D(795))}
         assert "realized at <b>average cost</b>" in strip.text()
@@ -82,7 +82,7 @@ def test_totals_follow_cost_basis_and_the_settings_dialog_re_renders_them(
         await _choose_in_settings_dialog(app, CostBasis.FIFO)
         await eventually(lambda: "FIFO lots" in w.closed_totals.text())
         assert FIFO_LINE in w.closed_totals.text()
-        assert "Realized column is average cost" in w.closed_totals.text()
+        assert "Realized column below is average cost" in w.closed_totals.text()
         await eventually(lambda: strip.summary is not strip_loads)
         assert strip.summary.cost_basis is CostBasis.FIFO
         assert strip_totals() == {
