@@ -171,8 +171,9 @@ _SCHEMAS: dict[str, Any] = {
             "realized_pnl_by_currency": {
                 "type": "object",
                 "additionalProperties": DECIMAL,
-                "description": "Realized P&L per currency (exact plus estimated), e.g. "
-                '`{"USD": "399", "EUR": "100"}`; amounts of different currencies are never added.',
+                "description": "Realized P&L per currency (exact plus estimated) in the figure "
+                '`cost_basis` names, e.g. `{"USD": "399", "EUR": "100"}`; amounts of different '
+                "currencies are never added.",
             },
             "realized_pnl_estimated_by_currency": {
                 "type": "object",
@@ -183,8 +184,9 @@ _SCHEMAS: dict[str, Any] = {
             "realized_pnl_unknown_by_currency": {
                 "type": "object",
                 "additionalProperties": _INT,
-                "description": "Per currency, how many lifecycles realized an amount that could "
-                "not be priced at all (it is in no figure).",
+                "description": "Per currency, how many amounts could not be priced at all (in "
+                "no figure): lifecycles at average cost; under FIFO, events without a FIFO figure "
+                "(also those folded before FIFO was derived).",
             },
             "realized_pnl_base": _nullable({"$ref": "#/components/schemas/BaseCurrencyTotal"}),
             "realized_pnl_base_unavailable": _nullable(
@@ -239,7 +241,12 @@ _SCHEMAS: dict[str, Any] = {
             "market_value": _nullable(DECIMAL),
             "unrealized_pnl": _nullable(DECIMAL),
             "unrealized_pnl_pct": _nullable(DECIMAL),
-            "realized_pnl": DECIMAL,
+            "realized_pnl": {
+                **DECIMAL,
+                "description": "The lifecycle's realized P&L at average cost (as TWS shows it), "
+                "whatever the setting `cost_basis`: the per-event FIFO figures are in "
+                "`position-sync export --events` (realized_pnl_fifo).",
+            },
             "realized_pnl_estimated": {
                 **DECIMAL,
                 "description": "The part of realized_pnl that rests on estimates.",

@@ -93,8 +93,10 @@ async def _sync_positions(request: web.Request) -> web.Response:
 
 
 async def _status(request: web.Request) -> web.Response:
-    db = request.app[_RUNTIME]().db
-    status = await db.run(ledger_status_now, db.location)
+    runtime = request.app[_RUNTIME]()
+    db = runtime.db
+    # The setting in force at this request: the window applies a new one without a restart.
+    status = await db.run(ledger_status_now, db.location, runtime.settings.cost_basis)
     return web.json_response(status_json(status, datetime.now(UTC)))
 
 

@@ -33,8 +33,9 @@ from app.db.tables import (
 from app.domain.decimals import decimal_text
 from app.domain.executions import base_exec_id, correction_rank
 from app.domain.history import Observation, ObservationKind, StoredHistory
-from app.domain.money import ByCurrency, totals_from_amounts, totals_from_parts
+from app.domain.money import ByCurrency, totals_from_parts
 from app.domain.plan import LifecycleChange, MarketUpdate, SyncPlan
+from app.domain.realized import lifecycle_totals
 from app.domain.records import (
     LedgerStatus,
     RunOutcome,
@@ -934,12 +935,24 @@ def all_fills(session: Session) -> list[Fill]:
     return [_fill(row) for row in session.execute(query.order_by(X.c.time, X.c.exec_id))]
 
 
-def realized_amounts(session: Session, since: datetime | None = None) -> list[RealizedAmount]:
+def realized_amounts(
+    session: Session,
+    since: datetime | None = None,
+    cost_basis: CostBasis = CostBasis.AVERAGE,
+) -> list[RealizedAmount]:
     """Every event that realized P&L (or could not be priced: basis `unknown`, amount NULL),
-    with its lifecycle's account and currency and the amount's basis (charts); from `since` on
-    when given (the summary's realized today)."""
+    with its lifecycle's id, account and currency and the amount's basis (charts, totals); from
+    `since` on when given (the summary's realized today).
+
+    `cost_basis` picks the figure: the average-cost amount, or the event's FIFO amount with its
+    own basis (an event folded before FIFO was derived has none: unknown until its key is
+    folded again). The events are the same either way: those that realize at average cost.
+    """
+    fifo = cost_basis is CostBasis.FIFO
+    amount = E.c.realized_pnl_fifo if fifo else E.c.realized_pnl
+    basis = E.c.pnl_basis_fifo if fifo else E.c.pnl_basis
     query = (
-        select(A.c.code, P.c.currency, E.c.occurred_at, E.c.realized_pnl, E.c.pnl_basis)
+        select(A.c.code, P.c.currency, E.c.occurred_at, amount, basis, E.c.position_id)
         .select_from(E)
         .join(P, P.c.id == E.c.position_id)
         .join(A, A.c.id == P.c.account_id)
@@ -949,8 +962,8 @@ def realized_amounts(session: Session, since: datetime | None = None) -> list[Re
     if since is not None:
         query = query.where(E.c.occurred_at >= since)
     return [
-        RealizedAmount(code, currency or "", at, amount, _BASES[basis] if basis else None)
-        for code, currency, at, amount, basis in session.execute(query)
+        RealizedAmount(code, currency or "", at, value, _BASES[kind] if kind else None, pid)
+        for code, currency, at, value, kind, pid in session.execute(query)
     ]
 
 
@@ -1019,19 +1032,13 @@ def missing_at_broker(session: Session) -> list[Lifecycle]:
 
 def realized_total(session: Session, cost_basis: CostBasis = CostBasis.AVERAGE) -> ByCurrency:
     """Realized P&L per currency over every lifecycle, exact and estimated apart (in Python:
-    the columns are exact text, and currencies are never added); under FIFO, the sum of the
-    events' FIFO amounts by their own basis (an event folded before FIFO was derived has none:
-    it counts as unknown until its key is folded again)."""
+    the columns are exact text, and currencies are never added); under FIFO, the events' FIFO
+    amounts by their own basis (app.domain.realized.lifecycle_totals, as the window sums them)."""
     if cost_basis is CostBasis.FIFO:
-        fifo = (
-            select(P.c.currency, E.c.realized_pnl_fifo, E.c.pnl_basis_fifo)
-            .select_from(E)
-            .join(P, P.c.id == E.c.position_id)
-            .where(sa_or(E.c.realized_pnl.is_not(None), E.c.pnl_basis.is_not(None)))
-        )
-        return totals_from_amounts(
-            (currency or "", amount, _BASES[basis] if basis else None)
-            for currency, amount, basis in session.execute(fifo)
+        return lifecycle_totals(
+            positions(session, include_closed=True),
+            cost_basis,
+            realized_amounts(session, cost_basis=cost_basis),
         )
     query = select(P.c.currency, P.c.realized_pnl, P.c.realized_pnl_estimated, P.c.pnl_basis)
     return totals_from_parts(

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from app.db import repository
 from app.domain.records import LedgerStatus
+from app.domain.values import CostBasis
 
 
 def stamped_revision(session: Session) -> str | None:
@@ -14,7 +15,10 @@ def stamped_revision(session: Session) -> str | None:
     return MigrationContext.configure(session.connection()).get_current_revision()
 
 
-def ledger_status_now(session: Session, database: str) -> LedgerStatus:
+def ledger_status_now(
+    session: Session, database: str, cost_basis: CostBasis = CostBasis.AVERAGE
+) -> LedgerStatus:
     """`repository.ledger_status` with the stamped revision, for a process that holds the ledger
-    open (the local API): no second connection, and the same numbers `status` prints."""
-    return repository.ledger_status(session, database, stamped_revision(session))
+    open (the local API): no second connection, and the same numbers `status` prints (realized
+    totals by `cost_basis`, the setting in force)."""
+    return repository.ledger_status(session, database, stamped_revision(session), cost_basis)

@@ -125,9 +125,9 @@ class LedgerStatus:
     stats: SyncStats
     missing_at_broker: tuple[Lifecycle, ...] = field(default_factory=tuple)
     realized_by_currency: Mapping[str, RealizedTotals] = field(default_factory=dict)
+    """Realized P&L per currency, exact and estimated apart; never one figure of several."""
     cost_basis: CostBasis = CostBasis.AVERAGE
     """Which figure `realized_by_currency` holds (average cost, or FIFO lots)."""
-    """Realized P&L per currency, exact and estimated apart; never one figure of several."""
     exchange_rates: tuple[ExchangeRate, ...] = ()
     """IB's latest `ExchangeRate` per (account, currency), as stored."""
     stale_prices: tuple[StalePrices, ...] = ()

@@ -14,7 +14,7 @@ from decimal import Decimal
 from app.domain.book import sign
 from app.domain.money import RealizedTotals, amount_totals
 from app.domain.records import StoredEvent
-from app.domain.values import ZERO, EventKind, Fill, Lifecycle, PnlBasis, Side
+from app.domain.values import ZERO, CostBasis, EventKind, Fill, Lifecycle, PnlBasis, Side
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,13 +22,16 @@ class RealizedAmount:
     """The realized P&L one event booked, with what a chart groups it by.
 
     `amount` is None where the event could not be priced (basis `unknown`); `basis` None is a
-    ledger row from before bases were recorded (exact, as its lifecycle's totals say)."""
+    ledger row from before bases were recorded (exact, as its lifecycle's totals say). Which
+    figure `amount` is (average cost or FIFO) is the reader's choice (setting `cost_basis`).
+    `position_id` names the lifecycle (None where the reader did not say)."""
 
     account: str
     currency: str
     occurred_at: datetime
     amount: Decimal | None
     basis: PnlBasis | None = None
+    position_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +79,12 @@ class RealizedByDay:
 
 @dataclass(frozen=True, slots=True)
 class DailyRealized:
-    """One daily series per currency (sorted by currency), of one account or all."""
+    """One daily series per currency (sorted by currency), of one account or all, summed from
+    the figure `cost_basis` names (average cost or FIFO lots)."""
 
     by_currency: Mapping[str, RealizedByDay] = field(default_factory=dict)
     account: str | None = None
+    cost_basis: CostBasis = CostBasis.AVERAGE
 
     @property
     def currencies(self) -> tuple[str, ...]:
@@ -96,13 +101,15 @@ def daily_realized(
     *,
     account: str | None = None,
     tz: tzinfo | None = None,
+    cost_basis: CostBasis = CostBasis.AVERAGE,
 ) -> DailyRealized:
     """Sum realized P&L by currency and by the local day it was booked (in `tz`; None: this
     machine's zone), exact and estimated apart.
 
     A day counts when any event realized on it, even a zero or an unpriced amount (a break-even
     close is still a trading day); days with no realizing event are left out rather than drawn
-    as zero. Currencies are never added: each gets its own series.
+    as zero. Currencies are never added: each gets its own series. `cost_basis` only names
+    which figure `amounts` hold (the reader chose it), so the chart can say so.
     """
     by_day: dict[str, dict[date, RealizedTotals]] = {}
     for item in amounts:
@@ -124,7 +131,7 @@ def daily_realized(
             running += t.total
             rows.append(DayPnl(day, t.total, running, t.estimated, t.unknown_count))
         series[currency] = RealizedByDay(tuple(rows), currency, account)
-    return DailyRealized(series, account)
+    return DailyRealized(series, account, cost_basis)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,15 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from app.domain.money import (
-    BaseConversion,
-    RealizedTotals,
-    amount_totals,
-    to_base,
-    totals_from_lifecycles,
-)
+from app.domain.money import BaseConversion, RealizedTotals, to_base
+from app.domain.realized import amounts_by_currency, lifecycle_totals
 from app.domain.series import RealizedAmount
-from app.domain.values import ZERO, ExchangeRate, Lifecycle
+from app.domain.values import ZERO, CostBasis, ExchangeRate, Lifecycle
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +47,8 @@ class Summary:
     realized_total_base: BaseConversion | None
     """Base-currency figures: None where fewer than two currencies are involved (the currency's
     own line is the figure); else the conversion with IB's rates, or why there is none."""
+    cost_basis: CostBasis = CostBasis.AVERAGE
+    """Which realized figure (today and total) the summary holds: average cost or FIFO lots."""
 
 
 def _base(totals: dict[str, RealizedTotals], rates: list[ExchangeRate]) -> BaseConversion | None:
@@ -66,11 +63,15 @@ def summarize(
     rates: Iterable[ExchangeRate],
     *,
     account: str | None = None,
+    cost_basis: CostBasis = CostBasis.AVERAGE,
+    realized: Iterable[RealizedAmount] = (),
 ) -> Summary:
     """The figures of `account` (None: every account).
 
     `lifecycles` are the cached ones, open and closed; `today` the realizing events of the
-    current local day (realized today); `rates` IB's stored `ExchangeRate` values.
+    current local day (realized today) as `cost_basis` picks them; `rates` IB's stored
+    `ExchangeRate` values; `realized` every realizing event's FIFO amount (read only under FIFO:
+    a lifecycle row stores no FIFO sum, app.domain.realized).
     """
     chosen = [p for p in lifecycles if account is None or p.account == account]
     chosen_rates = [r for r in rates if account is None or r.account == account]
@@ -86,13 +87,8 @@ def summarize(
             count[2] += 1
         else:
             unrealized[currency] = unrealized.get(currency, ZERO) + p.unrealized_pnl
-    today_totals: dict[str, RealizedTotals] = {}
-    for amount in today:
-        if account is None or amount.account == account:
-            part = amount_totals(amount.currency, amount.amount, amount.basis)
-            known = today_totals.get(amount.currency)
-            today_totals[amount.currency] = part if known is None else known.plus(part)
-    total_totals = totals_from_lifecycles(chosen)
+    today_totals = amounts_by_currency(today, account=account)
+    total_totals = lifecycle_totals(chosen, cost_basis, realized)
     currencies = sorted(set(counts) | set(today_totals) | set(total_totals))
     rows = tuple(
         CurrencySummary(
@@ -113,6 +109,7 @@ def summarize(
         _base(unrealized_totals, chosen_rates),
         _base(today_totals, chosen_rates),
         _base(dict(total_totals), chosen_rates),
+        cost_basis,
     )
 
 

@@ -32,9 +32,9 @@ from app.domain.manual import (
     MarkClosedError,
     MarkClosedRequest,
 )
-from app.domain.money import totals_from_lifecycles
 from app.domain.records import StoredEvent
-from app.domain.values import BrokerPosition, Lifecycle, PositionKey, SyncTrigger
+from app.domain.series import RealizedAmount
+from app.domain.values import BrokerPosition, CostBasis, Lifecycle, PositionKey, SyncTrigger
 from app.runtime import Runtime, preload_broker_dependencies, sync_options
 from app.settings import Settings, save_settings
 from app.sync.results import SyncResult
@@ -43,6 +43,7 @@ from app.ui import estimates
 from app.ui import formatting as fmt
 from app.ui.banner import DataGaps, banner_state, note_result
 from app.ui.charts.feed import ChartsFeed
+from app.ui.closed_totals import closed_totals_html
 from app.ui.dialogs.awaiting import ask, result_of, tell
 from app.ui.dialogs.mark_closed import MarkClosedDialog
 from app.ui.dialogs.settings_dialog import SettingsDialog
@@ -136,6 +137,7 @@ class WindowController:
             self._summary_rows,
             lambda: self.colours,
             self.tasks,
+            cost_basis_of=lambda: self.runtime.settings.cost_basis,
         )
         self.notifier = DesktopNotifier(window)
         self.charts = ChartsFeed(window, lambda: self.runtime, self.tasks)
@@ -388,7 +390,7 @@ class WindowController:
             + (f" · slowest {stats.max_duration_ms} ms" if stats.max_duration_ms else "")
         )
         self._update_accounts(p.account for p in rows)
-        self._update_totals()
+        await self._update_totals()
         self.summary.changed()
         self.refresh_differences()
         self.update_banner()
@@ -411,7 +413,7 @@ class WindowController:
             self.window.cache_model.upsert(open_rows)
             self.window.closed_model.upsert(p for p in rows if not p.is_open)
             self._update_accounts(p.account for p in rows)
-            self._update_totals()
+            await self._update_totals()
             self.summary.changed()
             self.charts.ledger_changed()
             await self.explain_estimates()
@@ -629,30 +631,24 @@ class WindowController:
         for account in sorted(set(accounts) - known):
             combo.addItem(account)
 
-    def _update_totals(self) -> None:
-        # Per currency, exact and estimated apart: amounts of different currencies are never
-        # added (DESIGN "Money is per currency"), and an estimate is never shown as exact.
-        closed = self.window.closed_model.values()
-        open_rows = self.window.cache_model.values()
-
-        def per_currency(rows: Iterable[Lifecycle]) -> str:
-            parts = []
-            for currency, t in totals_from_lifecycles(rows).items():
-                text = f"{currency or '?'} <b>{fmt.money(t.total)}</b>"
-                if t.estimated:
-                    text += (
-                        f" (exact {fmt.money(t.exact)}, <i>estimated {fmt.money(t.estimated)}</i>)"
-                    )
-                if t.unknown_count:
-                    text += f", <i>{t.unknown_count} unpriced</i>"
-                parts.append(text)
-            return " · ".join(parts) or "none"
-
-        partial = per_currency(p for p in open_rows if p.realized_pnl or p.pnl_basis)
-        self.window.closed_totals.setText(
-            f"<b>{len(closed)}</b> closed positions · realized P&amp;L {per_currency(closed)}"
-            f" — plus, by partial closes of open positions: {partial}"
+    async def _update_totals(self) -> None:
+        """The Closed view's totals line, in the figure the setting `cost_basis` picks."""
+        cost_basis = self.runtime.settings.cost_basis
+        amounts: list[RealizedAmount] = []
+        if cost_basis is CostBasis.FIFO:
+            # A lifecycle row stores no FIFO sum: its events' FIFO amounts are read each time.
+            amounts = await self.runtime.db.run(repository.realized_amounts, None, cost_basis)
+        w = self.window
+        # The models as they are now (a reload may have moved them during the read).
+        w.closed_totals.setText(
+            closed_totals_html(w.closed_model.values(), w.cache_model.values(), cost_basis, amounts)
         )
+
+    async def realized_basis_changed(self) -> None:
+        """The setting `cost_basis` changed: every realized total shows the other figure now."""
+        await self._update_totals()
+        self.summary.changed()
+        self.charts.ledger_changed()
 
     async def explain_estimates(self) -> None:
         """Tell the position tables from what each estimated or unknown figure comes (its
@@ -815,6 +811,8 @@ class WindowController:
                 new, self.runtime.gateway, self.runtime.database_override
             )
             self.runtime.service.apply_options(sync_options(self.runtime.settings))
+            if new.cost_basis != old.cost_basis:
+                await self.realized_basis_changed()
             return
         try:
             fresh = Runtime.open(

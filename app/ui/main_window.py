@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from app.ui.banner import READING, BannerState, Level, SyncBanner
 from app.ui.charts.pane import ChartsPane
+from app.ui.closed_totals import TOOLTIP as CLOSED_TOTALS_TIP
 from app.ui.copying import install_copy
 from app.ui.exporting import add_export_menu
 from app.ui.models.history import EventsModel, FillsModel, RunsModel
@@ -176,12 +177,10 @@ class MainWindow(QMainWindow):
         self.closed_table = _table("closedTable", self.closed_model)
         self.closed_totals = QLabel()
         self.closed_totals.setObjectName("closedTotals")
-        self.closed_totals.setToolTip(
-            "Realized P&L per currency: amounts in different currencies are never added.\n"
-            "Estimated: priced from the market or the last known price, or a commission not "
-            "reported yet; it becomes exact when the missing fills or reports arrive.\n"
-            "Unpriced: a change the app could not price at all (in no figure)."
-        )
+        self.closed_totals.setToolTip(CLOSED_TOTALS_TIP)
+        self.closed_totals.setTextFormat(Qt.TextFormat.RichText)
+        # Several currencies, each with its parts: one unwrapped line would widen the window.
+        self.closed_totals.setWordWrap(True)
         closed = QWidget()
         closed_layout = QVBoxLayout(closed)
         closed_layout.addWidget(self.closed_totals)

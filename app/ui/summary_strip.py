@@ -22,8 +22,9 @@ from app.db import rates as stored_rates
 from app.db import repository
 from app.db.errors import DatabaseError
 from app.domain.money import BaseConversion, RealizedTotals
+from app.domain.realized import basis_label
 from app.domain.summary import Summary, day_start, summarize
-from app.domain.values import Lifecycle
+from app.domain.values import CostBasis, Lifecycle
 from app.sync.tasks import TaskGroup
 from app.ui import formatting as fmt
 from app.ui.palette import Colours
@@ -40,6 +41,8 @@ TOOLTIP = (
     "Per currency: amounts in different currencies are never added. Unrealized is IB's figure "
     "at the last sync; realized today counts events since local midnight; ≈ marks the part "
     "resting on estimates (see the Realized column), ? amounts that could not be priced.\n"
+    "Realized figures are average cost (as TWS) or FIFO lots (as IB's tax reporting), as the "
+    "head line says (setting cost_basis).\n"
     "The base-currency line uses IB's own ExchangeRate values, with their time.\n" + NETLIQ_NOTE
 )
 
@@ -79,7 +82,8 @@ def summary_html(summary: Summary, *, last_synced: datetime | None, colours: Col
         if last_synced is not None
         else "no complete sync yet"
     )
-    lines = [f"<b>{who}</b> · {age}"]
+    # Average cost and FIFO lots differ for the same trades: the strip says which it sums.
+    lines = [f"<b>{who}</b> · {age} · realized at <b>{basis_label(summary.cost_basis)}</b>"]
     if not summary.currencies:
         lines.append("no positions in the ledger")
     for c in summary.currencies:
@@ -138,12 +142,24 @@ class SummaryStrip(QLabel):
 
 
 def _read_summary(
-    session: Any, lifecycles: list[Lifecycle], account: str | None, since: datetime
+    session: Any,
+    lifecycles: list[Lifecycle],
+    account: str | None,
+    since: datetime,
+    cost_basis: CostBasis,
 ) -> Summary:
-    """On the database thread: today's realizing events and IB's rates, then the figures."""
-    today = repository.realized_amounts(session, since)
+    """On the database thread: today's realizing events (and, under FIFO, every event's FIFO
+    amount: a lifecycle row stores no FIFO sum) and IB's rates, then the figures."""
+    today = repository.realized_amounts(session, since, cost_basis)
+    realized = (
+        repository.realized_amounts(session, None, cost_basis)
+        if cost_basis is CostBasis.FIFO
+        else []
+    )
     rates = stored_rates.latest_rates(session)
-    return summarize(lifecycles, today, rates, account=account)
+    return summarize(
+        lifecycles, today, rates, account=account, cost_basis=cost_basis, realized=realized
+    )
 
 
 class SummaryFeed:
@@ -156,6 +172,8 @@ class SummaryFeed:
         rows_of: Callable[[], tuple[list[Lifecycle], str | None, datetime | None]],
         colours_of: Callable[[], Colours],
         tasks: TaskGroup,
+        *,
+        cost_basis_of: Callable[[], CostBasis] = lambda: CostBasis.AVERAGE,
     ) -> None:
         self.strip = strip
         self.loads = 0
@@ -163,6 +181,7 @@ class SummaryFeed:
         self._database_of = database_of
         self._rows_of = rows_of
         self._colours_of = colours_of
+        self._cost_basis_of = cost_basis_of
         self._tasks = tasks
         self._stale = False
         self._loading = False
@@ -192,7 +211,9 @@ class SummaryFeed:
                 lifecycles, account, last_synced = self._rows_of()
                 now = datetime.now(UTC)
                 since = day_start(now.astimezone()).astimezone(UTC)
-                summary = await self._database_of().run(_read_summary, lifecycles, account, since)
+                summary = await self._database_of().run(
+                    _read_summary, lifecycles, account, since, self._cost_basis_of()
+                )
                 self.strip.summary = summary
                 self.strip.setText(
                     summary_html(summary, last_synced=last_synced, colours=self._colours_of())

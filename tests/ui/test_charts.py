@@ -281,7 +281,10 @@ def test_currencies_charted_apart_and_estimates_marked(make_app, qloop, tmp_path
         # The Closed view: per currency, exact and estimated apart, never one sum.
         await eventually(lambda: "closed positions" in w.closed_totals.text())
         totals = w.closed_totals.text()
-        assert "<b>1</b> closed positions · realized P&amp;L USD <b>-202.00</b>" in totals
+        assert (
+            "<b>1</b> closed positions · realized P&amp;L, <b>average cost</b>: USD <b>-202.00</b>"
+            in totals
+        )
         assert (
             "partial closes of open positions: EUR <b>100.00</b> "
             "(exact 0.00, <i>estimated 100.00</i>)" in totals

@@ -17,7 +17,7 @@ from app.db import repository
 from app.db.errors import DatabaseError
 from app.domain.records import StoredEvent
 from app.domain.series import DailyRealized, daily_realized, lifecycle_path
-from app.domain.values import Fill, Lifecycle
+from app.domain.values import CostBasis, Fill, Lifecycle
 from app.runtime import Runtime
 from app.sync.tasks import TaskGroup
 from app.ui.main_window import ALL_ACCOUNTS, MainWindow
@@ -25,12 +25,16 @@ from app.ui.main_window import ALL_ACCOUNTS, MainWindow
 log = logging.getLogger(__name__)
 
 
-def _realized_by_day(session: Any, account: str | None, tz: tzinfo | None) -> DailyRealized:
-    """On the database thread: read the realizing events and sum them by currency and local day.
+def _realized_by_day(
+    session: Any, account: str | None, tz: tzinfo | None, cost_basis: CostBasis
+) -> DailyRealized:
+    """On the database thread: read the realizing events' amounts in the figure `cost_basis`
+    picks and sum them by currency and local day.
 
     (`session` is a SQLAlchemy Session, which app.ui may not import even to name its type.)
     """
-    return daily_realized(repository.realized_amounts(session), account=account, tz=tz)
+    amounts = repository.realized_amounts(session, None, cost_basis)
+    return daily_realized(amounts, account=account, tz=tz, cost_basis=cost_basis)
 
 
 class ChartsFeed:
@@ -54,7 +58,8 @@ class ChartsFeed:
 
     # ------------------------------------------------------------------ triggers
     def ledger_changed(self) -> None:
-        """A sync (or Mark closed) committed: the daily series is stale."""
+        """A sync (or Mark closed) committed, or the setting `cost_basis` changed: the daily
+        series is stale."""
         self._stale = True
         self._load_if_showing()
 
@@ -83,8 +88,9 @@ class ChartsFeed:
                 self._stale = False
                 account = self.window.account_filter.currentText()
                 chosen = None if account in ("", ALL_ACCOUNTS) else account
-                db = self._runtime_of().db
-                series = await db.run(_realized_by_day, chosen, self.tz)
+                runtime = self._runtime_of()
+                cost_basis = runtime.settings.cost_basis  # in force now (the dialog changes it)
+                series = await runtime.db.run(_realized_by_day, chosen, self.tz, cost_basis)
                 self.pane.show_realized(series)
                 self.loads += 1
         except DatabaseError as exc:

@@ -8,8 +8,9 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
+from app.domain.realized import basis_label
 from app.domain.series import DailyRealized, LifecyclePath, RealizedByDay
-from app.domain.values import Lifecycle
+from app.domain.values import CostBasis, Lifecycle
 from app.ui import formatting as fmt
 from app.ui.charts.pnl_chart import DailyPnlChart
 from app.ui.charts.position_chart import PositionChart
@@ -30,13 +31,17 @@ def _titled(title: QLabel, chart: QWidget, picker: QWidget | None = None) -> QWi
     return box
 
 
-def realized_caption(series: RealizedByDay, others: Sequence[str] = ()) -> str:
-    """The daily chart's title: whose P&L, in which currency, over how many days, the total with
-    its estimated part, and the other currencies (each charted apart, never added)."""
+def realized_caption(
+    series: RealizedByDay, others: Sequence[str] = (), cost_basis: CostBasis = CostBasis.AVERAGE
+) -> str:
+    """The daily chart's title: whose P&L, in which figure (average cost or FIFO lots: they
+    differ for the same trades), in which currency, over how many days, the total with its
+    estimated part, and the other currencies (each charted apart, never added)."""
     who = series.account or "all accounts"
     also = f" · also realized in {', '.join(others)} (pick the currency)" if others else ""
+    head = f"<b>Realized P&amp;L per day, {basis_label(cost_basis)}</b>"
     if not series.days:
-        return f"<b>Realized P&amp;L per day</b> — {who}{also}"
+        return f"{head} — {who}{also}"
     days = len(series.days)
     currency = f" {series.currency}" if series.currency else ""
     first, last = series.days[0].day, series.days[-1].day
@@ -46,14 +51,15 @@ def realized_caption(series: RealizedByDay, others: Sequence[str] = ()) -> str:
     if series.unknown:
         estimated += f" · <i>{series.unknown} unpriced</i>"
     return (
-        f"<b>Realized P&amp;L per day</b> — {who} · {days} trading day"
+        f"{head} — {who} · {days} trading day"
         f"{'s' if days != 1 else ''}, {first:%d %b %Y} – {last:%d %b %Y} · total "
         f"<b>{fmt.money(series.total)}</b>{currency}{estimated}{also}"
     )
 
 
 def position_caption(position: Lifecycle | None) -> str:
-    """The lifecycle chart's title."""
+    """The lifecycle chart's title (its realized figure is the lifecycle's own, average cost,
+    whatever the setting `cost_basis`: said, so it is not read as the FIFO figure)."""
     if position is None:
         return "<b>Selected position</b>"
     contract = position.contract
@@ -63,7 +69,7 @@ def position_caption(position: Lifecycle | None) -> str:
     return (
         f"<b>{contract.local_symbol or contract.symbol}</b> in {position.account} — "
         f"{position.status.value.lower()}, {span} · realized "
-        f"{fmt.money(position.realized_pnl)} {contract.currency}"
+        f"{fmt.money(position.realized_pnl)} {contract.currency} at average cost"
     )
 
 
@@ -124,8 +130,8 @@ class ChartsPane(QWidget):
     def _show_currency(self, currency: str) -> None:
         series = self.daily.series(currency)
         others = [c for c in self.daily.currencies if c != currency]
-        self.pnl_title.setText(realized_caption(series, others))
-        self.pnl_chart.set_series(series)
+        self.pnl_title.setText(realized_caption(series, others, self.daily.cost_basis))
+        self.pnl_chart.set_series(series, self.daily.cost_basis)
 
     def show_position(self, position: Lifecycle | None, path: LifecyclePath | None) -> None:
         """One lifecycle's path (None: nothing selected)."""

@@ -10,7 +10,9 @@ from PySide6.QtCore import QEvent, QPointF, QRectF
 from PySide6.QtGui import QColor, QHelpEvent, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QToolTip
 
+from app.domain.realized import basis_label
 from app.domain.series import DayPnl, RealizedByDay
+from app.domain.values import CostBasis
 from app.ui import formatting as fmt
 from app.ui.charts.axes import nice_ticks
 from app.ui.charts.base import BLUE, BOX, HATCH, LINE, ChartWidget, paint_hatched
@@ -29,11 +31,15 @@ class DailyPnlChart(ChartWidget):
         super().__init__(parent)
         self.setObjectName("dailyPnlChart")
         self.series = RealizedByDay()
+        self.cost_basis = CostBasis.AVERAGE
+        """Which figure the series sums (the tooltips say so)."""
         self._slots: list[tuple[float, float, DayPnl]] = []  # (left x, right x, day) for tooltips
 
-    def set_series(self, series: RealizedByDay) -> None:
-        """Show `series` (exact values; only the pixels are floats)."""
+    def set_series(self, series: RealizedByDay, cost_basis: CostBasis = CostBasis.AVERAGE) -> None:
+        """Show `series`, summed in the figure `cost_basis` names (exact values; only the pixels
+        are floats)."""
         self.series = series
+        self.cost_basis = cost_basis
         self.update()
 
     def has_data(self) -> bool:
@@ -115,7 +121,8 @@ class DailyPnlChart(ChartWidget):
     def day_tip(self, day: DayPnl) -> str:
         """The tooltip of one day's bar: its currency, and exact and estimated apart."""
         currency = f" {self.series.currency}" if self.series.currency else ""
-        text = f"{day.day:%a %d %b %Y}\nRealized {fmt.money(day.realized)}{currency}"
+        text = f"{day.day:%a %d %b %Y}\nRealized ({basis_label(self.cost_basis)}) "
+        text += f"{fmt.money(day.realized)}{currency}"
         if day.estimated:
             text += (
                 f"\n  exact {fmt.money(day.exact)}, estimated {fmt.money(day.estimated)} "
