@@ -7,11 +7,12 @@ Everything comes from the ledger, so it reads the same offline as live (as of th
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from app.domain.account_values import AccountFigures, account_figures
 from app.domain.money import (
     BaseConversion,
     RealizedTotals,
@@ -20,7 +21,7 @@ from app.domain.money import (
     totals_from_lifecycles,
 )
 from app.domain.series import RealizedAmount
-from app.domain.values import ZERO, ExchangeRate, Lifecycle
+from app.domain.values import ZERO, AccountValue, ExchangeRate, Lifecycle
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,8 @@ class Summary:
     realized_total_base: BaseConversion | None
     """Base-currency figures: None where fewer than two currencies are involved (the currency's
     own line is the figure); else the conversion with IB's rates, or why there is none."""
+    account_values: AccountFigures = field(default_factory=AccountFigures)
+    """IB's NetLiq and cash as last reported (per currency; totals per base currency)."""
 
 
 def _base(totals: dict[str, RealizedTotals], rates: list[ExchangeRate]) -> BaseConversion | None:
@@ -66,11 +69,15 @@ def summarize(
     rates: Iterable[ExchangeRate],
     *,
     account: str | None = None,
+    account_values: Iterable[AccountValue] = (),
+    bases: Mapping[str, str | None] | None = None,
 ) -> Summary:
     """The figures of `account` (None: every account).
 
     `lifecycles` are the cached ones, open and closed; `today` the realizing events of the
-    current local day (realized today); `rates` IB's stored `ExchangeRate` values.
+    current local day (realized today); `rates` IB's stored `ExchangeRate` values;
+    `account_values` IB's stored NetLiq and cash values and `bases` every known account's base
+    currency (its keys are the accounts "every account" means).
     """
     chosen = [p for p in lifecycles if account is None or p.account == account]
     chosen_rates = [r for r in rates if account is None or r.account == account]
@@ -107,12 +114,15 @@ def summarize(
         for currency in currencies
     )
     unrealized_totals = {c: RealizedTotals(exact=v) for c, v in unrealized.items()}
+    bases = bases or {}
+    codes = set(bases) | {p.account for p in chosen}
     return Summary(
         account,
         rows,
         _base(unrealized_totals, chosen_rates),
         _base(today_totals, chosen_rates),
         _base(dict(total_totals), chosen_rates),
+        account_figures(account_values, bases, codes, account=account),
     )
 
 
