@@ -91,7 +91,9 @@ def _figure(f: Figure | None, newest: datetime, now: datetime, colours: Colours)
     return text
 
 
-def _values_lines(values: AccountFigures, now: datetime, colours: Colours) -> list[str]:
+def _values_lines(
+    values: AccountFigures, now: datetime, colours: Colours, *, name_accounts: bool
+) -> list[str]:
     """NetLiq and cash: per currency, then the totals in each base currency; their age."""
     if values.empty or values.newest is None:
         return ["NetLiq, cash: <i>no account values from IB in the ledger yet</i>"]
@@ -103,13 +105,18 @@ def _values_lines(values: AccountFigures, now: datetime, colours: Colours) -> li
             f"<b>{escape(c.currency)}</b> {_figure(pick(c), newest, now, colours)}"
             for c in values.by_currency
         ]
-        totals = [
-            f"<b>{escape(c.currency)}</b> {_figure(pick(c), newest, now, colours)}"
-            for c in values.in_base
-        ]
-        text = f"{name}: " + (" · ".join(parts) if parts else "<i>none by currency</i>")
+        totals = []
+        for c in values.in_base:
+            figure = pick(c)
+            text = f"<b>{escape(c.currency)}</b> {_figure(figure, newest, now, colours)}"
+            if name_accounts and figure is not None:
+                # Which accounts' totals: each is in its own base currency, so the reader sees
+                # why two totals stand apart rather than one sum.
+                text += f" ({escape(', '.join(figure.accounts))})"
+            totals.append(text)
+        text = f"<b>{name}</b>: " + (" · ".join(parts) if parts else "<i>none by currency</i>")
         if totals:
-            text += " — total in base " + " · ".join(totals)
+            text += " — account totals in base currency: " + " · ".join(totals)
         return text
 
     lines = [
@@ -180,7 +187,12 @@ def summary_html(
         ]
         at = f" (IB rates of {fmt.local_time(min(times))})" if times else ""
         lines.append(f"In the base currency{at}: " + " · ".join(base))
-    lines += _values_lines(summary.account_values, now or datetime.now(UTC), colours)
+    lines += _values_lines(
+        summary.account_values,
+        now or datetime.now(UTC),
+        colours,
+        name_accounts=summary.account is None,
+    )
     return "<br>".join(lines)
 
 

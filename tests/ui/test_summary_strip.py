@@ -167,7 +167,7 @@ def test_summary_strip_shows_ib_netliq_and_cash_offline_with_their_age(make_app,
         text = strip.text()
         assert "IB account values as of" in text and "3 h 5 min ago" in text
         assert "<b>EUR</b> 19,000.00" in text and "<b>USD</b> 125,310.55" in text
-        assert "<b>EUR</b> 20,900.00" in text and "146,210.55" not in text
+        assert "<b>EUR</b> 20,900.00 (DU222)" in text and "146,210.55" not in text
 
         w.account_filter.setCurrentText("DU222")
         await eventually(lambda: strip.summary.account == "DU222")
@@ -196,7 +196,7 @@ def test_summary_html_marks_an_older_value_and_never_shows_a_missing_one_as_zero
     text = summary_html(summary, last_synced=None, colours=LIGHT, now=now)
     assert "as of" in text and "10 min ago" in text
     assert "7.00 <i>(of " in text and "2 d ago)</i>" in text  # the older total says so
-    assert "Cash: <b>USD</b> <i>unknown</i>" in text  # never 0.00
+    assert "<b>Cash</b>: <b>USD</b> <i>unknown</i>" in text  # never 0.00
     assert "nothing from IB yet for DU9" in text
     empty = summary_html(Summary(None, (), None, None, None), last_synced=None, colours=LIGHT)
     assert "no account values from IB in the ledger yet" in empty
