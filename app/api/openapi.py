@@ -143,6 +143,30 @@ _SCHEMAS: dict[str, Any] = {
         },
         "One of IB's `ExchangeRate` account values, as stored.",
     ),
+    "AccountValue": _object(
+        {
+            "tag": {
+                **_STR,
+                "description": "IB's key: NetLiquidation or TotalCashValue (the account's totals, "
+                "in its base currency), NetLiquidationByCurrency or CashBalance (its ledger per "
+                "currency, and as BASE).",
+            },
+            "currency": {**_STR, "description": "A currency code, or BASE."},
+            "value": {**_STR, "description": "The value exactly as IB sent it (text)."},
+            "reported_at": {**TIME, "description": "When IB reported it (UTC)."},
+            "age_seconds": {"type": "number"},
+        },
+        "One of IB's account values as last reported; a value IB stopped sending keeps its "
+        "last report and age.",
+    ),
+    "AccountValues": _object(
+        {
+            "account": _STR,
+            "base_currency": _nullable(_STR),
+            "values": {"type": "array", "items": {"$ref": "#/components/schemas/AccountValue"}},
+        },
+        "One account's stored NetLiq and cash values (never summed across currencies).",
+    ),
     "BaseCurrencyTotal": _object(
         {
             "currency": {**_STR, "description": "The accounts' base currency."},
@@ -217,6 +241,12 @@ _SCHEMAS: dict[str, Any] = {
                     "changes are estimates until the fills arrive); null when it had one.",
                 }
             ),
+            "account_values": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/AccountValues"},
+                "description": "IB's NetLiq and cash account values per account, as stored by the "
+                "last OK syncs (offline too), each with its age.",
+            },
         },
         "Exactly the document `position-sync status --json` prints (see the README).",
     ),

@@ -27,6 +27,13 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from app.domain.account_values import (
+    CASH_BALANCE,
+    KEPT_TAGS,
+    NET_LIQUIDATION,
+    NET_LIQUIDATION_BY_CURRENCY,
+    TOTAL_CASH_VALUE,
+)
 from app.domain.values import (
     ONE,
     ZERO,
@@ -415,9 +422,11 @@ single-currency summary values (NetLiquidation, TotalCashValue, ...): a recorded
 PyAlgoTrade's IB test fixture (TestEClientSocket.reqAccountUpdates: `ExchangeRate 1.00 BASE`,
 `1.02131 CHF`, `1.00 USD`); IBKR API docs, "Account Updates": http://interactivebrokers.github.io/
 tws-api/account_updates.html (the values are those of TWS's Account Window)."""
-BASE_CURRENCY_TAGS = frozenset({"NetLiquidation", "TotalCashValue"})
+BASE_CURRENCY_TAGS = frozenset({NET_LIQUIDATION, TOTAL_CASH_VALUE})
 """Summary values TWS sends once, in the account's base currency (not per currency: those are
-NetLiquidationByCurrency, CashBalance)."""
+NetLiquidationByCurrency, CashBalance). Both are kept too (app.domain.account_values)."""
+LEDGER_TAGS = frozenset({NET_LIQUIDATION_BY_CURRENCY, CASH_BALANCE})
+"""The per-currency (and BASE) ledger values of NetLiq and cash the ledger keeps."""
 
 
 def base_currency_named(tag: str, currency: str) -> str | None:
@@ -457,6 +466,27 @@ def exchange_rate_value(text: str) -> Decimal | None:
         return None
     value = Decimal(text)  # the text itself, not the double: exact as sent
     return value if value > 0 else None
+
+
+LEDGER_PREFIX = "$LEDGER-"
+"""TWS may prefix per-currency (ledger) keys with `$LEDGER-` (since May 2026, a setting on by
+default for new users: TWS API changelog, "API Settings: Per-Currency Account Value Prefix")."""
+
+
+def kept_account_value(tag: str, value: str) -> tuple[str, str] | None:
+    """(tag, value text) of a NetLiq or cash row the ledger keeps, exactly as sent; None for
+    other tags and for a value that is no finite number (unset, NaN: IB said nothing usable, so
+    the last value stays, never a zero). Ledger-only tags are read with or without the
+    `$LEDGER-` prefix; the account totals only without it (with it, the row is a currency's
+    ledger entry, not the total)."""
+    if tag.startswith(LEDGER_PREFIX):
+        tag = tag.removeprefix(LEDGER_PREFIX)
+        if tag not in LEDGER_TAGS:
+            return None
+    if tag not in KEPT_TAGS:
+        return None
+    text = value.strip()
+    return (tag, text) if double_text(text) is not None else None
 
 
 def exchange_rates(

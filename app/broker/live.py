@@ -17,9 +17,11 @@ from app.broker.convert import (
     Mark,
     base_currency_named,
     exchange_rates,
+    kept_account_value,
 )
 from app.broker.logs import mask_account
 from app.domain.values import (
+    AccountValue,
     BrokerPosition,
     BrokerSnapshot,
     ExchangeRate,
@@ -65,6 +67,9 @@ class LiveBook:
         # each account's base currency: best-effort facts, never a condition of a snapshot.
         self.rate_values: dict[str, dict[str, tuple[str, datetime]]] = {}
         self.base_currency: dict[str, str] = {}
+        # IB's NetLiq and cash account values, the latest per (account, tag, currency): facts
+        # beside the ledger like the rates (a value IB stops sending keeps its last report).
+        self.kept_values: dict[tuple[str, str, str], AccountValue] = {}
 
     # ------------------------------------------------------------------ connection
     def set_managed(self, accounts: Iterable[str]) -> None:
@@ -155,11 +160,25 @@ class LiveBook:
         return not live_only or self.live_account == account
 
     def put_account_value(self, account: str, tag: str, value: str, currency: str) -> None:
-        """An updateAccountValue row: keeps the base currency and the `ExchangeRate` values."""
+        """An updateAccountValue row: keeps the base currency, the `ExchangeRate` values and
+        the NetLiq and cash values."""
         if tag == EXCHANGE_RATE_TAG:
             self.rate_values.setdefault(account, {})[currency] = (value, datetime.now(UTC))
-        elif (base := base_currency_named(tag, currency)) is not None:
+            return
+        if (base := base_currency_named(tag, currency)) is not None:
             self.base_currency[account] = base
+        kept = kept_account_value(tag, value)
+        if kept is not None:
+            name, text = kept
+            at = datetime.now(UTC)
+            self.kept_values[(account, name, currency)] = AccountValue(
+                account, name, currency, text, at
+            )
+
+    def account_values(self, accounts: Iterable[str]) -> tuple[AccountValue, ...]:
+        """The latest NetLiq and cash values of these accounts, by account, tag and currency."""
+        wanted = frozenset(accounts)
+        return tuple(v for k, v in sorted(self.kept_values.items()) if k[0] in wanted)
 
     def exchange_rates(self, accounts: Iterable[str]) -> tuple[ExchangeRate, ...]:
         """The latest rates of these accounts (those whose base currency is known)."""
@@ -279,6 +298,7 @@ class LiveBook:
             skipped=tuple(skipped),
             scope=scope,
             exchange_rates=self.exchange_rates(accounts),
+            account_values=self.account_values(accounts),
         )
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import true as sa_true
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.orm import Session
 
-from app.db import concurrency, rates
+from app.db import account_values, concurrency, rates
 from app.db.tables import (
     AccountRow,
     ExecutionRow,
@@ -1075,6 +1075,8 @@ def ledger_status(
         cost_basis=cost_basis,
         exchange_rates=tuple(rates.latest_rates(session)),
         stale_prices=stale_prices(session),
+        account_values=tuple(account_values.latest_account_values(session)),
+        base_currencies=account_values.base_currencies(session),
     )
 
 

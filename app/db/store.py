@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.db import concurrency, manual, rates, repository
+from app.db import account_values, concurrency, manual, rates, repository
 from app.db.adopt import adopt_seed_rows
 from app.db.database import Database
 from app.db.errors import DatabaseConflictError, DatabaseIntegrityError
@@ -183,6 +183,7 @@ def _commit(
     if status is SyncStatus.OK:
         concurrency.stamp_snapshot(session, codes, snapshot.taken_at)
         rates.store_rates(session, snapshot.exchange_rates)  # best-effort facts of an OK run
+        account_values.store_account_values(session, snapshot.account_values)  # the same
         if cache is not None and after is not None and state is not None:
             kept = cache.after(session, snapshot, state, loaded, plan, opened)
             if kept is not None:

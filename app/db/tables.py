@@ -268,3 +268,26 @@ class ExchangeRateRow(Base):
     base_currency: Mapped[str] = mapped_column(String(8))
     rate: Mapped[Decimal]  # 1 unit of currency = rate units of base_currency
     reported_at: Mapped[datetime]
+
+
+class AccountValueRow(Base):
+    """IB's latest account value per (account, tag, currency) of the tags the ledger keeps
+    (NetLiq and cash: app.domain.account_values), as IB sent it, with when it was seen."""
+
+    __tablename__ = "account_values"
+    __table_args__ = (
+        Index(
+            "uq_account_values_account_id_tag_currency",
+            "account_id",
+            "tag",
+            "currency",
+            unique=True,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    tag: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(8))  # a currency code, or BASE
+    value: Mapped[str] = mapped_column(Text)  # exactly the text IB sent (a fact, not a Decimal)
+    reported_at: Mapped[datetime]

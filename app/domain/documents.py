@@ -160,6 +160,26 @@ def realized_json(status: LedgerStatus) -> dict[str, Any]:
     }
 
 
+def account_values_json(status: LedgerStatus, now: datetime) -> list[dict[str, Any]]:
+    """IB's NetLiq and cash values per account, as stored: the text IB sent, with its time and
+    age. Listed, never summed: a script adds what it may (one currency at a time)."""
+    accounts: dict[str, list[dict[str, Any]]] = {}
+    for v in status.account_values:
+        accounts.setdefault(v.account, []).append(
+            {
+                "tag": v.tag,
+                "currency": v.currency,
+                "value": v.value,
+                "reported_at": iso(v.at),
+                "age_seconds": round((now - v.at).total_seconds(), 1),
+            }
+        )
+    return [
+        {"account": code, "base_currency": status.base_currencies.get(code), "values": rows}
+        for code, rows in accounts.items()
+    ]
+
+
 def status_json(status: LedgerStatus, now: datetime) -> dict[str, Any]:
     """The `status --json` document (documented in the README)."""
     synced = status.last_success.finished_at if status.last_success else None
@@ -198,4 +218,5 @@ def status_json(status: LedgerStatus, now: datetime) -> dict[str, Any]:
             for stale in status.stale_prices
         ],
         "fills_unavailable": status.last_success.fills_unavailable if status.last_success else None,
+        "account_values": account_values_json(status, now),
     }

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from app.domain.money import BaseConversion, RealizedTotals, to_base
 from app.domain.values import (
+    AccountValue,
     CostBasis,
     EventKind,
     ExchangeRate,
@@ -132,6 +133,10 @@ class LedgerStatus:
     """IB's latest `ExchangeRate` per (account, currency), as stored."""
     stale_prices: tuple[StalePrices, ...] = ()
     """Accounts whose prices the latest committed run could not refresh, with their age."""
+    account_values: tuple[AccountValue, ...] = ()
+    """IB's latest NetLiq and cash values per (account, tag, currency), as stored."""
+    base_currencies: Mapping[str, str | None] = field(default_factory=dict)
+    """Each account's base currency as stored (None while IB has not named it)."""
 
     @property
     def realized_in_base(self) -> BaseConversion:

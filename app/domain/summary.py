@@ -7,15 +7,16 @@ Everything comes from the ledger, so it reads the same offline as live (as of th
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from app.domain.account_values import AccountFigures, account_figures
 from app.domain.money import BaseConversion, RealizedTotals, to_base
 from app.domain.realized import amounts_by_currency, lifecycle_totals
 from app.domain.series import RealizedAmount
-from app.domain.values import ZERO, CostBasis, ExchangeRate, Lifecycle
+from app.domain.values import ZERO, AccountValue, CostBasis, ExchangeRate, Lifecycle
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,8 @@ class Summary:
     own line is the figure); else the conversion with IB's rates, or why there is none."""
     cost_basis: CostBasis = CostBasis.AVERAGE
     """Which realized figure (today and total) the summary holds: average cost or FIFO lots."""
+    account_values: AccountFigures = field(default_factory=AccountFigures)
+    """IB's NetLiq and cash as last reported (per currency; totals per base currency)."""
 
 
 def _base(totals: dict[str, RealizedTotals], rates: list[ExchangeRate]) -> BaseConversion | None:
@@ -65,13 +68,17 @@ def summarize(
     account: str | None = None,
     cost_basis: CostBasis = CostBasis.AVERAGE,
     realized: Iterable[RealizedAmount] = (),
+    account_values: Iterable[AccountValue] = (),
+    bases: Mapping[str, str | None] | None = None,
 ) -> Summary:
     """The figures of `account` (None: every account).
 
     `lifecycles` are the cached ones, open and closed; `today` the realizing events of the
     current local day (realized today) as `cost_basis` picks them; `rates` IB's stored
     `ExchangeRate` values; `realized` every realizing event's FIFO amount (read only under FIFO:
-    a lifecycle row stores no FIFO sum, app.domain.realized).
+    a lifecycle row stores no FIFO sum, app.domain.realized); `account_values` IB's stored NetLiq
+    and cash values and `bases` every known account's base currency (its keys are the accounts
+    "every account" means).
     """
     chosen = [p for p in lifecycles if account is None or p.account == account]
     chosen_rates = [r for r in rates if account is None or r.account == account]
@@ -103,6 +110,8 @@ def summarize(
         for currency in currencies
     )
     unrealized_totals = {c: RealizedTotals(exact=v) for c, v in unrealized.items()}
+    bases = bases or {}
+    codes = set(bases) | {p.account for p in chosen}
     return Summary(
         account,
         rows,
@@ -110,6 +119,7 @@ def summarize(
         _base(today_totals, chosen_rates),
         _base(dict(total_totals), chosen_rates),
         cost_basis,
+        account_figures(account_values, bases, codes, account=account),
     )
 
 

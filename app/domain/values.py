@@ -203,6 +203,21 @@ class ExchangeRate:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountValue:
+    """One of IB's account values (updateAccountValue `key value currency account`) the ledger
+    keeps: NetLiq and cash (app.domain.account_values names the tags). `value` is the text as
+    IB sent it — a fact, read as a number only where it is shown."""
+
+    account: str
+    tag: str
+    currency: str
+    """A currency code, or `BASE` for IB's base-currency ledger row."""
+    value: str
+    at: datetime
+    """When the broker reported it (UTC)."""
+
+
+@dataclass(frozen=True, slots=True)
 class BrokerSnapshot:
     """What the broker reported in one sync.
 
@@ -220,6 +235,9 @@ class BrokerSnapshot:
     scope: frozenset[PositionKey] | None = None
     exchange_rates: tuple[ExchangeRate, ...] = ()
     """Best-effort: IB's `ExchangeRate` account values seen while the snapshot was taken."""
+    account_values: tuple[AccountValue, ...] = ()
+    """Best-effort, like the rates: IB's NetLiq and cash account values seen so far on this
+    connection (the latest of each); one IB left out keeps its stored value and age."""
     stale_prices: tuple[tuple[str, str], ...] = ()
     """(account, why) for each account whose market data this snapshot could not refresh
     (another API client holds TWS's one account-updates subscription: 2101; no download end).

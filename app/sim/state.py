@@ -563,6 +563,14 @@ class SimState:
                 ("UnrealizedPnL", money(row["unrealized"]), currency),
                 ("RealizedPnL", money(row["realized"]), currency),
             ]
+        # The ledger (CashBalance, NetLiquidationByCurrency, ...) comes per currency and once
+        # more as BASE; the account totals (NetLiquidation, TotalCashValue, ...) once, in the
+        # base currency's code: IBKR API docs "Account Summary" (the `$LEDGER` tags give
+        # "CashBalance and TotalCashBalance for every currency separately"), and a recorded
+        # reqAccountUpdatesMulti answer (`NetLiquidation,1000414.50,USD` beside its -C/-S
+        # segment rows: github.com/erdewit/ib_insync/issues/93). NetLiq = cash + positions'
+        # value (futures: their open P&L), the AccountSummaryTags definition ("total cash value
+        # + stock value + options value + bond value").
         net = totals["cash"] + totals["value"]
         values += [
             ("Currency", "BASE", "BASE"),

@@ -1,5 +1,6 @@
 """The summary strip: open positions, missing, unrealized, realized today and in total, per
-currency for the account filter's choice — from the ledger, so the same offline (with its age).
+currency for the account filter's choice, and IB's NetLiq and cash — from the ledger, so the
+same offline (with their age).
 
 `summary_html()` is pure (tested without a window); `SummaryFeed` reads the ledger on the
 database thread after every reload and filter change, one load at a time.
@@ -15,12 +16,14 @@ from decimal import Decimal
 from html import escape
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QLabel, QSizePolicy
 
+from app.db import account_values as stored_values
 from app.db import rates as stored_rates
 from app.db import repository
 from app.db.errors import DatabaseError
+from app.domain.account_values import AccountFigures, CurrencyFigures, Figure
 from app.domain.money import BaseConversion, RealizedTotals
 from app.domain.realized import basis_label
 from app.domain.summary import Summary, day_start, summarize
@@ -33,17 +36,20 @@ log = logging.getLogger(__name__)
 
 SETTLE_S = 0.3
 
-NETLIQ_NOTE = (
-    "NetLiq and cash are not shown yet: the ledger does not store IB's account values "
-    "(NetLiquidation, TotalCashValue) — only its exchange rates."
-)
+AGE_TICK_MS = 30_000
+"""How often the strip's ages are redrawn without a reload (they read in minutes)."""
+STALE_PART_S = 60
+"""A figure this much older than the newest account value says its own time."""
 TOOLTIP = (
     "Per currency: amounts in different currencies are never added. Unrealized is IB's figure "
     "at the last sync; realized today counts events since local midnight; ≈ marks the part "
     "resting on estimates (see the Realized column), ? amounts that could not be priced.\n"
     "Realized figures are average cost (as TWS) or FIFO lots (as IB's tax reporting), as the "
     "head line says (setting cost_basis).\n"
-    "The base-currency line uses IB's own ExchangeRate values, with their time.\n" + NETLIQ_NOTE
+    "The base-currency line uses IB's own ExchangeRate values, with their time.\n"
+    "NetLiq and cash are IB's account values as last reported (per currency: its ledger's "
+    "NetLiquidationByCurrency and CashBalance; total: NetLiquidation and TotalCashValue in "
+    "each account's base currency); a value IB stopped sending keeps its time."
 )
 
 
@@ -72,8 +78,70 @@ def _base_line(label: str, conversion: BaseConversion | None, colours: Colours) 
     return f"{label} {figure} {escape(total.base_currency)}"
 
 
-def summary_html(summary: Summary, *, last_synced: datetime | None, colours: Colours) -> str:
-    """The strip's rich text: a head line, one line per currency, a base-currency line."""
+def _ago(at: datetime, now: datetime) -> str:
+    seconds = (now - at).total_seconds()
+    return "just now" if seconds < 60 else f"{fmt.age(seconds)} ago"
+
+
+def _figure(f: Figure | None, newest: datetime, now: datetime, colours: Colours) -> str:
+    if f is None:
+        return "<i>unknown</i>"  # IB never sent it: no figure, never a zero
+    text = fmt.money(f.amount)
+    if f.amount < 0:
+        text = f'<span style="color:{colours.loss}">{text}</span>'
+    if (newest - f.at).total_seconds() > STALE_PART_S:
+        text += f" <i>(of {fmt.local_time(f.at)}, {_ago(f.at, now)})</i>"
+    return text
+
+
+def _values_lines(
+    values: AccountFigures, now: datetime, colours: Colours, *, name_accounts: bool
+) -> list[str]:
+    """NetLiq and cash: per currency, then the totals in each base currency; their age."""
+    if values.empty or values.newest is None:
+        return ["NetLiq, cash: <i>no account values from IB in the ledger yet</i>"]
+    newest = values.newest
+    head = f"IB account values as of {fmt.local_time(newest)}, {_ago(newest, now)}"
+
+    def line(name: str, pick: Callable[[CurrencyFigures], Figure | None]) -> str:
+        parts = [
+            f"<b>{escape(c.currency)}</b> {_figure(pick(c), newest, now, colours)}"
+            for c in values.by_currency
+        ]
+        totals = []
+        for c in values.in_base:
+            figure = pick(c)
+            text = f"<b>{escape(c.currency)}</b> {_figure(figure, newest, now, colours)}"
+            if name_accounts and figure is not None:
+                # Which accounts' totals: each is in its own base currency, so the reader sees
+                # why two totals stand apart rather than one sum.
+                text += f" ({escape(', '.join(figure.accounts))})"
+            totals.append(text)
+        text = f"<b>{name}</b>: " + (" · ".join(parts) if parts else "<i>none by currency</i>")
+        if totals:
+            text += " — account totals in base currency: " + " · ".join(totals)
+        return text
+
+    lines = [
+        line("NetLiq", lambda c: c.net_liquidation),
+        line("Cash", lambda c: c.cash),
+    ]
+    lines[0] = f"{head} · {lines[0]}"
+    if values.without:
+        who = ", ".join(escape(a) for a in values.without)
+        lines[-1] += f" <i>(nothing from IB yet for {who})</i>"
+    return lines
+
+
+def summary_html(
+    summary: Summary,
+    *,
+    last_synced: datetime | None,
+    colours: Colours,
+    now: datetime | None = None,
+) -> str:
+    """The strip's rich text: a head line, one line per currency, a base-currency line, and IB's
+    NetLiq and cash (`now` for their age)."""
     who = escape(summary.account) if summary.account else "All accounts"
     # The time, not an age: the strip is redrawn when the ledger changes, not every second
     # (the banner ticks the age).
@@ -123,6 +191,12 @@ def summary_html(summary: Summary, *, last_synced: datetime | None, colours: Col
         ]
         at = f" (IB rates of {fmt.local_time(min(times))})" if times else ""
         lines.append(f"In the base currency{at}: " + " · ".join(base))
+    lines += _values_lines(
+        summary.account_values,
+        now or datetime.now(UTC),
+        colours,
+        name_accounts=summary.account is None,
+    )
     return "<br>".join(lines)
 
 
@@ -149,7 +223,8 @@ def _read_summary(
     cost_basis: CostBasis,
 ) -> Summary:
     """On the database thread: today's realizing events (and, under FIFO, every event's FIFO
-    amount: a lifecycle row stores no FIFO sum) and IB's rates, then the figures."""
+    amount: a lifecycle row stores no FIFO sum), IB's rates and account values, then the
+    figures."""
     today = repository.realized_amounts(session, since, cost_basis)
     realized = (
         repository.realized_amounts(session, None, cost_basis)
@@ -158,7 +233,14 @@ def _read_summary(
     )
     rates = stored_rates.latest_rates(session)
     return summarize(
-        lifecycles, today, rates, account=account, cost_basis=cost_basis, realized=realized
+        lifecycles,
+        today,
+        rates,
+        account=account,
+        cost_basis=cost_basis,
+        realized=realized,
+        account_values=stored_values.latest_account_values(session),
+        bases=stored_values.base_currencies(session),
     )
 
 
@@ -187,6 +269,21 @@ class SummaryFeed:
         self._loading = False
         self.stopped = False
         """Set when the window stops: its ledger is closed, nothing more is read."""
+        self._last_synced: datetime | None = None
+        # The ages ("3 h ago") move without any reload: redraw from the figures held (no read).
+        self._ages = QTimer(strip)
+        self._ages.setInterval(AGE_TICK_MS)
+        self._ages.timeout.connect(self.redraw)
+        self._ages.start()
+
+    def redraw(self) -> None:
+        """Draw the figures held again (their ages moved on)."""
+        summary = self.strip.summary
+        if summary is None or self.stopped:
+            return
+        self.strip.setText(
+            summary_html(summary, last_synced=self._last_synced, colours=self._colours_of())
+        )
 
     def changed(self) -> None:
         """The ledger, the filter or the palette changed: load again (once per burst)."""
@@ -215,9 +312,8 @@ class SummaryFeed:
                     _read_summary, lifecycles, account, since, self._cost_basis_of()
                 )
                 self.strip.summary = summary
-                self.strip.setText(
-                    summary_html(summary, last_synced=last_synced, colours=self._colours_of())
-                )
+                self._last_synced = last_synced
+                self.redraw()
                 self.loads += 1
         except DatabaseError as exc:
             log.warning("summary: could not read the ledger: %s", exc)

@@ -142,6 +142,9 @@ def test_status_document_is_status_json(make_api, run, capsys, tmp_path):
     printed = json.loads(capsys.readouterr().out)
     # The age is measured at each call; everything else is the same document.
     assert abs(doc.pop("last_synced_age_seconds") - printed.pop("last_synced_age_seconds")) < 5
+    served = [v.pop("age_seconds") for a in doc["account_values"] for v in a["values"]]
+    shown = [v.pop("age_seconds") for a in printed["account_values"] for v in a["values"]]
+    assert served and all(abs(x - y) < 5 for x, y in zip(served, shown, strict=True))
     assert doc == printed
     assert len(doc["missing_at_broker"]) == 1 and doc["revision"]
     # TSLA's cover (account A) and GOOGL's sale (account B) realized USD only.

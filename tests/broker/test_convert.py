@@ -185,3 +185,19 @@ def test_portfolio_row_priced_keeps_its_figures() -> None:
     _, _, mark = portfolio_fields(fields)
     assert mark.market_price == Decimal("0.01") and mark.market_value == Decimal(1)
     assert mark.unrealized_pnl == Decimal(-15024)
+
+
+def test_kept_account_values_are_netliq_and_cash_exact_or_nothing() -> None:
+    """Guards: an unset (Double.MAX) or NaN NetLiq stored and later shown as a number or a zero
+    (it must leave the last value standing), a value rewritten from its text, and a `$LEDGER-`
+    prefixed row (TWS's per-currency prefix) taken for the account total."""
+    from app.broker.convert import kept_account_value
+
+    assert kept_account_value("NetLiquidation", " 125000.10 ") == ("NetLiquidation", "125000.10")
+    assert kept_account_value("CashBalance", "-310.5") == ("CashBalance", "-310.5")
+    assert kept_account_value("$LEDGER-CashBalance", "7") == ("CashBalance", "7")
+    assert kept_account_value("$LEDGER-NetLiquidation", "7") is None  # a ledger row, no total
+    assert kept_account_value("NetLiquidation", "1.7976931348623157E308") is None
+    assert kept_account_value("NetLiquidation", "NaN") is None
+    assert kept_account_value("NetLiquidation", "") is None
+    assert kept_account_value("BuyingPower", "1000") is None  # not kept

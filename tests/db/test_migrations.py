@@ -393,3 +393,37 @@ def test_file_mode_is_kept_by_the_engine(db: Any, db_path: Path) -> None:
     for name in siblings(db_path):
         mode = stat.S_IMODE(os.stat(db_path.parent / name).st_mode)
         assert mode & 0o077 == 0, f"{name} is {oct(mode)}"
+
+
+def test_account_values_revision_upgrades_and_downgrades(ledger_url: str) -> None:
+    """0011 (issue 19) adds `account_values` with its unique key on top of a ledger holding
+    rows, and its downgrade drops just that table (accounts kept), on SQLite and PostgreSQL."""
+    build_at(ledger_url, "0010")
+    execute(ledger_url, "INSERT INTO accounts (id, code) VALUES (1, 'DU111')")
+    build_at(ledger_url, "0011")
+    execute(
+        ledger_url,
+        "INSERT INTO account_values (account_id, tag, currency, value, reported_at) "
+        "VALUES (1, 'NetLiquidation', 'USD', '125000.10', '2026-11-24 14:30:00')",
+    )
+    assert query(ledger_url, "SELECT tag, currency, value FROM account_values") == [
+        ("NetLiquidation", "USD", "125000.10")
+    ]
+    with pytest.raises(Exception, match=r"(?i)unique"):
+        execute(
+            ledger_url,
+            "INSERT INTO account_values (account_id, tag, currency, value, reported_at) "
+            "VALUES (1, 'NetLiquidation', 'USD', '1', '2026-11-24 14:31:00')",
+        )
+    url = ledger_url if on_server(ledger_url) else f"sqlite:///{ledger_url}"
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            command.downgrade(alembic_config(connection), "0010")
+            connection.commit()
+            tables = sa.inspect(connection).get_table_names()
+    finally:
+        engine.dispose()
+    assert "account_values" not in tables and "exchange_rates" in tables
+    assert query(ledger_url, "SELECT code FROM accounts") == [("DU111",)]
+    assert upgrade(ledger_url).after == head_revision()

@@ -16,6 +16,7 @@ from app.domain.values import (
     PnlBasis,
     PositionStatus,
 )
+from tests.domain.ledger_fixture import at
 
 D = Decimal
 T = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
@@ -98,3 +99,44 @@ def test_a_single_currency_needs_no_base_line():
 def test_day_start_is_local_midnight():
     now = datetime(2026, 12, 5, 15, 42, 7, 12, tzinfo=UTC)
     assert day_start(now) == datetime(2026, 12, 5, tzinfo=UTC)
+
+
+def test_account_figures_add_one_currency_at_a_time_and_keep_ages() -> None:
+    """Issue 19. Guards: NetLiq of a USD-based and an EUR-based account added into one total,
+    EUR ledger cash added to USD cash, a BASE ledger row counted beside the totals, an
+    unparseable value shown as 0, and a sum younger than its oldest part."""
+    from app.domain.account_values import account_figures
+    from app.domain.values import AccountValue
+
+    def v(account: str, tag: str, currency: str, text: str, minutes: float) -> AccountValue:
+        return AccountValue(account, tag, currency, text, at(minutes))
+
+    values = [
+        v("DU1", "NetLiquidation", "USD", "1000", 1),
+        v("DU1", "TotalCashValue", "USD", "400", 1),
+        v("DU1", "CashBalance", "USD", "300", 1),
+        v("DU1", "CashBalance", "EUR", "90", 1),
+        v("DU1", "CashBalance", "BASE", "400", 1),
+        v("DU1", "NetLiquidationByCurrency", "USD", "890", 1),
+        v("DU2", "NetLiquidation", "EUR", "500", 2),
+        v("DU2", "TotalCashValue", "EUR", "oops", 2),
+        v("DU2", "CashBalance", "EUR", "10", 0),
+        v("DU3", "NetLiquidation", "USD", "5", 3),
+        v("DU3", "NetLiquidation", "GBP", "4", 3),  # a per-currency total: not DU3's total
+    ]
+    bases = {"DU1": "USD", "DU2": "EUR", "DU3": "USD", "DU4": None}
+    every = account_figures(values, bases, bases)
+    by = {c.currency: c for c in every.by_currency}
+    assert sorted(by) == ["EUR", "USD"]  # no BASE ledger row
+    assert by["EUR"].cash is not None and by["EUR"].cash.amount == 100  # DU1 90 + DU2 10
+    assert by["EUR"].cash.at == at(0) and by["EUR"].cash.accounts == ("DU1", "DU2")
+    assert by["EUR"].net_liquidation is None  # IB never sent it: unknown, not 0
+    totals = {c.currency: c for c in every.in_base}
+    usd, eur = totals["USD"].net_liquidation, totals["EUR"].net_liquidation
+    assert usd is not None and usd.amount == 1005  # DU1 and DU3, both USD-based
+    assert eur is not None and eur.amount == 500
+    assert totals["EUR"].cash is None  # "oops" is no number
+    assert "GBP" not in totals
+    assert every.without == ("DU4",) and every.newest == at(3) and every.oldest == at(0)
+    one = account_figures(values, bases, bases, account="DU2")
+    assert [c.currency for c in one.in_base] == ["EUR"] and one.without == ()

@@ -109,3 +109,94 @@ def test_summary_html_never_adds_currencies_and_marks_estimates():
     assert "⚠ 1 missing at broker" in text and "(1 without a price)" in text
     assert "+3.00</span> <i>(≈ 2.00 estimated)</i> <i>+ 1 ?</i>" in text
     assert "In the base currency" not in text  # no conversion: nothing added up
+
+
+def seed_account_values(path, reported_at: datetime) -> None:
+    """What IB last said for both accounts, as an OK sync would store it: DU111 (USD base) holds
+    USD and EUR cash, DU222 (EUR base) EUR; rates name their base currencies."""
+    from app.db import account_values, rates
+    from app.domain.values import AccountValue, ExchangeRate
+
+    def v(account: str, tag: str, currency: str, text: str) -> AccountValue:
+        return AccountValue(account, tag, currency, text, reported_at)
+
+    values = [
+        v("DU111", "NetLiquidation", "USD", "125310.55"),
+        v("DU111", "TotalCashValue", "USD", "48950.00"),
+        v("DU111", "NetLiquidationByCurrency", "USD", "126400.00"),
+        v("DU111", "NetLiquidationByCurrency", "EUR", "-1000.00"),
+        v("DU111", "CashBalance", "USD", "50040.00"),
+        v("DU111", "CashBalance", "EUR", "-1000.00"),
+        v("DU111", "CashBalance", "BASE", "48950.00"),
+        v("DU222", "NetLiquidation", "EUR", "20900.00"),
+        v("DU222", "TotalCashValue", "EUR", "20000.00"),
+        v("DU222", "NetLiquidationByCurrency", "EUR", "20900.00"),
+        v("DU222", "CashBalance", "EUR", "20000.00"),
+    ]
+    fx = [
+        ExchangeRate("DU111", "EUR", "USD", D("1.09"), reported_at),
+        ExchangeRate("DU222", "USD", "EUR", D("0.92"), reported_at),
+    ]
+    with open_database(path) as db:
+        db.run_sync(rates.store_rates, fx)
+        db.run_sync(account_values.store_account_values, values)
+
+
+def test_summary_strip_shows_ib_netliq_and_cash_offline_with_their_age(make_app, qloop, tmp_path):
+    """Issue 19: offline (no TWS), the strip shows IB's NetLiq and cash from the ledger with
+    their age — per currency summed over the accounts (EUR cash: -1,000 + 20,000), the totals
+    per base currency (USD 125,310.55 and EUR 20,900.00 never added), per account filter.
+
+    Guards: NetLiq and cash missing offline, and two base currencies added into one figure."""
+    path = tmp_path / "ledger.sqlite"
+    seed_today(path)
+    seed_account_values(path, datetime.now(UTC) - timedelta(hours=3, minutes=5))
+    app = make_app(free_port())
+    w = app.window
+    strip = w.summary_strip
+
+    async def scenario():
+        await app.start()
+        await eventually(lambda: strip.summary is not None and strip.summary.currencies)
+        values = strip.summary.account_values
+        by = {c.currency: c for c in values.by_currency}
+        assert by["EUR"].cash.amount == D("19000.00") and by["USD"].cash.amount == D("50040")
+        totals = {c.currency: c for c in values.in_base}
+        assert totals["USD"].net_liquidation.amount == D("125310.55")
+        assert totals["EUR"].net_liquidation.amount == D("20900.00")
+        text = strip.text()
+        assert "IB account values as of" in text and "3 h 5 min ago" in text
+        assert "<b>EUR</b> 19,000.00" in text and "<b>USD</b> 125,310.55" in text
+        assert "<b>EUR</b> 20,900.00 (DU222)" in text and "146,210.55" not in text
+
+        w.account_filter.setCurrentText("DU222")
+        await eventually(lambda: strip.summary.account == "DU222")
+        text = strip.text()
+        assert "<b>EUR</b> 20,900.00" in text and "125,310.55" not in text
+        assert "<b>EUR</b> 20,000.00" in text and "3 h 5 min ago" in text
+
+    qloop.run_until_complete(asyncio.wait_for(scenario(), 60))
+
+
+def test_summary_html_marks_an_older_value_and_never_shows_a_missing_one_as_zero():
+    """Guards: a value IB stopped sending shown as current (it says its own time) or as 0."""
+    from app.domain.account_values import AccountFigures, CurrencyFigures, Figure
+    from app.domain.summary import Summary
+
+    now = datetime(2026, 11, 24, 17, 0, tzinfo=UTC)
+    fresh, old = now - timedelta(minutes=10), now - timedelta(days=2)
+    values = AccountFigures(
+        by_currency=(CurrencyFigures("USD", Figure(D(5), fresh, ("DU1",)), None),),
+        in_base=(CurrencyFigures("USD", Figure(D(7), old, ("DU1",)), Figure(D(-2), fresh, ())),),
+        newest=fresh,
+        oldest=old,
+        without=("DU9",),
+    )
+    summary = Summary(None, (), None, None, None, account_values=values)
+    text = summary_html(summary, last_synced=None, colours=LIGHT, now=now)
+    assert "as of" in text and "10 min ago" in text
+    assert "7.00 <i>(of " in text and "2 d ago)</i>" in text  # the older total says so
+    assert "<b>Cash</b>: <b>USD</b> <i>unknown</i>" in text  # never 0.00
+    assert "nothing from IB yet for DU9" in text
+    empty = summary_html(Summary(None, (), None, None, None), last_synced=None, colours=LIGHT)
+    assert "no account values from IB in the ledger yet" in empty

@@ -11,6 +11,7 @@ from typing import Any
 from app.cli.context import guarded, settings_from
 from app.cli.exit_codes import ExitCode
 from app.cli.render import age, dec, iso, status_json
+from app.domain.account_values import Figure, account_figures
 from app.domain.records import LedgerStatus
 from app.domain.values import CostBasis
 
@@ -55,6 +56,8 @@ def run_status(args: argparse.Namespace) -> int:
         rate = status.stats.success_rate
         if rate is not None:
             print(f"Success rate  {rate:.0%} of the last {status.stats.runs} runs")
+        for line in account_value_lines(status, now):
+            print(line)
         for line in gap_lines(status, doc):
             print(line)
         for p in status.missing_at_broker:
@@ -113,4 +116,36 @@ def realized_lines(status: LedgerStatus) -> list[str]:
         )
     elif len(by) > 1:
         lines.append(f"{pad}no base-currency total: {conversion.reason}")
+    return lines
+
+
+def account_value_lines(status: LedgerStatus, now: datetime) -> list[str]:
+    """IB's NetLiq and cash per account: its totals in its base currency, then its ledger per
+    currency, each figure with the time IB reported it (a value IB stopped sending keeps its
+    last report, so its age tells)."""
+    label = "NetLiq, cash  "
+    pad = " " * len(label)
+
+    def figure(name: str, f: Figure | None) -> str:
+        if f is None:
+            return f"{name} unknown"
+        return f"{name} {dec(f.amount)} ({iso(f.at)}, {age((now - f.at).total_seconds())} ago)"
+
+    lines: list[str] = []
+    accounts = sorted({v.account for v in status.account_values})
+    for code in accounts:
+        figures = account_figures(status.account_values, status.base_currencies, [code])
+        parts = [
+            f"{c.currency} {figure('NetLiq', c.net_liquidation)}, {figure('cash', c.cash)}"
+            for c in figures.in_base
+        ]
+        head = f"{code} total " + "; ".join(parts) if parts else f"{code} no total from IB"
+        lines.append((label if not lines else pad) + head)
+        for c in figures.by_currency:
+            lines.append(
+                f"{pad}{code} {c.currency}: "
+                f"{figure('NetLiq', c.net_liquidation)}, {figure('cash', c.cash)}"
+            )
+    if not lines:
+        lines.append(f"{label}none from IB yet (stored by the first complete sync)")
     return lines
