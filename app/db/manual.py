@@ -46,7 +46,10 @@ def mark_closed(session: Session, request: MarkClosedRequest) -> Lifecycle:
             note=request.note,
         ),
     )
-    changes, deleted = refold(repository.load_histories(session, [current.key]))
+    changes, deleted = refold(
+        repository.load_histories(session, [current.key]),
+        load_history=lambda keys: repository.load_histories(session, keys),
+    )
     repository.apply_refold(session, changes, deleted)
     closed = repository.position(session, seen.position_id)
     assert closed is not None

@@ -729,7 +729,7 @@ def _delete_lifecycles(session: Session, position_ids: Sequence[int]) -> None:
 
 _OBSERVATION_NAMES = (
     "account_id", "con_id", "kind", "observed_at", "quantity", "average_cost", "price", "note",
-    "sync_run_id",
+    "sync_run_id", "paired_con_id", "paired_quantity", "paired_average_cost",
 )  # fmt: skip
 
 
@@ -741,7 +741,8 @@ def _insert_observations(
 ) -> None:
     rows = [
         (account_ids_by_code[o.account], o.con_id, o.kind.value, o.at, o.quantity,
-         o.average_cost, o.price, o.note or None, run_id)
+         o.average_cost, o.price, o.note or None, run_id, o.paired_con_id, o.paired_quantity,
+         o.paired_average_cost)
         for o in observations
     ]  # fmt: skip
     _executemany(session, insert(OB), _OBSERVATION_NAMES, rows)
@@ -768,7 +769,8 @@ def load_histories(
     fill_query = select(*_FILL_COLUMNS).join(A, A.c.id == X.c.account_id)
     observation_query = select(
         OB.c.id, A.c.code, OB.c.con_id, OB.c.kind, OB.c.observed_at, OB.c.quantity,
-        OB.c.average_cost, OB.c.price, OB.c.note,
+        OB.c.average_cost, OB.c.price, OB.c.note, OB.c.paired_con_id, OB.c.paired_quantity,
+        OB.c.paired_average_cost,
     ).join(A, A.c.id == OB.c.account_id)  # fmt: skip
     for account, con_ids in _by_account(keys).items():
         for chunk in _chunks(con_ids):
@@ -781,9 +783,8 @@ def load_histories(
                 if held is None or correction_rank(fill.exec_id) > correction_rank(held.exec_id):
                     latest[base] = fill
             where_o = (A.c.code == account, OB.c.con_id.in_(chunk))
-            for oid, code, con_id, kind, at, quantity, cost, price, note in session.execute(
-                observation_query.where(*where_o).order_by(OB.c.id)
-            ):
+            for row in session.execute(observation_query.where(*where_o).order_by(OB.c.id)):
+                oid, code, con_id, kind, at, quantity, cost, price, note = row[:9]
                 observations.setdefault((code, con_id), []).append(
                     Observation(
                         code,
@@ -795,6 +796,7 @@ def load_histories(
                         price,
                         note or "",
                         oid,
+                        *row[9:],
                     )
                 )
     ids = [life.id for lives in lifecycles.values() for life in lives if life.id is not None]

@@ -84,7 +84,9 @@ def import_statement(
         life for h in stored_histories.values() for life in h.lifecycles
     )
     histories = _with_statement(stored_histories, merged.new, merged.completed, statement)
-    changes, deleted = refold(histories, options)
+    changes, deleted = refold(
+        histories, options, lambda more: repository.load_histories(session, more)
+    )
     repository.apply_refold(session, changes, deleted)
     after = totals_from_lifecycles(repository.lifecycles_for(session, keys))
     return replace(

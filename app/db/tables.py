@@ -41,7 +41,7 @@ NAMING_CONVENTION = {
 }
 
 POSITION_STATUSES = ("OPEN", "CLOSED")
-CLOSE_REASONS = ("broker", "flip", "manual", "missing", "expired")
+CLOSE_REASONS = ("broker", "flip", "manual", "missing", "expired", "converted")
 EVENT_KINDS = (
     "OPENED",
     "INCREASED",
@@ -52,10 +52,11 @@ EVENT_KINDS = (
     "MISSING",
     "REAPPEARED",
     "MARKED_CLOSED",
+    "CONVERTED",
 )
 PRICE_SOURCES = ("fills", "market", "last_known", "manual")
 PNL_BASES = ("exact", "estimated", "unknown")
-OBSERVATION_KINDS = ("reported", "absent", "absent_close", "user_close")
+OBSERVATION_KINDS = ("reported", "absent", "absent_close", "user_close", "confirmed")
 SYNC_TRIGGERS = ("startup", "periodic", "position_update", "execution", "manual", "reconnect")
 SYNC_STATUSES = ("ok", "failed", "skipped")
 
@@ -252,6 +253,11 @@ class ObservationRow(Base):
     price: Mapped[Decimal | None]  # IB's market price, or the user's exit price
     note: Mapped[str | None] = mapped_column(Text)
     sync_run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id"))
+    # A conversion seen at this sync (app.domain.conversions), or confirmed by a statement: the
+    # other conId; on the vanished key's row also what the broker reported for that one.
+    paired_con_id: Mapped[int | None] = mapped_column(BigInteger)
+    paired_quantity: Mapped[Decimal | None]
+    paired_average_cost: Mapped[Decimal | None]
 
 
 class ExchangeRateRow(Base):

@@ -36,6 +36,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
+from app.domain.conversions import conversion_ratio, ratio_text
 from app.domain.decimals import decimal_text, derived
 from app.domain.history import Observation, ObservationKind
 from app.domain.plan import PlannedEvent
@@ -86,6 +87,28 @@ HELD_BEFORE = "held before the fills the app saw; priced from IB's average cost"
 
 
 @dataclass(frozen=True, slots=True)
+class Carried:
+    """What a conversion (app.domain.conversions) carries from the vanished key's lifecycle
+    into the new key's: the holding, its cost basis and its opening date. Derived by folding
+    the vanished key; handed to the new key's fold (KeyHistory.carried)."""
+
+    from_con_id: int
+    to_con_id: int
+    at: datetime
+    quantity: Decimal
+    """The old key's quantity when it vanished."""
+    average: Decimal
+    """Our average per old unit (commissions in): the cost basis is quantity × average."""
+    average_exact: bool
+    opened_at: datetime
+    entry_trade_id: str | None
+    ratio: Fraction
+    """New units per old unit (1/3 for a 1-for-3 reverse split)."""
+    confirmed: bool
+    """A statement's corporate action states it (an observation of kind CONFIRMED)."""
+
+
+@dataclass(frozen=True, slots=True)
 class KeyHistory:
     """Everything known about one key, in any order: fills (final versions) and observations."""
 
@@ -96,6 +119,9 @@ class KeyHistory:
     base: Lifecycle | None = None
     """The OPEN lifecycle to start from, when the history before it is not at hand (pure
     callers); its facts are then taken as given, and the fold books what follows."""
+    carried: tuple[Carried, ...] = ()
+    """Conversions into this key, from folding the keys that vanished into it (the caller
+    folds those first: a key's fold sees only its own history)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +139,8 @@ class Folded:
     lifecycles: tuple[FoldedLifecycle, ...]
     held: tuple[str, ...] = ()
     """execIds booked after the latest broker row because that row did not show them yet."""
+    converted: tuple[Carried, ...] = ()
+    """Conversions out of this key the fold booked (to carry into the new keys' folds)."""
 
 
 def fold(history: KeyHistory, *, calculate_realized_pnl: bool = True) -> Folded:
@@ -120,8 +148,19 @@ def fold(history: KeyHistory, *, calculate_realized_pnl: bool = True) -> Folded:
     book = _Book(history.account, history.contract, calculate_realized_pnl)
     if history.base is not None:
         book.resume(history.base)
+    book.carried = {(c.from_con_id, c.at): c for c in history.carried}
+    # A statement's confirmation is a fact about a conversion, not about the quantity held: it
+    # takes no part in the segments (it only makes the conversion's figures exact).
+    book.confirmed = {
+        o.paired_con_id
+        for o in history.observations
+        if o.kind is ObservationKind.CONFIRMED and o.paired_con_id is not None
+    }
     fills = sorted(history.fills, key=_fill_order)
-    observations = sorted(history.observations, key=_observation_order)
+    observations = sorted(
+        (o for o in history.observations if o.kind is not ObservationKind.CONFIRMED),
+        key=_observation_order,
+    )
     held: tuple[str, ...] = ()
     for index, observation in enumerate(observations):
         following = observations[index + 1] if index + 1 < len(observations) else None
@@ -137,7 +176,7 @@ def fold(history: KeyHistory, *, calculate_realized_pnl: bool = True) -> Folded:
         book.observe(observation, segment, confirmed)
         held = tuple(f.exec_id for f in fills if f.time <= observation.at)
     book.book_fills(fills)
-    return Folded(tuple(book.finish()), held)
+    return Folded(tuple(book.finish()), held, tuple(book.converted))
 
 
 def _fill_order(fill: Fill) -> tuple[datetime, str]:
@@ -328,6 +367,9 @@ class _Life:
     """IB's average per unit at the last report (an ADJUSTED needs it to have moved)."""
     merge_from: int = 0
     """Events before this index are final (an observation came after them): never merged."""
+    conversion_pending: bool = False
+    """Opened by a conversion no statement has confirmed yet: what it realizes rests on the
+    carried cost basis, so it is estimated (DESIGN: every realized amount has a basis)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,6 +415,10 @@ class _Book:
         self.done: list[FoldedLifecycle] = []
         self.seen = False
         """True once anything was booked or observed: the booked quantity is then known."""
+        self.carried: dict[tuple[int, datetime], Carried] = {}
+        self.confirmed: set[int] = set()
+        """conIds a statement's corporate action pairs this key with (conversions confirmed)."""
+        self.converted: list[Carried] = []
 
     @property
     def quantity(self) -> Decimal:
@@ -412,6 +458,11 @@ class _Book:
         # a later fold derives, so it is kept instead of written again.
         if self.life is not None:
             self.life.merge_from = len(self.life.events)
+        if observation.vanished_into is not None and not segment and self._convert_out(observation):
+            self.seen = True
+            return
+        if observation.appeared_from is not None and not segment:
+            self._convert_in(observation)  # then read as any report (market data, averages)
         if observation.kind is ObservationKind.REPORTED:
             self._reported(observation, segment, confirmed)
         elif observation.kind is ObservationKind.USER_CLOSE:
@@ -627,6 +678,107 @@ class _Book:
             EventKind.SPLIT, ob.at, before=before, after=after, price=life.average, note=note
         )
 
+    def _convert_out(self, ob: Observation) -> bool:
+        """Close the lifecycle as converted into `ob.paired_con_id` when the numbers say so
+        (app.domain.conversions.conversion_ratio: the same rule the sync paired the keys by,
+        now against the ledger's own state); False (nothing booked) otherwise — then the key
+        is what any vanished key is (missing, or closed by mark_missing_as_closed)."""
+        life = self.life
+        new_con_id = ob.paired_con_id
+        if life is None or life.quantity == 0 or life.missing_since is not None:
+            return False
+        if new_con_id is None or ob.paired_quantity is None:
+            return False
+        old_average = life.ib_average if life.ib_average is not None else life.average
+        new_average = _per_unit(ob.paired_average_cost, self.multiplier)
+        if old_average is None or new_average is None:
+            return False
+        ratio = conversion_ratio(life.quantity, old_average, ob.paired_quantity, new_average)
+        if ratio is None:
+            return False
+        confirmed = new_con_id in self.confirmed
+        average = life.average if life.average is not None else old_average
+        exact = life.average is not None and life.average_exact
+        self.converted.append(
+            Carried(
+                self.contract.con_id,
+                new_con_id,
+                ob.at,
+                life.quantity,
+                average,
+                exact,
+                life.opened_at,
+                life.entry_trade_id,
+                ratio,
+                confirmed,
+            )
+        )
+        # Nothing was sold: 0 realized. Its basis says how sure that is — a statement's action
+        # makes it exact; until then a trade the app never saw could explain the same rows.
+        basis = (PnlBasis.EXACT if confirmed else PnlBasis.ESTIMATED) if self.pnl else None
+        note = (
+            f"converted into conId {new_con_id} ({ratio_text(ratio)}): quantity "
+            f"{_text(life.quantity)} → {_text(ob.paired_quantity)} there, no fills; nothing "
+            f"sold, the cost basis ({_text(abs(life.quantity) * average * self.multiplier)}) "
+            "and the opening date go on in the new lifecycle"
+        )
+        note += "; confirmed by a statement" if confirmed else "; estimated until a statement"
+        note += "'s corporate action confirms it" if not confirmed else ""
+        before = life.quantity
+        life.quantity = ZERO
+        life.events.append(
+            PlannedEvent(
+                EventKind.CONVERTED,
+                ob.at,
+                before,
+                ZERO,
+                price=average,
+                realized_pnl=ZERO,
+                note=note,
+                pnl_basis=basis,
+            )
+        )
+        life.basis = worse_basis(life.basis, basis)
+        self._close(ob.at, CloseReason.CONVERTED)
+        return True
+
+    def _convert_in(self, ob: Observation) -> bool:
+        """Open the lifecycle from the vanished key's (Carried): its cost basis at the ratio,
+        its opening date (holding period) and, until a statement confirms the conversion,
+        estimated realized amounts. False when the vanished key's fold booked no conversion."""
+        carried = self.carried.get((ob.appeared_from or 0, ob.at))
+        if carried is None or self.quantity != 0 or ob.quantity is None or ob.quantity == 0:
+            return False
+        ratio = carried.ratio
+        average = derived(carried.average * ratio.denominator / ratio.numerator)
+        confirmed = carried.confirmed or carried.from_con_id in self.confirmed
+        self.life = _Life(
+            quantity=ob.quantity,
+            average=average,
+            average_exact=carried.average_exact,
+            opened_at=carried.opened_at,
+            entry_trade_id=carried.entry_trade_id,
+            conversion_pending=not confirmed,
+        )
+        # IB's average is taken as the one it had: a difference from ours is flagged, not read
+        # as an average that moved (an ADJUSTED event).
+        self.life.ib_average = _per_unit(ob.average_cost, self.multiplier)
+        whole = carried.quantity * ratio.numerator / ratio.denominator
+        cash = abs(whole) - abs(ob.quantity)
+        note = (
+            f"converted from conId {carried.from_con_id} ({ratio_text(ratio)}): quantity "
+            f"{_text(carried.quantity)} there → {_text(ob.quantity)}, no fills; cost basis and "
+            f"opening date ({carried.opened_at:%Y-%m-%d}) carried over"
+        )
+        if cash > 0:
+            note += f" ({_text(cash)} fractional unit(s) paid in cash, not booked)"
+        note += "; confirmed by a statement" if confirmed else "; estimated until confirmed"
+        self.life.events.append(
+            PlannedEvent(EventKind.CONVERTED, ob.at, ZERO, ob.quantity, price=average, note=note)
+        )
+        self.seen = True
+        return True
+
     def _absent(self, ob: Observation, segment: list[Fill]) -> None:
         """A complete snapshot did not report the key."""
         if not self.seen and segment:
@@ -795,6 +947,8 @@ class _Book:
         commission = move.commission
         closing_commission = None if commission is None else commission * closing / moved
         amount, basis = self._realized(move, closing, closing_commission)
+        if life.conversion_pending and basis is PnlBasis.EXACT:
+            basis = PnlBasis.ESTIMATED  # against a cost basis carried by an unconfirmed conversion
         before = life.quantity
         after = before + (-before if moved >= held else move.delta)
         life.quantity = after

@@ -27,6 +27,8 @@ class ObservationKind(StrEnum):
     ABSENT = "absent"  # a complete snapshot did not report the key (mark_missing_as_closed off)
     ABSENT_CLOSE = "absent_close"  # not reported, and mark_missing_as_closed was on at the time
     USER_CLOSE = "user_close"  # the user marked the lifecycle closed at `price`
+    CONFIRMED = "confirmed"  # a statement's corporate action states the conversion between
+    # this key and `paired_con_id` (quantity: this key's change in it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +48,33 @@ class Observation:
     """REPORTED: IB's market price at the time (None when IB sent none); USER_CLOSE: the exit."""
     note: str = ""
     id: int | None = None
+    paired_con_id: int | None = None
+    """A conversion (app.domain.conversions) seen at this sync: the key that vanished (on the
+    new key's REPORTED row), or the key that appeared (on the vanished key's row) — or, on a
+    CONFIRMED row, the other key of the statement's action."""
+    paired_quantity: Decimal | None = None
+    """On the vanished key's row: the quantity the broker reported for `paired_con_id`."""
+    paired_average_cost: Decimal | None = None
+    """On the vanished key's row: IB's avgCost for `paired_con_id` (as sent)."""
 
     @property
     def key(self) -> PositionKey:
         """(account, conId)."""
         return (self.account, self.con_id)
+
+    @property
+    def vanished_into(self) -> int | None:
+        """The conId this key was seen converted into at this sync (None: no such pairing)."""
+        if self.kind is ObservationKind.CONFIRMED or self.paired_quantity is None:
+            return None
+        return self.paired_con_id
+
+    @property
+    def appeared_from(self) -> int | None:
+        """The conId this key was seen converted from at this sync (None: no such pairing)."""
+        if self.kind is not ObservationKind.REPORTED or self.paired_quantity is not None:
+            return None
+        return self.paired_con_id
 
 
 @dataclass(frozen=True, slots=True)

@@ -137,6 +137,13 @@ def lifecycle_lots(
         if event.kind is EventKind.SPLIT:
             lots = _split(lots, before, after)
             amounts.append(_NOTHING)
+        elif event.kind is EventKind.CONVERTED and after == 0:
+            # Converted into another conId: nothing sold, so nothing realized under FIFO either
+            # (the fold's 0 and its basis); the holding goes on as the new key's lifecycle,
+            # whose opening is one lot at the carried average (estimated: which lots it was
+            # made of is not carried across keys).
+            lots = []
+            amounts.append(FifoAmount(event.realized_pnl, event.pnl_basis))
         elif before == after:
             if event.kind is EventKind.ADJUSTED:
                 # IB's average moved with no fills: trades unseen or a basis adjustment; which
@@ -298,7 +305,7 @@ def with_fifo(folded: Folded, history: KeyHistory) -> Folded:
                 tuple(_with_amount(e, a) for e, a in zip(events, view.amounts, strict=True)),
             )
         )
-    return Folded(tuple(lifecycles), folded.held)
+    return replace(folded, lifecycles=tuple(lifecycles))
 
 
 def _with_amount(event: PlannedEvent, amount: FifoAmount) -> PlannedEvent:

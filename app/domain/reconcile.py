@@ -15,9 +15,10 @@ from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
+from app.domain.conversions import Pair, Side, find_pairs
 from app.domain.executions import base_exec_id, sort_fills
 from app.domain.fold import BROKER_PNL_TOLERANCE as PNL_TOLERANCE
-from app.domain.fold import FoldedLifecycle, KeyHistory, fold
+from app.domain.fold import Carried, FoldedLifecycle, KeyHistory, fold
 from app.domain.history import Observation, ObservationKind, StoredHistory, same_event
 from app.domain.lots import with_fifo
 from app.domain.plan import (
@@ -34,6 +35,7 @@ from app.domain.values import (
     ZERO,
     BrokerPosition,
     BrokerSnapshot,
+    CloseReason,
     EventKind,
     Fill,
     LedgerState,
@@ -171,12 +173,21 @@ def reconcile(
     )
 
     traded = {f.key for f in usable_fills}
+    pairs = _conversions(rest, cache, broker, traded | corrected)
     # Everything else in key order: these produce the changes, written in this order.
     observations: list[Observation] = []
     folding: dict[PositionKey, Observation | None] = {}
     for key in sorted(rest):
         cached = cache.get(key)
         row = broker.get(key)
+        pair = pairs.get(key)
+        if pair is not None:
+            # One half of a conversion: stored as the observed pair, booked by the folds.
+            observation = _paired(_observation(key, cached, row, at, options, True), pair)
+            assert observation is not None
+            folding[key] = observation
+            observations.append(observation)
+            continue
         if cached is None and row is not None and key not in traded and key not in corrected:
             # A first sync's common case: a position the cache never held and no fills explain.
             # (A key with fills today, even known ones, is folded: a fill booked after a row
@@ -196,18 +207,27 @@ def reconcile(
     stored = load_history(list(folding)) if load_history is not None and folding else {}
     deleted: list[int] = []
     held: list[str] = []
-    for key, observation in folding.items():
-        key_changes, key_deleted, key_held = _fold_key(
+    converted: dict[PositionKey, tuple[Carried, ...]] = {}
+    # A key converted into another is folded before it: the new key's fold carries its basis.
+    for key in sorted(folding, key=lambda k: _appeared(folding[k])):
+        observation = folding[key]
+        history = stored.get(key, _NO_HISTORY) if load_history is not None else None
+        known = (history.observations if history is not None else ()) + (
+            (observation,) if observation is not None else ()
+        )
+        key_changes, key_deleted, key_held, key_converted = _fold_key(
             key,
             cache.get(key),
             broker.get(key),
             fills_by_key.get(key, _NO_FILLS),
             corrections,
             observation,
-            stored.get(key, _NO_HISTORY) if load_history is not None else None,
+            history,
             options,
             keep_last_price=key[0] in stale,
+            carried=_carried(key, known, load_history, options, converted),
         )
+        converted[key] = key_converted
         changes.extend(key_changes)
         deleted.extend(key_deleted)
         held.extend(key_held)
@@ -252,20 +272,134 @@ def _opened_unexplained(key: PositionKey, row: BrokerPosition, at: datetime) -> 
 
 
 def refold(
-    stored: Mapping[PositionKey, StoredHistory], options: ReconcileOptions | None = None
+    stored: Mapping[PositionKey, StoredHistory],
+    options: ReconcileOptions | None = None,
+    load_history: HistoryLoader | None = None,
 ) -> tuple[list[LifecycleChange], list[int]]:
     """Fold keys again from their stored history alone (a user's close was added to it, say):
-    the changes to write and the lifecycle ids to delete, as reconcile() plans them."""
+    the changes to write and the lifecycle ids to delete, as reconcile() plans them.
+
+    With `load_history`, conversions reach across keys: a key converted into another brings the
+    other along (its carried basis may have changed), and a key converted from another reads
+    that one's history to know what it carries."""
     options = options or ReconcileOptions()
+    histories = dict(stored)
+    if load_history is not None:
+        partners = {
+            (key[0], o.vanished_into)
+            for key, history in stored.items()
+            for o in history.observations
+            if o.vanished_into is not None
+        }
+        extra = sorted(k for k in partners if k not in histories)
+        if extra:
+            histories.update(load_history(extra))
     changes: list[LifecycleChange] = []
     deleted: list[int] = []
-    for key, history in stored.items():
+    converted: dict[PositionKey, tuple[Carried, ...]] = {}
+    order = sorted(histories, key=lambda k: _new_side(histories[k]))
+    for key in order:
+        history = histories[key]
+        if not history.lifecycles and not history.fills and not history.observations:
+            continue
         cached = next((life for life in history.lifecycles if life.is_open), None)
-        key_changes, key_deleted, _ = _fold_key(key, cached, None, [], {}, None, history, options)
+        carried = _carried(key, history.observations, load_history, options, converted)
+        key_changes, key_deleted, _, key_converted = _fold_key(
+            key, cached, None, [], {}, None, history, options, carried=carried
+        )
+        converted[key] = key_converted
         changes.extend(key_changes)
         deleted.extend(key_deleted)
     changes, _ = _flag_pnl_differences(changes)
     return changes, deleted
+
+
+# ---------------------------------------------------------------------------- conversions
+def _conversions(
+    keys: Sequence[PositionKey],
+    cache: Mapping[PositionKey, Lifecycle],
+    broker: Mapping[PositionKey, BrokerPosition],
+    touched: set[PositionKey],
+) -> dict[PositionKey, Pair]:
+    """The conversions this snapshot shows (app.domain.conversions), by both of their keys:
+    among the keys it changed, OPEN ones that vanished now (not reported, or reported 0) and
+    keys reported for the first time, none with fills or corrections in this snapshot."""
+    vanished: list[Side] = []
+    appeared: list[Side] = []
+    for key in keys:
+        if key in touched:
+            continue
+        cached, row = cache.get(key), broker.get(key)
+        gone = row is None or not row.quantity
+        if cached is not None and cached.missing_since is None and gone:
+            average = cached.average_price
+            if cached.average_cost:  # IB's own, as it multiplies it in a conversion
+                average = cached.average_cost / cached.contract.multiplier
+            vanished.append(Side(key, cached.contract, cached.quantity, average))
+        elif cached is None and row is not None and row.quantity:
+            appeared.append(Side(key, row.contract, row.quantity, row.average_price))
+    if not vanished or not appeared:
+        return {}
+    found: dict[PositionKey, Pair] = {}
+    for pair in find_pairs(vanished, appeared):
+        found[pair.old.key] = found[pair.new.key] = pair
+    return found
+
+
+def _paired(observation: Observation | None, pair: Pair) -> Observation | None:
+    """`observation` of one half of `pair` with the pairing stored beside it (the fact)."""
+    if observation is None:
+        return None
+    if observation.key == pair.old.key:
+        return replace(
+            observation,
+            paired_con_id=pair.new.key[1],
+            paired_quantity=pair.new.quantity,
+            paired_average_cost=pair.new.average * pair.new.contract.multiplier,
+        )
+    return replace(observation, paired_con_id=pair.old.key[1])
+
+
+def _new_side(history: StoredHistory) -> int:
+    """1 when the key was converted from another (fold it after that one), else 0."""
+    return max(map(_appeared, history.observations), default=0)
+
+
+def _appeared(observation: Observation | None) -> int:
+    """1 for the new key's half of a conversion (folded after the vanished key), else 0."""
+    return int(observation is not None and observation.appeared_from is not None)
+
+
+def _carried(
+    key: PositionKey,
+    observations: Sequence[Observation],
+    load_history: HistoryLoader | None,
+    options: ReconcileOptions,
+    known: dict[PositionKey, tuple[Carried, ...]],
+) -> tuple[Carried, ...]:
+    """What conversions into `key` carry: from `known` folds of this run, else by folding the
+    vanished key's stored history (and, for a chain, its own sources first)."""
+    sources = sorted({(key[0], o.appeared_from) for o in observations if o.appeared_from})
+    if not sources:
+        return ()
+    missing = [s for s in sources if s not in known]
+    loaded = load_history(missing) if missing and load_history is not None else {}
+    out: list[Carried] = []
+    for source in sources:
+        if source not in known:
+            history = loaded.get(source)
+            contracts = [life.contract for life in history.lifecycles] if history else []
+            if history is None or not contracts:
+                known[source] = ()
+                continue
+            carried = _carried(source, history.observations, load_history, options, known)
+            source_history = KeyHistory(
+                source[0], contracts[0], history.fills, history.observations, carried=carried
+            )
+            folded = fold(source_history, calculate_realized_pnl=options.calculate_realized_pnl)
+            known[source] = folded.converted
+        out.extend(c for c in known[source] if c.to_con_id == key[1])
+    return tuple(out)
 
 
 # ---------------------------------------------------------------------------- folding keys
@@ -318,9 +452,10 @@ def _fold_key(
     options: ReconcileOptions,
     *,
     keep_last_price: bool = False,
-) -> tuple[list[LifecycleChange], list[int], tuple[str, ...]]:
+    carried: tuple[Carried, ...] = (),
+) -> tuple[list[LifecycleChange], list[int], tuple[str, ...], tuple[Carried, ...]]:
     """Fold the key's whole history (with this snapshot's facts) and plan what differs from
-    what is stored: (changes, lifecycle ids to delete, held execIds)."""
+    what is stored: (changes, lifecycle ids to delete, held execIds, conversions out)."""
     if cached is not None:
         contract = cached.contract
     elif row is not None:
@@ -357,7 +492,7 @@ def _fold_key(
         fills = (*history, *new_fills)
         observations = stored.observations + observations
         existing = stored.lifecycles
-    key_history = KeyHistory(key[0], contract, fills, observations, base)
+    key_history = KeyHistory(key[0], contract, fills, observations, base, carried)
     folded = with_fifo(
         fold(key_history, calculate_realized_pnl=options.calculate_realized_pnl), key_history
     )
@@ -421,7 +556,7 @@ def _fold_key(
             continue
         changes.append(LifecycleChange(old, after, events, replaces_events=replaces))
     deleted = [life.id for life in existing[len(lifecycles) :] if life.id is not None]
-    return changes, deleted, folded.held
+    return changes, deleted, folded.held, folded.converted
 
 
 def _held_before_history(cached: Lifecycle, stored: StoredHistory) -> bool:
@@ -429,6 +564,9 @@ def _held_before_history(cached: Lifecycle, stored: StoredHistory) -> bool:
     the key (a fold dates each lifecycle it opens by a fact, so one of its own never is)."""
     if len(stored.lifecycles) != 1 or not stored.lifecycles[0].is_open:
         return False
+    first = stored.events.get(stored.lifecycles[0].id or 0, ())
+    if first and first[0].kind is EventKind.CONVERTED:
+        return False  # opened by a conversion: dated by the holding it carries, folded from it
     times = [o.at for o in stored.observations] + [f.time for f in stored.fills]
     return not times or stored.lifecycles[0].opened_at < min(times)
 
@@ -592,6 +730,12 @@ def _count(changes: list[LifecycleChange], at: datetime) -> dict[str, int]:
     for change in changes:
         before, after = change.before, change.after
         was_open = before is not None and before.is_open
+        converted_in = bool(change.events) and change.events[0].kind is EventKind.CONVERTED
+        if after.close_reason is CloseReason.CONVERTED:
+            continue  # a conversion is one change, counted on its new key (nothing closed)
+        if before is None and converted_in:
+            counts["updated"] += 1
+            continue
         if before is None:
             counts["opened"] += 1
         if after.status is PositionStatus.CLOSED and (before is None or was_open):

@@ -33,6 +33,8 @@ class CloseReason(StrEnum):
     MANUAL = "manual"  # the user marked it closed
     MISSING = "missing"  # absent at the broker and `mark_missing_as_closed` is on
     EXPIRED = "expired"  # an option/warrant past expiry (at 0), or a future past it (last price)
+    CONVERTED = "converted"  # IB replaced the conId (a reverse split, an ISIN change): no sale;
+    # the holding and its cost basis go on in the new key's lifecycle (app.domain.conversions)
 
 
 class EventKind(StrEnum):
@@ -47,6 +49,7 @@ class EventKind(StrEnum):
     MISSING = "MISSING"
     REAPPEARED = "REAPPEARED"
     MARKED_CLOSED = "MARKED_CLOSED"
+    CONVERTED = "CONVERTED"  # the old key's lifecycle ends / the new key's starts (one conversion)
 
 
 class PriceSource(StrEnum):

@@ -16,6 +16,11 @@ SPY = Contract(756733, "SPY", "STK", "USD", "ARCA", "ARCA", "SPY", "SPY")
 BRK_B = Contract(72063691, "BRK B", "STK", "USD", "NYSE", "NYSE", "BRK B", "BRK B")
 SAP = Contract(14204, "SAP", "STK", "EUR", "IBIS", "IBIS", "SAP", "XETRA")
 VOD = Contract(13006, "VOD", "STK", "GBP", "LSE", "LSE", "VOD", "VOD")
+# AMTD IDEA Group's 1-for-3 reverse split of November 2023 moved the stock to a new conId (the
+# old one renamed AMTD.OLD in statements): conIds as in the Flex rows quoted in
+# github.com/ib-edavki/ib-edavki/issues/106.
+AMTD_OLD = Contract(597279242, "AMTD", "STK", "USD", "NYSE", "NYSE", "AMTD", "AMTD")
+AMTD = Contract(665145378, "AMTD", "STK", "USD", "NYSE", "NYSE", "AMTD", "AMTD")
 
 
 def _future(con_id: int, symbol: str, local_symbol: str, multiplier: int) -> Contract:

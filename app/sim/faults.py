@@ -1,5 +1,9 @@
 """Fault switches: slow answers, missing end markers, drops mid-snapshot.
 
+Broker-side events that are no fault of the wire — a split, a new-conId reverse split
+(GatewaySimulator.convert; the `new-conid-reverse-split` scenario in app.sim.scenarios) — are
+methods of the simulator, not switches here.
+
 A request *kind* is the request's name without `REQ_`, lower case: `positions`,
 `account_updates`, `account_updates_multi`, `executions`, `account_summary`, `open_orders`,
 `all_open_orders`, `completed_orders`, `pnl`, `pnl_single`, `ids`, `current_time`,

@@ -6,10 +6,12 @@ that keeps the broker moving while the server runs (the demo's ticks and fills).
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from app.sim import contracts as c
@@ -123,6 +125,42 @@ def build_no_market_data() -> SimState:
     state.set_position(NO_DATA_ACCOUNT, c.ES, D(1), D("250012.5"), D(-1))
     state.set_position(NO_DATA_ACCOUNT, c.NVDA, D(15), D("120.0"), D("125.5"))
     return state
+
+
+CONVERSION_ACCOUNT = "DU1600005"
+REVERSE_SPLIT = Fraction(1, 3)
+"""New units per old one: AMTD's "SPLIT 1 FOR 3" (ib-edavki issues/106)."""
+CONVERSION_DELAY = 30.0
+"""Seconds after the gateway starts before the scenario's conversion happens."""
+
+
+def build_conversion() -> SimState:
+    """Issue 16 item 5: 1,000 AMTD on the old conId @ 2.00, and AAPL beside it.
+
+    The driver (`_conversion_driver`) then does what IB did to AMTD in November 2023: a
+    1-for-3 reverse split under a *new* conId — the old conId stops being reported, the new one
+    holds 333 @ 6.00 (avgCost × 3) and the third share left over is paid in cash at the market
+    (ibkb.interactivebrokers.com/article/2121: fractions from mandatory actions are liquidated
+    for cash). IB's statement books it as two CorporateAction rows of type RS, one per conId
+    (github.com/ib-edavki/ib-edavki/issues/106; "after every split they change conid as well as
+    isin": ib-edavki pull/75). What TWS's API sends for the old conId at that moment (nothing,
+    or a zero row) is not documented; the simulator sends nothing.
+    """
+    state = SimState()
+    state.add_account(CONVERSION_ACCOUNT, "USD", {"USD": D(50_000)})
+    state.set_position(CONVERSION_ACCOUNT, c.AMTD_OLD, D(1000), D("2.00"), D("2.10"))
+    state.set_position(CONVERSION_ACCOUNT, c.AAPL, D(10), D("150.25"), D("190.5"))
+    return state
+
+
+def convert_amtd(sim: GatewaySimulator) -> None:
+    """The scenario's conversion, now (tests call it instead of waiting for the driver)."""
+    sim.convert(CONVERSION_ACCOUNT, c.AMTD_OLD.con_id, c.AMTD, REVERSE_SPLIT)
+
+
+async def _conversion_driver(sim: GatewaySimulator) -> None:
+    await asyncio.sleep(CONVERSION_DELAY)
+    convert_amtd(sim)  # on the simulator's own loop: runs inline
 
 
 _SCALE_KINDS = ("STK", "STK", "STK", "STK", "STK", "STK", "FRAC", "SHORT", "FUT", "OPT")
@@ -274,6 +312,13 @@ SCENARIOS: dict[str, Scenario] = {
             "(Faults.refuse_positions): positions only through reqPositionsMulti",
             build_basic,
             _with_faults(refuse_positions=True),
+        ),
+        Scenario(
+            "new-conid-reverse-split",
+            "1 account: AMTD 1,000 @ 2.00 on its old conId; after 30 s IB's 1-for-3 reverse "
+            "split moves it to a new conId (333 @ 6.00, the fraction paid in cash); no fills",
+            build_conversion,
+            driver=_conversion_driver,
         ),
         Scenario(
             "advisor-60",

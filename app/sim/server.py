@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from app.sim import messages as msg
@@ -558,6 +559,16 @@ class GatewaySimulator:
         """A ratio:1 split (2 → quantity doubles, avgCost halves); no fill."""
         holding = self.state.split(account, con_id, Decimal(ratio))
         self._push_holding(holding)
+        return holding
+
+    @threadsafe
+    def convert(self, account: str, con_id: int, new: Contract, per_old_unit: Fraction) -> Holding:
+        """A new-conId corporate action (SimState.convert). The old conId just stops being
+        reported (IB's documentation does not say whether TWS pushes a zero row for it; the
+        quieter case is simulated), the new one is pushed."""
+        holding, _ = self.state.convert(account, con_id, new, per_old_unit)
+        self._push_holding(holding)
+        self._push_account(account)
         return holding
 
     @threadsafe

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 from app.sim.fields import mask_account
@@ -193,6 +194,31 @@ class SimState:
         if price is not None and price.is_finite():
             self.prices[con_id] = price / ratio
         return holding
+
+    def convert(
+        self, account: str, con_id: int, new: Contract, per_old_unit: Fraction
+    ) -> tuple[Holding, Decimal]:
+        """IB moves a holding to a new conId (a reverse split, an ISIN change): the old conId
+        stops being reported, `new` holds quantity × per_old_unit with avgCost ÷ it, and a
+        reverse split's fractional unit is paid in cash at the market price (IB: "such shares
+        will be liquidated for cash", ibkb.interactivebrokers.com/article/2121). Returns the new
+        holding and the cash paid. No fill: IB books it as a corporate action (Flex type RS or
+        IC, one row per conId: github.com/ib-edavki/ib-edavki/issues/106)."""
+        old = self.holdings.pop((account, con_id))
+        exact = Fraction(old.quantity) * per_old_unit
+        whole = Decimal(int(exact))
+        price = self.prices.get(con_id)
+        new_price = None
+        if price is not None and price.is_finite():
+            new_price = price / Decimal(per_old_unit.numerator) * per_old_unit.denominator
+        avg_cost = old.avg_cost / Decimal(per_old_unit.numerator) * per_old_unit.denominator
+        holding = self.set_position(account, new, whole, avg_cost, new_price)
+        fraction = Decimal(exact.numerator) / Decimal(exact.denominator) - whole
+        cash = fraction * (new_price or ZERO) * new.value_factor
+        if cash and account in self.accounts:
+            balances = self.accounts[account].cash
+            balances[new.currency] = balances.get(new.currency, ZERO) + cash
+        return holding, cash
 
     def holdings_of(self, account: str) -> Iterator[Holding]:
         return (h for h in self.holdings.values() if h.account == account)

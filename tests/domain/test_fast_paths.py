@@ -82,7 +82,7 @@ def test_first_sync_plans_through_the_shortcut_as_before(batch: list[BrokerPosit
 
 def _general(row: BrokerPosition, options: ReconcileOptions) -> list:
     observation = _observation(row.key, None, row, at(5), options)
-    changes, deleted, held = _fold_key(
+    changes, deleted, held, _ = _fold_key(
         row.key, None, row, [], {}, observation, StoredHistory(), options
     )
     assert not deleted and not held

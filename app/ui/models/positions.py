@@ -223,6 +223,7 @@ def _close_reason_text(p: Lifecycle) -> str:
         "manual": "marked closed by you",
         "missing": "absent at the broker (auto-closed)",
         "expired": "expired",
+        "converted": "converted to a new conId (no sale)",
     }.get(reason, reason)
 
 

@@ -1,0 +1,180 @@
+"""Conversions (issue 16 item 5): a conId IB replaced, read as one event — or, when in doubt,
+left as what it was (a MISSING old key and a new opening)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from fractions import Fraction
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app.domain.conversions import conversion_ratio
+from app.domain.history import Observation, ObservationKind
+from app.domain.plan import ReconcileOptions
+from app.domain.reconcile import refold
+from app.domain.values import CloseReason, Contract, EventKind, PnlBasis, PositionStatus
+from tests.domain.ledger_fixture import AAPL, D, MemoryLedger, at, fill, pos, snapshot
+
+OLD = Contract(597279242, "AMTD", exchange="NYSE", local_symbol="AMTD")
+NEW = Contract(665145378, "AMTD", exchange="NYSE", local_symbol="AMTD")
+OTHER_NEW = Contract(665145379, "AMTD", exchange="NYSE", local_symbol="AMTD")
+
+
+def test_ratio_of_a_reverse_split_with_cash_in_lieu() -> None:
+    """1,000 @ 2 → 1 for 3: 333 @ 6 (the third share paid in cash), or 333.3333 kept."""
+    assert conversion_ratio(D(1000), D(2), D(333), D(6)) == Fraction(1, 3)
+    assert conversion_ratio(D(1000), D(2), D("333.3333"), D(6)) == Fraction(1, 3)
+    assert conversion_ratio(D(-1000), D(2), D(-333), D(6)) == Fraction(1, 3)  # a short
+
+
+def test_ratio_of_an_identifier_change_is_one() -> None:
+    """An ISIN / CUSIP change under a new conId: same quantity, same average."""
+    assert conversion_ratio(D(50), D("12.5"), D(50), D("12.5")) == 1
+
+
+def test_inconsistent_numbers_are_no_conversion() -> None:
+    """A sale never moves IB's average; a quantity off the ratio; an implausible ratio."""
+    assert conversion_ratio(D(1000), D(2), D(500), D(2)) is None  # half sold elsewhere
+    assert conversion_ratio(D(1000), D(2), D(300), D(6)) is None  # not 1000 / 3
+    assert conversion_ratio(D(1000), D(2), D(5), D(400)) is None  # 1 for 200: too far
+    assert conversion_ratio(D(1000), D(2), D(-333), D(6)) is None  # the other side
+    assert conversion_ratio(D(1000), D(2), D(333), D("6.5")) is None  # cost not carried
+
+
+@given(
+    quantity=st.integers(1, 100_000),
+    cents=st.integers(1, 1_000_000),
+    numerator=st.integers(1, 20),
+    denominator=st.integers(1, 20),
+    short=st.booleans(),
+)
+def test_any_plausible_ratio_is_recognised(
+    quantity: int, cents: int, numerator: int, denominator: int, short: bool
+) -> None:
+    """quantity × r (a reverse split: its whole part), IB's average ÷ r: the rule finds r."""
+    ratio = Fraction(numerator, denominator)
+    old = D(-quantity if short else quantity)
+    exact = Fraction(int(old)) * ratio
+    new = D(int(exact))
+    if new == 0 or (ratio >= 1 and exact.denominator != 1):
+        return  # nothing left; or a forward split to a fraction (never read as cash in lieu)
+    average = D(cents) / 100
+    moved = average * denominator / numerator
+    assert conversion_ratio(old, average, new, moved) == ratio
+
+
+@given(
+    quantity=st.integers(10, 100_000),
+    cents=st.integers(100, 1_000_000),
+    off=st.sampled_from(["0.98", "1.02", "0.9", "1.5"]),
+)
+def test_an_average_that_does_not_carry_the_cost_is_refused(
+    quantity: int, cents: int, off: str
+) -> None:
+    """The quantity kept, the average moved by 2 % or more: not a conversion (a guess)."""
+    average = D(cents) / 100
+    assert conversion_ratio(D(quantity), average, D(quantity), average * D(off)) is None
+
+
+def _held(ledger: MemoryLedger) -> None:
+    """1,000 AMTD (old conId) bought at 2.00 by fills the ledger saw."""
+    bought = fill(OLD, "BOT", "1000", "2", minutes=1)
+    ledger.sync(snapshot(pos(OLD, "1000", "2", market="2.1"), fills=(bought,), minutes=2))
+
+
+def test_vanished_and_appeared_become_one_conversion() -> None:
+    ledger = MemoryLedger()
+    _held(ledger)
+    opened = ledger.only_open().opened_at
+    plan = ledger.sync(snapshot(pos(NEW, "333", "6", market="6.3"), minutes=60))
+    assert (plan.opened, plan.closed, plan.missing, plan.updated) == (0, 0, 0, 1)
+    old = next(r for r in ledger.rows.values() if r.contract.con_id == OLD.con_id)
+    assert old.status is PositionStatus.CLOSED and old.close_reason is CloseReason.CONVERTED
+    assert old.realized_pnl == 0 and old.missing_since is None
+    new = ledger.only_open()
+    assert new.contract.con_id == NEW.con_id
+    assert (new.quantity, new.average_price, new.opened_at) == (333, 6, opened)
+    kinds = [(i, e.kind) for i, e in ledger.events]
+    assert kinds[-2:] == [(old.id, EventKind.CONVERTED), (new.id, EventKind.CONVERTED)]
+    closing = ledger.events[-2][1]
+    assert closing.realized_pnl == 0 and closing.pnl_basis is PnlBasis.ESTIMATED
+    # Idempotent: the same snapshot again writes nothing.
+    again = ledger.sync(snapshot(pos(NEW, "333", "6", market="6.3"), minutes=61))
+    assert not [e for c in again.changes for e in c.events]
+
+
+def test_a_later_sale_realizes_against_the_carried_basis_estimated() -> None:
+    ledger = MemoryLedger()
+    _held(ledger)
+    ledger.sync(snapshot(pos(NEW, "333", "6"), minutes=60))
+    sold = fill(NEW, "SLD", "333", "7", minutes=70, commission="1")
+    ledger.sync(snapshot(fills=(sold,), minutes=71))
+    closed = next(r for r in ledger.rows.values() if r.contract.con_id == NEW.con_id)
+    assert closed.status is PositionStatus.CLOSED and closed.close_reason is CloseReason.BROKER
+    assert closed.realized_pnl == D(333) * (D(7) - D(6)) - 1
+    assert closed.pnl_basis is PnlBasis.ESTIMATED  # the conversion is not confirmed yet
+
+
+def test_a_statement_confirmation_makes_it_exact() -> None:
+    """A CONFIRMED observation on both keys (a statement's RS rows) and a re-fold: exact."""
+    ledger = MemoryLedger()
+    _held(ledger)
+    ledger.sync(snapshot(pos(NEW, "333", "6"), minutes=60))
+    sold = fill(NEW, "SLD", "333", "7", minutes=70, commission="1")
+    ledger.sync(snapshot(fills=(sold,), minutes=71))
+    for mine, other in ((OLD, NEW), (NEW, OLD)):
+        ledger.observations.append(
+            Observation(
+                "DU111", mine.con_id, ObservationKind.CONFIRMED, at(59), paired_con_id=other.con_id
+            )
+        )
+    # Refolding the old key brings the new one along (its carried basis depends on it).
+    changes, _ = refold(ledger.history([("DU111", OLD.con_id)]), None, ledger.history)
+    by_con = {c.after.contract.con_id: c.after for c in changes}
+    assert by_con[NEW.con_id].pnl_basis is PnlBasis.EXACT
+    assert by_con[OLD.con_id].pnl_basis is PnlBasis.EXACT
+
+
+def test_two_candidates_are_not_converted() -> None:
+    """Two new conIds of the symbol appear: which one is the old holding is a guess."""
+    ledger = MemoryLedger()
+    _held(ledger)
+    plan = ledger.sync(snapshot(pos(NEW, "333", "6"), pos(OTHER_NEW, "333", "6"), minutes=60))
+    assert plan.missing == 1 and plan.opened == 2
+    assert not any(e.kind is EventKind.CONVERTED for _, e in ledger.events)
+
+
+def test_inconsistent_numbers_stay_missing_and_opened() -> None:
+    ledger = MemoryLedger()
+    _held(ledger)
+    plan = ledger.sync(snapshot(pos(NEW, "500", "6"), minutes=60))
+    assert plan.missing == 1 and plan.opened == 1
+    old = next(r for r in ledger.rows.values() if r.contract.con_id == OLD.con_id)
+    assert old.is_open and old.missing_since is not None
+
+
+def test_another_symbol_is_not_converted() -> None:
+    ledger = MemoryLedger()
+    _held(ledger)
+    other = replace(NEW, symbol="AMTD2", local_symbol="AMTD2")
+    plan = ledger.sync(snapshot(pos(other, "333", "6"), minutes=60))
+    assert plan.missing == 1 and plan.opened == 1
+
+
+def test_a_fill_on_either_key_is_no_conversion() -> None:
+    """A fill in the snapshot explains (part of) the change: never read as a conversion."""
+    ledger = MemoryLedger()
+    _held(ledger)
+    bought = fill(NEW, "BOT", "333", "6", minutes=59)
+    plan = ledger.sync(snapshot(pos(NEW, "333", "6"), fills=(bought,), minutes=60))
+    assert not any(e.kind is EventKind.CONVERTED for c in plan.changes for e in c.events)
+
+
+def test_mark_missing_as_closed_does_not_close_a_conversion_at_market() -> None:
+    ledger = MemoryLedger()
+    _held(ledger)
+    options = ReconcileOptions(mark_missing_as_closed=True)
+    ledger.sync(snapshot(pos(NEW, "333", "6"), pos(AAPL, "1", "100"), minutes=60), options)
+    old = next(r for r in ledger.rows.values() if r.contract.con_id == OLD.con_id)
+    assert old.close_reason is CloseReason.CONVERTED and old.realized_pnl == 0
