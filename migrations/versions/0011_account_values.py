@@ -2,7 +2,7 @@
 
 Revision ID: 0011
 Revises: 0010
-Create Date: 2026-12-06
+Create Date: 2026-12-05
 
 Issue 19: the summary strip and `status` show NetLiq and cash as IB reported them
 (NetLiquidation and TotalCashValue in the base currency; NetLiquidationByCurrency and

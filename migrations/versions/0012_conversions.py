@@ -1,8 +1,8 @@
 """Conversions: a conId IB replaced (a reverse split, an ISIN change) read as one event.
 
-Revision ID: 0011
-Revises: 0010
-Create Date: 2026-12-06
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-12-05
 
 app.domain.conversions: a key that vanishes while a new key of the same stock appears at one
 sync, with no fills and numbers agreeing with a ratio, closes with `close_reason = converted` and
@@ -22,8 +22,8 @@ from alembic import op
 
 from app.db.types import ExactDecimal
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
