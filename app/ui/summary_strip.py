@@ -113,9 +113,13 @@ def _values_lines(
             figure = pick(c)
             text = f"<b>{escape(c.currency)}</b> {_figure(figure, newest, now, colours)}"
             if name_accounts and figure is not None:
-                # Which accounts' totals: each is in its own base currency, so the reader sees
-                # why two totals stand apart rather than one sum.
-                text += f" ({escape(', '.join(figure.accounts))})"
+                # Whose totals: each is in its own base currency, so the reader sees why two
+                # totals stand apart rather than one sum. One account is named; several are
+                # counted (their names made the strip wrap at 1280 px; the account filter and
+                # `status` name them).
+                accounts = figure.accounts
+                who = accounts[0] if len(accounts) == 1 else f"{len(accounts)} accounts"
+                text += f" ({escape(who)})"
             totals.append(text)
         text = f"<b>{name}</b>: " + (" · ".join(parts) if parts else "<i>none by currency</i>")
         if totals:
