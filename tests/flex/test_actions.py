@@ -92,5 +92,8 @@ def test_transfers_and_reverse_splits_are_listed_not_applied(ledger_url, tmp_pat
     path = write(tmp_path / "t.xml", statement)
     out = flex_import(ledger_url, path, capsys=capsys)
     assert f"Not applied   {path}: line 8: transfer OUT of -100 AAPL (ACATS): not applied" in out
-    assert "corporate action RS (AAPL SPLIT 1 FOR 10): not applied" in out
+    assert (
+        f"{path}: line 11: corporate action RS 139001 (AAPL SPLIT 1 FOR 10): rows net to conId "
+        f"{AAPL.con_id}: -90, not one conId removed and one added: not applied"
+    ) in out
     assert ledger_dump(ledger_url) == before
