@@ -749,7 +749,7 @@ def _insert_observations(
 
 
 def record_observation(session: Session, observation: Observation) -> None:
-    """Store one observation outside a sync (the user's Mark closed)."""
+    """Store one observation outside a sync (the user's Mark closed, a statement's confirmation)."""
     ids = account_ids(session, [observation.account], create=False)
     _insert_observations(session, [observation], ids, None)
 

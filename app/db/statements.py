@@ -3,10 +3,12 @@
 It runs like a sync's transaction (app.db.store) and like Mark closed (app.db.manual): the
 accounts' locks first (PostgreSQL; on SQLite the transaction is BEGIN IMMEDIATE), then the facts
 are stored — executions the ledger never saw, and what a statement completes of those it has
-(a commission report that never arrived, a later correction) — and every key they touch is
-folded again from its whole stored history (app.domain.reconcile.refold), so the estimates the
-ledger had to make are replaced by what the statement says. All or nothing: one transaction for
-the whole import. Nothing new (a re-import) writes nothing.
+(a commission report that never arrived, a later correction), and a `confirmed` observation on
+both keys of each conversion the syncs derived that the statement's corporate actions state
+(app.domain.statements.confirmations) — and every key they touch is folded again from its whole
+stored history (app.domain.reconcile.refold), so the estimates the ledger had to make are
+replaced by what the statement says. All or nothing: one transaction for the whole import.
+Nothing new (a re-import) writes nothing.
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ from sqlalchemy.orm import Session
 
 from app.db import concurrency, rates, repository
 from app.db.tables import AccountRow, ExecutionRow
-from app.domain.history import StoredHistory
+from app.domain.history import Observation, StoredHistory
 from app.domain.money import totals_from_lifecycles
 from app.domain.plan import ReconcileOptions
 from app.domain.reconcile import refold
 from app.domain.statements import (
+    Confirmations,
     ImportSummary,
     Statement,
+    confirmations,
     pnl_changes,
     sort_statement_fills,
     with_contracts,
@@ -44,7 +48,9 @@ def import_statement(
     """Store `statement`'s facts and re-derive every key they touch; what it did."""
     options = options or ReconcileOptions()
     codes = set(statement.accounts) | {f.account for f in statement.fills}
-    concurrency.lock_accounts(session, codes)
+    # A conversion's account is locked, never created: one the ledger does not know derived
+    # no conversion to confirm.
+    concurrency.lock_accounts(session, codes | {c.account for c in statement.conversions})
     before_accounts = set(repository.account_ids(session, codes, create=False))
     ids = repository.account_ids(session, codes, create=True)
     added = tuple(sorted(set(ids) - before_accounts))
@@ -54,6 +60,12 @@ def import_statement(
     probe = BrokerSnapshot(datetime.now(UTC), frozenset(), fills=statement.fills)
     stored = repository.known_fills(session, probe)
     merged = sort_statement_fills(statement.fills, stored)
+    confirming = Confirmations()
+    if statement.conversions:
+        pairs = {(c.account, con_id) for c in statement.conversions for con_id in c.con_ids}
+        confirming = confirmations(
+            statement.conversions, repository.load_histories(session, sorted(pairs))
+        )
     summary = ImportSummary(
         sources=statement.sources,
         trades=statement.trades,
@@ -61,16 +73,19 @@ def import_statement(
         known=merged.known,
         completed=len(merged.completed),
         accounts_added=added,
-        not_applied=statement.not_applied,
+        not_applied=statement.not_applied + confirming.not_applied,
+        conversions_confirmed=confirming.confirmed,
+        conversions_known=confirming.known,
     )
     # Rates are facts of their own: the newest per (account, currency) is kept (app.db.rates).
     rates.store_rates(session, statement.rates)
-    if not merged.new and not merged.completed:
+    if not merged.new and not merged.completed and not confirming.observations:
         return summary
 
     keys = sorted(
         {f.key for f in merged.new}
         | {f.key for pair in merged.completed for f in pair}  # a correction may move a fill
+        | {o.key for o in confirming.observations}
     )
     # Read before writing: the statement's own fills (tens of thousands) are then added in
     # memory, not read back.
@@ -79,11 +94,14 @@ def import_statement(
         session.execute(delete(X).where(X.c.exec_id == stored_fill.exec_id))
     written = [*merged.new, *(fill for _, fill in merged.completed)]
     repository.insert_fills(session, written, ids)
+    for observation in confirming.observations:
+        repository.record_observation(session, observation)
 
     before = totals_from_lifecycles(
         life for h in stored_histories.values() for life in h.lifecycles
     )
     histories = _with_statement(stored_histories, merged.new, merged.completed, statement)
+    histories = _with_confirmations(histories, confirming.observations)
     changes, deleted = refold(
         histories, options, lambda more: repository.load_histories(session, more)
     )
@@ -118,6 +136,17 @@ def _with_statement(
             # table keeps conId and symbol only, and a fold takes the contract from them).
             fills = list(with_contracts(fills, statement.contracts))
         out[key] = replace(history, fills=tuple(fills))
+    return out
+
+
+def _with_confirmations(
+    histories: dict[PositionKey, StoredHistory], observations: Sequence[Observation]
+) -> dict[PositionKey, StoredHistory]:
+    """Each key's history with the statement's confirmations in it (as stored just now)."""
+    out = dict(histories)
+    for observation in observations:
+        history = out[observation.key]
+        out[observation.key] = replace(history, observations=(*history.observations, observation))
     return out
 
 

@@ -11,16 +11,46 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from datetime import datetime
+from decimal import ROUND_DOWN, Decimal
 
 from app.domain.decimals import decimal_text
 from app.domain.executions import base_exec_id, correction_rank
+from app.domain.history import Observation, ObservationKind, StoredHistory
 from app.domain.money import ByCurrency
-from app.domain.values import Contract, ExchangeRate, Fill, PositionKey
+from app.domain.values import CloseReason, Contract, EventKind, ExchangeRate, Fill, PositionKey
 
 
 class StatementError(ValueError):
     """A statement that cannot be imported; the message names the file and the row."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatedConversion:
+    """A statement's corporate action that moves one holding to a new conId (app.flex.actions:
+    the `RS` / `IC` rows of one action, netted per conId). Which side is the old key is not
+    read from the signs alone (a short's rows have the other signs): the import takes it from
+    the conversion the syncs derived (app.db.statements)."""
+
+    account: str
+    action: str
+    """IB's `actionID` (or `transactionID` where the query has no actionID)."""
+    kind: str
+    """IB's type code: "RS" (reverse split) or "IC" (issue change)."""
+    at: datetime
+    """UTC: the action's time (its `dateTime`, or its `reportDate` at the open)."""
+    removed: tuple[int, Decimal]
+    """(conId, netted quantity) of the row pair's negative side (the old key of a long)."""
+    added: tuple[int, Decimal]
+    """(conId, netted quantity) of the positive side (the new key of a long)."""
+    description: str = ""
+    where: str = ""
+    """"file: line N" of the action's first row (for the summary's notes)."""
+
+    @property
+    def con_ids(self) -> frozenset[int]:
+        """The two conIds of the action."""
+        return frozenset({self.removed[0], self.added[0]})
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +70,8 @@ class Statement:
     accounts: frozenset[str] = frozenset()
     not_applied: tuple[str, ...] = ()
     """Rows read but not applied (transfers, reverse splits, …), each saying where and why."""
+    conversions: tuple[StatedConversion, ...] = ()
+    """Conversions to a new conId the statement's corporate actions state (RS / IC pairs)."""
 
     @property
     def trades(self) -> int:
@@ -52,9 +84,12 @@ def merge(statements: Iterable[Statement]) -> Statement:
     parts = list(statements)
     contracts: dict[int, Contract] = {}
     bases: dict[str, str] = {}
+    conversions: dict[tuple[str, str], StatedConversion] = {}
     for part in parts:
         contracts.update(part.contracts)
         bases.update(part.base_currencies)
+        for conversion in part.conversions:  # overlapping statements: one action once
+            conversions.setdefault((conversion.account, conversion.action), conversion)
     return Statement(
         sources=tuple(s for part in parts for s in part.sources),
         fills=tuple(f for part in parts for f in part.fills),
@@ -63,6 +98,7 @@ def merge(statements: Iterable[Statement]) -> Statement:
         rates=tuple(r for part in parts for r in part.rates),
         accounts=frozenset(a for part in parts for a in part.accounts),
         not_applied=tuple(n for part in parts for n in part.not_applied),
+        conversions=tuple(conversions.values()),
     )
 
 
@@ -129,6 +165,143 @@ def sort_statement_fills(fills: Iterable[Fill], stored: Mapping[str, Fill]) -> S
 
 
 @dataclass(frozen=True, slots=True)
+class Confirmations:
+    """What a statement's stated conversions add to the ledger (see `confirmations`)."""
+
+    observations: tuple[Observation, ...] = ()
+    """New `confirmed` observations, one per key of each conversion not yet confirmed."""
+    confirmed: int = 0
+    """Conversions they confirm."""
+    known: int = 0
+    """Conversions confirmed already (a re-import)."""
+    not_applied: tuple[str, ...] = ()
+    """Stated conversions the ledger derived no matching conversion for, each saying why."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Derived:
+    old: int
+    new: int
+    held: Decimal
+    """The old key's quantity when it was converted (the CONVERTED event's quantity before)."""
+    reported: Decimal
+    """IB's quantity of the new key at that sync."""
+
+
+def confirmations(
+    conversions: Iterable[StatedConversion], histories: Mapping[PositionKey, StoredHistory]
+) -> Confirmations:
+    """The `confirmed` observations a statement's conversions make (both keys of each), for
+    conversions the syncs derived — and only those: the fold (app.domain.fold) reads a
+    confirmation as "this derived conversion is a fact", never as a conversion of its own, so a
+    stated pair the ledger did not derive (its two changes seen at different syncs, numbers off
+    the ratio) is listed as not applied and changes nothing. `histories`: both keys of every
+    conversion, as stored (app.db.repository.load_histories)."""
+    observations: list[Observation] = []
+    confirmed = known = 0
+    notes: list[str] = []
+    for stated in conversions:
+        head = (
+            f"{stated.where + ': ' if stated.where else ''}corporate action {stated.kind} "
+            f"{stated.action} ({stated.description or '?'})"
+        )
+        derived = _derived(stated, histories)
+        if derived is None:
+            first, second = sorted(stated.con_ids)
+            notes.append(
+                f"{head}: the ledger derived no conversion between conId {first} and conId "
+                f"{second} (the syncs did not see one vanish as the other appeared); not "
+                "applied, nothing booked — import the statement again after a sync pairs them, "
+                "or judge the MISSING key yourself"
+            )
+            continue
+        quantities = {stated.removed[0]: stated.removed[1], stated.added[0]: stated.added[1]}
+        removed, added = quantities[derived.old], quantities[derived.new]
+        if not _quantities_agree(derived, removed, added):
+            notes.append(
+                f"{head}: states {removed} of conId {derived.old} → {added} of conId "
+                f"{derived.new}, but the ledger converted {derived.held} into {derived.reported}"
+                "; not applied (the conversion stays estimated)"
+            )
+            continue
+        new_rows = [
+            Observation(
+                stated.account,
+                con_id,
+                ObservationKind.CONFIRMED,
+                stated.at,
+                quantity=quantity,
+                note=f"statement: corporate action {stated.kind} {stated.action} "
+                f"({stated.description or '?'})",
+                paired_con_id=other,
+            )
+            for con_id, quantity, other in (
+                (derived.old, removed, derived.new),
+                (derived.new, added, derived.old),
+            )
+            if not _confirmed(histories.get((stated.account, con_id)), other)
+        ]
+        if new_rows:
+            observations.extend(new_rows)
+            confirmed += 1
+        else:
+            known += 1
+    return Confirmations(tuple(observations), confirmed, known, tuple(notes))
+
+
+def _derived(
+    stated: StatedConversion, histories: Mapping[PositionKey, StoredHistory]
+) -> _Derived | None:
+    """The conversion the ledger derived between the action's two conIds (either way round:
+    the signs alone do not say which is the old key of a short), or None."""
+    for old, new in ((stated.removed[0], stated.added[0]), (stated.added[0], stated.removed[0])):
+        history = histories.get((stated.account, old))
+        arrived = histories.get((stated.account, new))
+        if history is None or arrived is None:
+            continue
+        for ob in history.observations:
+            if ob.vanished_into != new or ob.paired_quantity is None:
+                continue
+            closed = [
+                life
+                for life in history.lifecycles
+                if life.close_reason is CloseReason.CONVERTED and life.closed_at == ob.at
+            ]
+            opened = [
+                life
+                for life in arrived.lifecycles
+                if life.id is not None
+                and (first := arrived.events.get(life.id))
+                and first[0].kind is EventKind.CONVERTED
+                and first[0].occurred_at == ob.at
+            ]
+            if len(closed) != 1 or len(opened) != 1 or closed[0].id is None:
+                continue
+            events = history.events.get(closed[0].id, ())
+            converting = [e for e in events if e.kind is EventKind.CONVERTED]
+            if len(converting) != 1:
+                continue
+            return _Derived(old, new, converting[0].quantity_before, ob.paired_quantity)
+    return None
+
+
+def _quantities_agree(derived: _Derived, removed: Decimal, added: Decimal) -> bool:
+    """The statement removes what the ledger held and adds what IB reported — or more by the
+    fraction IB paid in cash (the new quantity's whole part was reported)."""
+    if removed != -derived.held or (added > 0) != (derived.held > 0):
+        return False
+    return derived.reported in (added, added.to_integral_value(rounding=ROUND_DOWN))
+
+
+def _confirmed(history: StoredHistory | None, other: int) -> bool:
+    """Whether the key holds a confirmation pairing it with `other` already."""
+    return history is not None and any(
+        o.kind is ObservationKind.CONFIRMED and o.paired_con_id == other
+        for o in history.observations
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class PnlChange:
     """Realized P&L of one currency over the keys an import re-derived, before and after."""
 
@@ -165,11 +338,15 @@ class ImportSummary:
     """Per currency, over the re-derived keys; never one figure of several currencies."""
     not_applied: tuple[str, ...] = ()
     """Statement rows read but not applied (the ledger keeps what the syncs derived)."""
+    conversions_confirmed: int = 0
+    """Conversions the syncs derived that the statement's corporate actions now confirm."""
+    conversions_known: int = 0
+    """Conversions the statement states that the ledger holds confirmed already."""
 
     @property
     def changed(self) -> bool:
         """False when the import added nothing (a re-import)."""
-        return bool(self.new or self.completed)
+        return bool(self.new or self.completed or self.conversions_confirmed)
 
 
 def pnl_changes(before: ByCurrency, after: ByCurrency) -> tuple[PnlChange, ...]:
@@ -207,6 +384,11 @@ def summary_lines(summary: ImportSummary) -> list[str]:
     ]
     if summary.accounts_added:
         lines.append(f"Accounts      added {', '.join(summary.accounts_added)}")
+    if summary.conversions_confirmed or summary.conversions_known:
+        lines.append(
+            f"Conversions   {summary.conversions_confirmed} confirmed by corporate actions, "
+            f"{summary.conversions_known} already confirmed"
+        )
     for note in summary.not_applied:
         lines.append(f"Not applied   {note}")
     if not summary.changed:

@@ -1,5 +1,5 @@
-"""Rows of the OptionEAE, CorporateActions and Transfers sections → fills the fold books, or a
-note that the row is not applied.
+"""Rows of the OptionEAE, CorporateActions and Transfers sections → fills the fold books, a
+conversion a statement states, or a note that the row is not applied.
 
 The fold (app.domain.fold) takes fills and broker observations; each row here becomes fills
 only where a fill states exactly what IB booked:
@@ -15,19 +15,30 @@ only where a fill states exactly what IB booked:
 - CorporateActions, type `FS` (forward split) on the same conId: the shares added at no cost
   (a buy of the added quantity at price 0 leaves the cost basis unchanged and divides the
   average by the ratio — what a split does). Rows of one action on one conId are netted first.
-- Everything else — reverse splits, conId or symbol changes, mergers, spin-offs, and every
-  Transfer — cannot be stated as fills without realizing P&L that was never realized (a
-  transfer out or a reverse split at price 0 would book a loss). They are listed as not applied;
-  the ledger keeps what the syncs derived for them.
+- CorporateActions, type `RS` (reverse split) or `IC` (issue change: a new CUSIP / ISIN) whose
+  rows of one action (same `accountId`, same `actionID`) net to one conId removed (quantity < 0
+  for a long) and one conId added (quantity of the other sign): IB's layout of a conversion
+  to a new conId (app.domain.conversions). Not fills — booked at price 0 they would realize a
+  loss that never happened — but a `StatedConversion`: the import (app.db.statements) stores it
+  as a `confirmed` observation on both keys when the syncs derived that very conversion, which
+  makes the conversion and what the new lifecycle realizes exact; otherwise it is listed as not
+  applied (a statement's pair is never booked as a conversion the ledger did not derive). An
+  `RS` / `IC` action whose rows are on one conId only (IB keeps the conId for some reverse
+  splits), or on more than two, is listed as not applied.
+- Everything else — other conId or symbol changes, mergers, spin-offs, and every Transfer —
+  cannot be stated as fills without realizing P&L that was never realized (a transfer out at
+  price 0 would book a loss). They are listed as not applied; the ledger keeps what the syncs
+  derived for them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import time
+from datetime import datetime, time
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from app.domain.statements import StatedConversion
 from app.domain.values import ZERO, Fill, Side
 from app.flex.rows import RowError, contract, moment, number, required
 from app.flex.trades import book_trade_id
@@ -37,6 +48,19 @@ START_OF_DAY = time(0, 0, 0)
 
 OPTION_CLOSES = frozenset({"Expiration", "Assignment", "Exercise"})
 DELIVERIES = frozenset({"Buy", "Sell"})
+
+CONVERSIONS = frozenset({"RS", "IC"})
+"""CorporateAction types that move a holding to a new conId (csingley/ibflex, ibflex/enums.py
+`Reorg`: REVERSESPLIT = "RS", ISSUECHANGE = "IC"). IB's rows, as quoted in
+github.com/ib-edavki/ib-edavki/issues/106 (AMTD, November 2023): one row per conId of the same
+action, each with `accountId`, `symbol` ("AMTD" on the new conId, "AMTD.OLD" on the old),
+`conid`, `description` / `actionDescription` ("AMTD(US00180G2057) SPLIT 1 FOR 3 (…)"),
+`reportDate="20231117"`, `dateTime="20231116;202500"`, `quantity="333.3333"` on the new conId,
+`type="RS"`, `transactionID` (one per row) and `actionID="129946303"` (the action's); the same
+two-row shape for UAN "SPLIT 1 FOR 10" (UAN / UAN.OLD, ib-edavki pull/16 and pull/69) and ML's
+forward split on a new conId (ML / ML.OLD, type "FI", ib-edavki issue 71 — not read here). The
+old row's negative quantity and its actionID being the new row's are what the issue reports of
+IB's layout; the excerpts at hand show the new row's attributes in full only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,11 +121,27 @@ class SplitPart:
     fill: Fill
 
 
-def corporate_action(attrs: dict[str, str], zone: ZoneInfo) -> SplitPart | Skipped:
-    """A CorporateActions row: a forward split's shares, or why it is not applied."""
+@dataclass(frozen=True, slots=True)
+class ConversionPart:
+    """One CorporateActions row of an `RS` / `IC` action (paired per action: pair_conversions)."""
+
+    account: str
+    action: str
+    kind: str
+    con_id: int
+    quantity: Decimal
+    at: datetime
+    description: str
+    where: str = ""
+    """"file: line N" (the document reader sets it)."""
+
+
+def corporate_action(attrs: dict[str, str], zone: ZoneInfo) -> SplitPart | ConversionPart | Skipped:
+    """A CorporateActions row: a forward split's shares, one side of a conversion to a new
+    conId, or why it is not applied."""
     kind = attrs.get("type", "").strip()
     description = attrs.get("description", "").strip() or attrs.get("actionDescription", "")
-    if kind != "FS":
+    if kind != "FS" and kind not in CONVERSIONS:
         return Skipped(f"corporate action {kind or '?'} ({description or '?'}): not applied")
     account = required(attrs, "accountId")
     quantity = number(attrs, "quantity")
@@ -111,6 +151,10 @@ def corporate_action(attrs: dict[str, str], zone: ZoneInfo) -> SplitPart | Skipp
     action = attrs.get("actionID", "").strip() or attrs.get("transactionID", "").strip()
     if not action:
         raise RowError("has neither actionID nor transactionID: add actionID to the query")
+    if kind in CONVERSIONS:
+        if quantity == 0:
+            raise RowError("quantity is 0")
+        return ConversionPart(account, action, kind, traded.con_id, quantity, at, description)
     fill = Fill(
         exec_id=f"flex-split:{account}:{action}:{traded.con_id}",
         account=account,
@@ -143,6 +187,49 @@ def net_splits(parts: list[SplitPart]) -> tuple[list[Fill], list[Skipped]]:
             continue
         fills.append(replace(first, side=Side.BOUGHT, shares=added))
     return fills, skipped
+
+
+def pair_conversions(
+    parts: list[ConversionPart],
+) -> tuple[list[StatedConversion], list[Skipped]]:
+    """One StatedConversion per `RS` / `IC` action whose rows (netted per conId) are one conId
+    removed and one added; any other shape is listed as not applied (never guessed at)."""
+    grouped: dict[tuple[str, str], list[ConversionPart]] = {}
+    for part in parts:
+        grouped.setdefault((part.account, part.action), []).append(part)
+    stated: list[StatedConversion] = []
+    skipped: list[Skipped] = []
+    for (account, action), group in sorted(grouped.items()):
+        first = group[0]
+        netted: dict[int, Decimal] = {}
+        for part in group:
+            netted[part.con_id] = netted.get(part.con_id, ZERO) + part.quantity
+        removed = [(c, q) for c, q in netted.items() if q < 0]
+        added = [(c, q) for c, q in netted.items() if q > 0]
+        kinds = {part.kind for part in group}
+        if len(kinds) != 1 or len(removed) != 1 or len(added) != 1 or len(netted) != 2:
+            shape = ", ".join(f"conId {c}: {q}" for c, q in sorted(netted.items()))
+            skipped.append(
+                Skipped(
+                    f"{first.where}: corporate action {'/'.join(sorted(kinds))} {action} "
+                    f"({first.description or '?'}): rows net to {shape}, not one conId "
+                    "removed and one added: not applied"
+                )
+            )
+            continue
+        stated.append(
+            StatedConversion(
+                account=account,
+                action=action,
+                kind=first.kind,
+                at=min(part.at for part in group),
+                removed=removed[0],
+                added=added[0],
+                description=first.description,
+                where=first.where,
+            )
+        )
+    return stated, skipped
 
 
 def transfer(attrs: dict[str, str]) -> Skipped:

@@ -37,7 +37,7 @@ read — no entity is ever expanded (the "billion laughs" and external-entity at
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NoReturn, TypeVar
 from xml.parsers import expat
@@ -45,7 +45,15 @@ from zoneinfo import ZoneInfo
 
 from app.domain.statements import Statement, StatementError
 from app.domain.values import Contract, ExchangeRate, Fill
-from app.flex.actions import Skipped, SplitPart, corporate_action, net_splits, option_event
+from app.flex.actions import (
+    ConversionPart,
+    Skipped,
+    SplitPart,
+    corporate_action,
+    net_splits,
+    option_event,
+    pair_conversions,
+)
 from app.flex.actions import transfer as transfer_note
 from app.flex.rows import RowError
 from app.flex.trades import trade_fill
@@ -222,15 +230,20 @@ class _Document:
             elif event.exec_id not in known:  # a BookTrade row of Trades holds it already
                 fills.append(event)
         parts: list[SplitPart] = []
+        sides: list[ConversionPart] = []
         for row in self.corporate_actions:
             action = self._row(row, "CorporateAction", lambda a: corporate_action(a, zone))
             if isinstance(action, Skipped):
                 skipped.append(self._noted(row, action))
+            elif isinstance(action, ConversionPart):
+                sides.append(replace(action, where=f"{self.source}: line {row.line}"))
             else:
                 parts.append(action)
         splits, unsplit = net_splits(parts)
         fills.extend(splits)
         skipped.extend(unsplit)
+        conversions, unpaired = pair_conversions(sides)
+        skipped.extend(unpaired)
         skipped.extend(self._noted(row, transfer_note(row.attrs)) for row in self.transfers)
         contracts: dict[int, Contract] = {f.contract.con_id: f.contract for f in fills}
         accounts = frozenset(f.account for f in fills) | frozenset(self.bases)
@@ -242,6 +255,7 @@ class _Document:
             rates=tuple(rates),
             accounts=accounts,
             not_applied=tuple(s.text for s in skipped),
+            conversions=tuple(conversions),
         )
 
     def _row(self, row: _Row, element: str, convert: Callable[[dict[str, str]], T]) -> T:

@@ -4,6 +4,7 @@ split) is listed as not applied and changes nothing."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -92,5 +93,35 @@ def test_transfers_and_reverse_splits_are_listed_not_applied(ledger_url, tmp_pat
     path = write(tmp_path / "t.xml", statement)
     out = flex_import(ledger_url, path, capsys=capsys)
     assert f"Not applied   {path}: line 8: transfer OUT of -100 AAPL (ACATS): not applied" in out
-    assert "corporate action RS (AAPL SPLIT 1 FOR 10): not applied" in out
+    assert (
+        f"{path}: line 11: corporate action RS 139001 (AAPL SPLIT 1 FOR 10): rows net to conId "
+        f"{AAPL.con_id}: -90, not one conId removed and one added: not applied"
+    ) in out
     assert ledger_dump(ledger_url) == before
+
+
+def test_rs_and_ic_row_pairs_become_stated_conversions():
+    """Rows of one action netted per conId: one removed and one added is a conversion (either
+    type); one conId only, or three, is listed as not applied."""
+    old, new, third = (replace(AAPL, con_id=n) for n in (597279242, 665145378, 665145399))
+    statement = StatementXml("DU111")
+    for con, quantity, action, kind in (
+        (new, "333.3333", "1", "RS"), (old, "-1000", "1", "RS"),
+        (new, "50", "2", "IC"), (old, "-50", "2", "IC"),
+        (new, "10", "3", "RS"), (old, "-30", "3", "RS"), (third, "5", "3", "RS"),
+    ):  # fmt: skip
+        statement.row(
+            "CorporateActions", "CorporateAction", **contract_attrs(con), type=kind,
+            actionID=action, dateTime="20261125;202500", quantity=quantity,
+            description=f"action {action}",
+        )  # fmt: skip
+    parsed = parse_statement(document(statement).encode(), "s.xml", EASTERN)
+    stated = {(c.action, c.kind, c.removed, c.added) for c in parsed.conversions}
+    assert stated == {
+        ("1", "RS", (old.con_id, D(-1000)), (new.con_id, D("333.3333"))),
+        ("2", "IC", (old.con_id, D(-50)), (new.con_id, D(50))),
+    }
+    assert {c.at for c in parsed.conversions} == {datetime(2026, 11, 26, 1, 25, tzinfo=UTC)}
+    (note,) = parsed.not_applied
+    assert note.startswith("s.xml: line 12: corporate action RS 3 (action 3): rows net to")
+    assert parsed.fills == () and parsed.accounts == frozenset({"DU111"})

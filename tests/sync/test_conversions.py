@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from app.cli.main import main
 from app.db import repository
 from app.domain.values import CloseReason, EventKind, PnlBasis, PositionStatus, SyncTrigger
 from app.sim import contracts as c
@@ -22,6 +24,7 @@ from app.sim.model import Contract
 from app.sim.scenarios import CONVERSION_ACCOUNT, build_conversion, convert_amtd
 from app.sim.state import SimState
 from app.sync.service import SyncOptions
+from tests.flex.builder import StatementXml, write
 from tests.sync.conftest import Stack
 from tests.sync.test_trading_day import connected
 
@@ -149,3 +152,167 @@ def test_numbers_off_the_ratio_are_not_converted(make, run):
         assert [e.kind for e in events(stack, new)] == [EventKind.OPENED]
 
     run(scenario(), timeout=30)
+
+
+# A statement's corporate action confirms the conversion (app.flex.actions, app.db.statements):
+# IB's two RS rows of AMTD's action as quoted in github.com/ib-edavki/ib-edavki/issues/106 —
+# the new conId with +333.3333 (symbol AMTD), the old one renamed AMTD.OLD with -1000.
+DESCRIPTION = "AMTD(US00180G2057) SPLIT 1 FOR 3 (AMTD, AMTD IDEA GROUP, US00180G3048)"
+
+
+def amtd_row(con_id: int, symbol: str, isin: str, quantity: str, **more: str) -> dict[str, str]:
+    """One CorporateAction row's attributes, in the order and format of the issue's rows."""
+    return {
+        "acctAlias": "", "model": "", "currency": "USD", "fxRateToBase": "1",
+        "assetCategory": "STK", "symbol": symbol,
+        "description": DESCRIPTION.replace("(AMTD, ", f"({symbol}, ").replace(
+            "US00180G3048)", f"{isin})"
+        ),
+        "conid": str(con_id), "securityID": isin, "securityIDType": "ISIN", "isin": isin,
+        "listingExchange": "NYSE", "underlyingConid": "", "underlyingSymbol": "",
+        "multiplier": "1", "strike": "", "expiry": "", "putCall": "",
+        "principalAdjustFactor": "", "reportDate": "20261126", "dateTime": "20261125;202500",
+        "actionDescription": DESCRIPTION, "amount": "0", "proceeds": "0", "value": "0",
+        "quantity": quantity, "fifoPnlRealized": "0", "mtmPnl": "0", "code": "", "type": "RS",
+        "actionID": "129946303", "levelOfDetail": "DETAIL",
+        **more,
+    }  # fmt: skip
+
+
+def amtd_statement(path: Path, **old: str) -> Path:
+    """The action's two rows (the old row's attributes overridable)."""
+    statement = StatementXml(ACCOUNT)
+    new_row = amtd_row(c.AMTD.con_id, "AMTD", "US00180G3048", "333.3333", transactionID="618176630")
+    old_row = amtd_row(
+        c.AMTD_OLD.con_id, "AMTD.OLD", "US00180G2057", "-1000", transactionID="618176631"
+    )
+    statement.row("CorporateActions", "CorporateAction", **new_row)
+    statement.row("CorporateActions", "CorporateAction", **{**old_row, **old})
+    return write(path, statement)
+
+
+def flex(url: str, path: Path, capsys: Any) -> tuple[int, str, str]:
+    code = main(["flex", "import", str(path), "--db", url])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def ledger_state(stack: Stack) -> tuple[Any, ...]:
+    """Lifecycles, events and every stored observation of both keys."""
+    lives = [*lifecycles(stack, OLD), *lifecycles(stack, NEW)]
+    histories = stack.db.run_sync(repository.load_histories, [OLD, NEW])
+    return (
+        lives,
+        [events(stack, life) for life in lives],
+        [h.observations for h in histories.values()],
+    )
+
+
+def test_a_statement_confirms_the_conversion_and_the_sale_becomes_exact(
+    make, run, ledger_url, tmp_path, capsys
+):
+    """The derived conversion and the later sale's 332 go from estimated to exact; importing
+    the statement again changes nothing."""
+    stack = make(build_conversion())
+
+    async def scenario() -> None:
+        await connected(stack)
+        await sync(stack)
+        convert_amtd(stack.sim)
+        await sync(stack)
+        stack.sim.fill(ACCOUNT, c.AMTD, -333, "7", commission=D("1"))
+        await sync(stack)
+
+    run(scenario(), timeout=30)
+    (sold,) = lifecycles(stack, NEW)
+    assert sold.pnl_basis is PnlBasis.ESTIMATED
+
+    path = amtd_statement(tmp_path / "amtd.xml")
+    code, out, err = flex(ledger_url, path, capsys)
+    assert code == 0, err
+    assert "Conversions   1 confirmed by corporate actions, 0 already confirmed" in out
+    assert "Not applied" not in out
+
+    (old,) = lifecycles(stack, OLD)
+    (closing,) = [e for e in events(stack, old) if e.kind is EventKind.CONVERTED]
+    assert closing.realized_pnl == 0 and closing.pnl_basis is PnlBasis.EXACT
+    assert "confirmed by a statement" in closing.note
+    assert old.close_reason is CloseReason.CONVERTED and old.pnl_basis is PnlBasis.EXACT
+    (sold,) = lifecycles(stack, NEW)
+    assert sold.realized_pnl == D(332) and sold.pnl_basis is PnlBasis.EXACT
+    opening = events(stack, sold)[0]
+    assert opening.kind is EventKind.CONVERTED and "confirmed by a statement" in opening.note
+    histories = stack.db.run_sync(repository.load_histories, [OLD, NEW])
+    confirmed = {
+        key: [(o.paired_con_id, o.quantity) for o in h.observations if o.kind == "confirmed"]
+        for key, h in histories.items()
+    }
+    assert confirmed == {
+        OLD: [(c.AMTD.con_id, D(-1000))],
+        NEW: [(c.AMTD_OLD.con_id, D("333.3333"))],
+    }
+
+    before = ledger_state(stack)
+    code, out, err = flex(ledger_url, path, capsys)
+    assert code == 0, err
+    assert "Conversions   0 confirmed by corporate actions, 1 already confirmed" in out
+    assert "Ledger        unchanged" in out
+    assert ledger_state(stack) == before
+
+
+def test_a_stated_pair_the_syncs_did_not_pair_is_not_applied(
+    make, run, ledger_url, tmp_path, capsys
+):
+    """The old conId vanished at one sync and the new one appeared at the next: the ledger
+    derived no conversion, so the statement's RS pair is listed as not applied — no conversion
+    is booked from it (a guess), and nothing is written."""
+    stack = make(build_conversion())
+
+    async def scenario() -> None:
+        await connected(stack)
+        await sync(stack)
+        stack.sim.remove_position(ACCOUNT, c.AMTD_OLD.con_id)
+        await sync(stack)
+        stack.sim.set_position(ACCOUNT, c.AMTD, D(333), D(6), D("6.3"))
+        await sync(stack)
+
+    run(scenario(), timeout=30)
+    (old,) = lifecycles(stack, OLD)
+    assert old.is_open and old.missing_since is not None
+    before = ledger_state(stack)
+
+    path = amtd_statement(tmp_path / "amtd.xml")
+    code, out, err = flex(ledger_url, path, capsys)
+    assert code == 0, err
+    assert (
+        f"Not applied   {path}: line 8: corporate action RS 129946303 ({DESCRIPTION}): the "
+        f"ledger derived no conversion between conId {c.AMTD_OLD.con_id} and conId "
+        f"{c.AMTD.con_id}"
+    ) in out
+    assert "Conversions" not in out and "Ledger        unchanged" in out
+    assert ledger_state(stack) == before
+
+
+@pytest.mark.parametrize(
+    ("old", "problem"),
+    [({"conid": ""}, "has no conid"), ({"quantity": "-1,000x"}, "quantity '-1000x' is not a")],
+)
+def test_a_malformed_conversion_row_is_refused(
+    make, run, ledger_url, tmp_path, capsys, old, problem
+):
+    """Exit code 2 naming the file, line and action; the derived conversion stays estimated."""
+    stack = make(build_conversion())
+
+    async def scenario() -> None:
+        await connected(stack)
+        await sync(stack)
+        convert_amtd(stack.sim)
+        await sync(stack)
+
+    run(scenario(), timeout=30)
+    before = ledger_state(stack)
+    path = amtd_statement(tmp_path / "bad.xml", **old)
+    code, _, err = flex(ledger_url, path, capsys)
+    assert code == 2
+    assert f"{path}: line 9: CorporateAction 129946303: {problem}" in err
+    assert ledger_state(stack) == before

@@ -142,6 +142,8 @@ def summary_json(summary: ImportSummary) -> dict[str, Any]:
         "keys_rederived": len(summary.keys),
         "lifecycles_changed": summary.lifecycles_changed,
         "not_applied": list(summary.not_applied),
+        "conversions_confirmed": summary.conversions_confirmed,
+        "conversions_already_confirmed": summary.conversions_known,
         "realized_pnl_changes": [
             {
                 "currency": p.currency,
