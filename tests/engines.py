@@ -11,6 +11,7 @@ tests/conftest.py loads this module as a plugin, so every suite can use its fixt
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ PG_ENV = "POSITION_SYNC_TEST_PG_URL"
 # Read at import: the autouse settings fixture removes POSITION_SYNC_* variables during tests.
 _ADMIN_URL = os.environ.get(PG_ENV, "")
 ENGINES = ("sqlite", "postgresql")
+DROP_ATTEMPTS = 10
 
 
 class PgServer:
@@ -54,8 +56,22 @@ class PgServer:
     def drop_database(self, url: str) -> None:
         """Drop a database made by create_database (closing anything still connected)."""
         name = make_url(url).database
-        with self._engine.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for attempt in range(DROP_ATTEMPTS):
+            try:
+                with self._engine.connect() as connection:
+                    connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return
+            except sa.exc.ProgrammingError as exc:
+                # FORCE terminates the database's other backends; an autovacuum worker runs as
+                # the bootstrap superuser, and a CREATEDB role may not terminate it
+                # ("must be a member of the role whose process is being terminated"). The
+                # worker finishes within moments: try again (the CI's own server runs with
+                # autovacuum off, .ci/pg.sh; a server given by URL may not).
+                if "InsufficientPrivilege" not in type(exc.orig).__name__ or (
+                    attempt == DROP_ATTEMPTS - 1
+                ):
+                    raise
+                time.sleep(0.5)
 
     def execute(self, sql: str) -> None:
         """Run a statement as the admin role (roles, grants)."""
