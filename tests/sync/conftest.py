@@ -12,9 +12,13 @@ from typing import Any
 import pytest
 
 from app.broker import IbBroker
+from app.db import repository
 from app.db.migrate import open_database
 from app.db.store import LedgerStore
+from app.domain.plan import ReconcileOptions
+from app.domain.values import SyncTrigger
 from app.sim.runner import SimulatorThread
+from app.sim.state import SimState
 from app.sync.service import PositionSyncService, SyncOptions
 from tests.conftest import ORDER_MESSAGE_IDS
 
@@ -58,3 +62,39 @@ def make_stack(
         loop.run_until_complete(stack.service.stop())
         stack.db.close()
         stack.assert_no_order_messages()
+
+
+@pytest.fixture
+def make(ledger_url: str, start_sim: Any, loop: Any) -> Iterator[Callable[..., Stack]]:
+    """make(state, reconcile=None) → a Stack on that simulator state and one ledger; it syncs
+    only when asked (`await sync(stack)`)."""
+    stacks: list[Stack] = []
+
+    def build(state: SimState, reconcile: ReconcileOptions | None = None) -> Stack:
+        options = SyncOptions(enabled=False, reconcile=reconcile or ReconcileOptions())
+        stack = Stack(start_sim(None, state=state), ledger_url, options)
+        stacks.append(stack)
+        return stack
+
+    yield build
+    for stack in stacks:
+        loop.run_until_complete(stack.service.stop())
+        stack.db.close()
+        stack.assert_no_order_messages()
+
+
+async def sync(stack: Stack) -> Any:
+    """One manual sync that must succeed; its result."""
+    result = await stack.service.sync_positions(SyncTrigger.MANUAL)
+    assert result.ok, result
+    return result
+
+
+def lifecycles(stack: Stack, key: tuple[str, int]) -> list[Any]:
+    """Every lifecycle of `key`, oldest first."""
+    return sorted(stack.db.run_sync(repository.lifecycles_for, [key]), key=lambda p: p.id)
+
+
+def events(stack: Stack, life: Any) -> list[Any]:
+    """The events of one lifecycle, in order."""
+    return list(stack.db.run_sync(repository.events, life.id))

@@ -9,7 +9,6 @@ into a real ledger migrated to head (SQLite, and PostgreSQL where available). Fi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,51 +17,18 @@ import pytest
 
 from app.cli.main import main
 from app.db import repository
-from app.domain.values import CloseReason, EventKind, PnlBasis, PositionStatus, SyncTrigger
+from app.domain.values import CloseReason, EventKind, PnlBasis, PositionStatus
 from app.sim import contracts as c
 from app.sim.model import Contract
 from app.sim.scenarios import CONVERSION_ACCOUNT, build_conversion, convert_amtd
-from app.sim.state import SimState
-from app.sync.service import SyncOptions
 from tests.flex.builder import StatementXml, write
-from tests.sync.conftest import Stack
+from tests.sync.conftest import Stack, events, lifecycles, sync
 from tests.sync.test_trading_day import connected
 
 D = Decimal
 ACCOUNT = CONVERSION_ACCOUNT
 OLD = (ACCOUNT, c.AMTD_OLD.con_id)
 NEW = (ACCOUNT, c.AMTD.con_id)
-
-
-@pytest.fixture
-def make(ledger_url: str, start_sim: Any, loop: Any) -> Iterator[Callable[[SimState], Stack]]:
-    """make(state) → a Stack on that simulator state; syncs only when asked."""
-    stacks: list[Stack] = []
-
-    def build(state: SimState) -> Stack:
-        stack = Stack(start_sim(None, state=state), ledger_url, SyncOptions(enabled=False))
-        stacks.append(stack)
-        return stack
-
-    yield build
-    for stack in stacks:
-        loop.run_until_complete(stack.service.stop())
-        stack.db.close()
-        stack.assert_no_order_messages()
-
-
-async def sync(stack: Stack) -> Any:
-    result = await stack.service.sync_positions(SyncTrigger.MANUAL)
-    assert result.ok, result
-    return result
-
-
-def lifecycles(stack: Stack, key: tuple[str, int]) -> list[Any]:
-    return sorted(stack.db.run_sync(repository.lifecycles_for, [key]), key=lambda p: p.id)
-
-
-def events(stack: Stack, life: Any) -> list[Any]:
-    return list(stack.db.run_sync(repository.events, life.id))
 
 
 def latest_run(stack: Stack) -> Any:

@@ -9,26 +9,20 @@ Expected figures are worked by hand in the comments (IB's average-cost method: a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
-import pytest
-
-from app.db import repository
 from app.domain.values import (
     CloseReason,
     EventKind,
     PnlBasis,
     PositionStatus,
     PriceSource,
-    SyncTrigger,
 )
 from app.sim import contracts as c
 from app.sim.model import Contract
 from app.sim.state import SimState
-from app.sync.service import SyncOptions
-from tests.sync.conftest import Stack
+from tests.sync.conftest import Stack, events, lifecycles, sync
 from tests.sync.test_trading_day import connected
 
 D = Decimal
@@ -43,23 +37,6 @@ EXPIRED_CALL = Contract(
 CALL = (ACCOUNT, EXPIRED_CALL.con_id)
 
 
-@pytest.fixture
-def make(ledger_url: str, start_sim: Any, loop: Any) -> Iterator[Callable[[SimState], Stack]]:
-    """make(state) → a Stack on that simulator state; syncs only when asked."""
-    stacks: list[Stack] = []
-
-    def build(state: SimState) -> Stack:
-        stack = Stack(start_sim(None, state=state), ledger_url, SyncOptions(enabled=False))
-        stacks.append(stack)
-        return stack
-
-    yield build
-    for stack in stacks:
-        loop.run_until_complete(stack.service.stop())
-        stack.db.close()
-        stack.assert_no_order_messages()
-
-
 def holding(*positions: tuple[Contract, int, str, str]) -> SimState:
     """A state with ACCOUNT holding (contract, quantity, avgCost, market price) each."""
     state = SimState()
@@ -67,19 +44,6 @@ def holding(*positions: tuple[Contract, int, str, str]) -> SimState:
     for contract, quantity, avg_cost, price in positions:
         state.set_position(ACCOUNT, contract, D(quantity), D(avg_cost), D(price))
     return state
-
-
-async def sync(stack: Stack) -> None:
-    result = await stack.service.sync_positions(SyncTrigger.MANUAL)
-    assert result.ok, result
-
-
-def lifecycles(stack: Stack, key: tuple[str, int]) -> list[Any]:
-    return sorted(stack.db.run_sync(repository.lifecycles_for, [key]), key=lambda p: p.id)
-
-
-def events(stack: Stack, life: Any) -> list[Any]:
-    return list(stack.db.run_sync(repository.events, life.id))
 
 
 def all_events(stack: Stack, key: tuple[str, int]) -> list[Any]:

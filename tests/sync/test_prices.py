@@ -6,11 +6,7 @@ The simulator (app.sim) plays TWS over loopback; the sync service books into a r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from decimal import Decimal
-from typing import Any
-
-import pytest
 
 from app.db import repository
 from app.domain.plan import ReconcileOptions
@@ -20,7 +16,6 @@ from app.domain.values import (
     PnlBasis,
     PositionStatus,
     PriceSource,
-    SyncTrigger,
 )
 from app.sim import contracts as c
 from app.sim.model import Contract
@@ -32,8 +27,7 @@ from app.sim.scenarios import (
     build_no_market_data,
 )
 from app.sim.state import SimState
-from app.sync.service import SyncOptions
-from tests.sync.conftest import Stack
+from tests.sync.conftest import Stack, events, lifecycles, sync
 from tests.sync.test_trading_day import connected
 
 D = Decimal
@@ -44,38 +38,6 @@ EXPIRED_FUTURE = Contract(
     495500001, "ES", "FUT", primary_exchange="CME", local_symbol="ESH4", trading_class="ES",
     expiry="20240315", multiplier=D(50),
 )  # fmt: skip
-
-
-@pytest.fixture
-def make(ledger_url: str, start_sim: Any, loop: Any) -> Iterator[Callable[..., Stack]]:
-    """make(state, options) → a Stack on that simulator state; syncs only when asked."""
-    stacks: list[Stack] = []
-
-    def build(state: SimState, reconcile: ReconcileOptions | None = None) -> Stack:
-        options = SyncOptions(enabled=False, reconcile=reconcile or ReconcileOptions())
-        stack = Stack(start_sim(None, state=state), ledger_url, options)
-        stacks.append(stack)
-        return stack
-
-    yield build
-    for stack in stacks:
-        loop.run_until_complete(stack.service.stop())
-        stack.db.close()
-        stack.assert_no_order_messages()
-
-
-async def sync(stack: Stack) -> Any:
-    result = await stack.service.sync_positions(SyncTrigger.MANUAL)
-    assert result.ok, result
-    return result
-
-
-def lifecycles(stack: Stack, key: tuple[str, int]) -> list[Any]:
-    return sorted(stack.db.run_sync(repository.lifecycles_for, [key]), key=lambda p: p.id)
-
-
-def events(stack: Stack, life: Any) -> list[Any]:
-    return list(stack.db.run_sync(repository.events, life.id))
 
 
 def contract_details_requests(stack: Stack) -> int:
