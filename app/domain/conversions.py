@@ -47,7 +47,7 @@ QUANTITY_STEP = Decimal("0.0001")
 
 
 @dataclass(frozen=True, slots=True)
-class Side:
+class Holding:
     """One side of a candidate pair: a key, its contract, quantity and IB's average per unit."""
 
     key: PositionKey
@@ -61,8 +61,8 @@ class Side:
 class Pair:
     """A vanished key and the key that replaced it, with the ratio (new units per old one)."""
 
-    old: Side
-    new: Side
+    old: Holding
+    new: Holding
     ratio: Fraction
 
 
@@ -125,12 +125,12 @@ def same_holding(old: Contract, new: Contract) -> bool:
     )
 
 
-def find_pairs(vanished: Iterable[Side], appeared: Iterable[Side]) -> list[Pair]:
+def find_pairs(vanished: Iterable[Holding], appeared: Iterable[Holding]) -> list[Pair]:
     """The conversions among keys that vanished and keys that first appeared at one sync (each
     without fills since the last sync): per (account, symbol), exactly one of each, and numbers
     that agree (conversion_ratio). Two candidates on either side: none — never a guess."""
-    gone: dict[tuple[str, str], list[Side]] = defaultdict(list)
-    new: dict[tuple[str, str], list[Side]] = defaultdict(list)
+    gone: dict[tuple[str, str], list[Holding]] = defaultdict(list)
+    new: dict[tuple[str, str], list[Holding]] = defaultdict(list)
     for side in vanished:
         if side.contract.sec_type in CONVERTIBLE:
             gone[(side.key[0], side.contract.symbol)].append(side)

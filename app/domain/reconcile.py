@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
-from app.domain.conversions import Pair, Side, find_pairs
+from app.domain.conversions import Holding, Pair, find_pairs
 from app.domain.executions import base_exec_id, sort_fills
 from app.domain.fold import BROKER_PNL_TOLERANCE as PNL_TOLERANCE
 from app.domain.fold import Carried, FoldedLifecycle, KeyHistory, fold
@@ -324,8 +324,8 @@ def _conversions(
     """The conversions this snapshot shows (app.domain.conversions), by both of their keys:
     among the keys it changed, OPEN ones that vanished now (not reported, or reported 0) and
     keys reported for the first time, none with fills or corrections in this snapshot."""
-    vanished: list[Side] = []
-    appeared: list[Side] = []
+    vanished: list[Holding] = []
+    appeared: list[Holding] = []
     for key in keys:
         if key in touched:
             continue
@@ -335,9 +335,9 @@ def _conversions(
             average = cached.average_price
             if cached.average_cost:  # IB's own, as it multiplies it in a conversion
                 average = cached.average_cost / cached.contract.multiplier
-            vanished.append(Side(key, cached.contract, cached.quantity, average))
+            vanished.append(Holding(key, cached.contract, cached.quantity, average))
         elif cached is None and row is not None and row.quantity:
-            appeared.append(Side(key, row.contract, row.quantity, row.average_price))
+            appeared.append(Holding(key, row.contract, row.quantity, row.average_price))
     if not vanished or not appeared:
         return {}
     found: dict[PositionKey, Pair] = {}
