@@ -117,6 +117,7 @@ class WindowController:
         self._reloading = 0  # reload_everything runs in progress
         self._quantities_revision: int | None = None  # the broker table the Δ column shows
         self._mark_memo: dict[tuple[Discrepancy, str], Highlight] = {}
+        self._stopping = False
         self._broker_timer = QTimer(window)
         self._broker_timer.setSingleShot(True)
         self._broker_timer.timeout.connect(self._refresh_broker_view)
@@ -163,6 +164,7 @@ class WindowController:
     # ------------------------------------------------------------------ start / stop
     async def start(self) -> None:
         """Paint the cache at once, then connect and sync in the background."""
+        self._stopping = False
         self.window.database_label.setText(self.runtime.db.location)
         self.update_banner()
         await self.reload_everything()
@@ -183,6 +185,10 @@ class WindowController:
     async def stop(self) -> None:
         """Stop syncing and release the ledger (the window stays until the app quits)."""
         self.summary.stopped = True  # a palette or filter change now must not read the ledger
+        # The broker's last events while it stops (a disconnect, its final rows) would start
+        # the broker-view timer again, and it would fire after the loop that runs the window's
+        # tasks has stopped ("no running event loop"; seen in a CI run's teardown).
+        self._stopping = True
         self._ticker.stop()
         self.heap.stop()
         self._broker_timer.stop()
@@ -459,6 +465,8 @@ class WindowController:
 
     # ------------------------------------------------------------------ broker view
     def _schedule_broker_view(self, key: PositionKey | None) -> None:
+        if self._stopping:
+            return
         if self._broker_keys is not None:
             if key is None:
                 self._broker_keys = None
@@ -468,6 +476,8 @@ class WindowController:
             self._broker_timer.start(BROKER_VIEW_DELAY_MS)
 
     def _refresh_broker_view(self) -> None:
+        if self._stopping:
+            return
         if self._reloading and self._broker_keys is None:
             # A whole-table refresh waits for the cache reload to finish: its repaints while
             # the reload's database read runs Python on a worker thread are slow (every call
