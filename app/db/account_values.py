@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.db.tables import AccountRow, AccountValueRow
@@ -52,30 +52,37 @@ def store_account_values(session: Session, values: Iterable[AccountValue]) -> in
             ).where(AV.c.account_id.in_(list(ids.values())))
         )
     }
-    written = 0
+    # Collected, then written as two executemany statements: TWS re-sends every value of every
+    # account (50 accounts: ~400 rows), so most syncs move each row's reported_at; one
+    # statement per row cost ~40 ms of a nothing-changed 20,000-position sync.
+    inserts: list[dict[str, object]] = []
+    updates: list[dict[str, object]] = []
     for (account, tag, currency), value in sorted(newest.items()):
         account_id = ids.get(account)
         if account_id is None:
             continue
         held = stored.get((account_id, tag, currency))
         if held is None:
-            session.execute(
-                insert(AV).values(
-                    account_id=account_id,
-                    tag=tag,
-                    currency=currency,
-                    value=value.value,
-                    reported_at=value.at,
-                )
+            inserts.append(
+                {
+                    "account_id": account_id,
+                    "tag": tag,
+                    "currency": currency,
+                    "value": value.value,
+                    "reported_at": value.at,
+                }
             )
         elif held[2] < value.at or (held[2] == value.at and held[1] != value.value):
-            session.execute(
-                update(AV).where(AV.c.id == held[0]).values(value=value.value, reported_at=value.at)
-            )
-        else:
-            continue
-        written += 1
-    return written
+            updates.append({"row_id": held[0], "value": value.value, "reported_at": value.at})
+    if inserts:
+        session.execute(insert(AV), inserts)
+    if updates:
+        session.execute(_UPDATE_BY_ID, updates)
+    return len(inserts) + len(updates)
+
+
+_UPDATE_BY_ID = update(AV).where(AV.c.id == bindparam("row_id", type_=AV.c.id.type))
+"""An executemany target: `row_id` picks the row; value and reported_at are set."""
 
 
 def latest_account_values(session: Session) -> list[AccountValue]:
