@@ -4,25 +4,14 @@ value IB leaves out keeps its last report. On SQLite and PostgreSQL (`any_db`)."
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 
 from app.db import account_values, repository
 from app.db.database import Database
 from app.db.store import LedgerStore
-from app.domain.plan import ReconcileOptions
-from app.domain.values import AccountValue, SyncTrigger
+from app.domain.values import AccountValue
+from tests.db.test_rates import _commit
 from tests.domain.ledger_fixture import AAPL, at, pos, snapshot
-
-
-def _commit(store: LedgerStore, snap, minute: float) -> None:
-    loop = asyncio.new_event_loop()
-    try:
-        loop.run_until_complete(
-            store.commit_snapshot(snap, ReconcileOptions(), SyncTrigger.MANUAL, at(minute))
-        )
-    finally:
-        loop.close()
 
 
 def value(tag: str, currency: str, text: str, minutes: float, account: str = "DU111"):

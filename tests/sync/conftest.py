@@ -42,6 +42,14 @@ class Stack:
         assert not sent & ORDER_MESSAGE_IDS, f"order messages reached TWS: {sent}"
 
 
+def _stop(stacks: list[Stack], loop: Any) -> None:
+    """A fixture's stacks stopped and closed; none may have sent an order message."""
+    for stack in stacks:
+        loop.run_until_complete(stack.service.stop())
+        stack.db.close()
+        stack.assert_no_order_messages()
+
+
 @pytest.fixture
 def make_stack(
     ledger_urls: Callable[[], str], loop: Any, start_sim: Callable[..., SimulatorThread]
@@ -58,10 +66,7 @@ def make_stack(
         return stack
 
     yield make
-    for stack in stacks:
-        loop.run_until_complete(stack.service.stop())
-        stack.db.close()
-        stack.assert_no_order_messages()
+    _stop(stacks, loop)
 
 
 @pytest.fixture
@@ -77,10 +82,7 @@ def make(ledger_url: str, start_sim: Any, loop: Any) -> Iterator[Callable[..., S
         return stack
 
     yield build
-    for stack in stacks:
-        loop.run_until_complete(stack.service.stop())
-        stack.db.close()
-        stack.assert_no_order_messages()
+    _stop(stacks, loop)
 
 
 async def sync(stack: Stack) -> Any:
