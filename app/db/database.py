@@ -16,7 +16,7 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db.engine import describe, sqlite_path
+from app.db.engine import PG_READ_OPTIONS, READ_OPTIONS, describe, end_sqlite_read, sqlite_path
 from app.db.errors import translate
 
 log = logging.getLogger(__name__)
@@ -28,10 +28,11 @@ T = TypeVar("T")
 class Database:
     """Owns an engine and a single worker thread; every session runs on that thread.
 
-    `fn(session, *args, **kwargs)` runs inside one transaction (on SQLite a BEGIN IMMEDIATE, so
-    a read-then-write cannot interleave with another process's write; on PostgreSQL READ
-    COMMITTED, where such a `fn` takes its accounts' locks first, see app.db.concurrency),
-    committed when `fn` returns, rolled back when it raises. Return domain values, never ORM
+    `run(fn, ...)` runs `fn(session, *args, **kwargs)` inside one writing transaction (on
+    SQLite a BEGIN IMMEDIATE, so a read-then-write cannot interleave with another process's
+    write; on PostgreSQL READ COMMITTED, where such a `fn` takes its accounts' locks first, see
+    app.db.concurrency), committed when `fn` returns, rolled back when it raises. `read(fn, ...)`
+    runs a reader in a snapshot that takes no lock. Return domain values, never ORM
     rows (the session is closed by the time the caller sees the result). Errors the database
     reports (locked, read-only, corrupt, a broken constraint, an unreachable server) arrive as
     `app.db.errors.DatabaseError` subclasses; anything else from `fn`, including SQLAlchemy
@@ -82,6 +83,27 @@ class Database:
         call = functools.partial(self._in_transaction, fn, *args, **kwargs)
         return await loop.run_in_executor(self._executor, call)
 
+    async def read(
+        self, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run `fn(session, ...)` in a read-only snapshot transaction on the database thread.
+
+        The transaction takes no lock: a read never waits for another process's write (SQLite
+        in WAL mode: BEGIN DEFERRED, `query_only`; PostgreSQL: REPEATABLE READ READ ONLY), and
+        sees one consistent snapshot across its statements. A write inside `fn` is an error.
+        What reads then writes must use `run`, whose transaction holds the write lock from the
+        start (a deferred read upgraded to a write fails when another process committed since).
+        """
+        loop = asyncio.get_running_loop()
+        call = functools.partial(self._in_read, fn, *args, **kwargs)
+        return await loop.run_in_executor(self._executor, call)
+
+    def read_sync(
+        self, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Blocking `read` for the CLI and tests; never call it from the event loop's thread."""
+        return self.call(functools.partial(self._in_read, fn, *args, **kwargs))
+
     def run_sync(
         self, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
@@ -104,6 +126,25 @@ class Database:
         try:
             with self._sessions() as session, session.begin():
                 return fn(session, *args, **kwargs)
+        except (DBAPIError, sqlite3.Error) as exc:
+            raise translate(exc, self.location) from exc
+
+    def _in_read(
+        self, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        options = READ_OPTIONS if self.is_sqlite else PG_READ_OPTIONS
+        try:
+            with self._engine.connect() as plain:
+                connection = plain.execution_options(**options)
+                try:
+                    with connection.begin(), self._sessions(bind=connection) as session:
+                        result = fn(session, *args, **kwargs)
+                        # An object `fn` added or changed is written (and refused) here, not
+                        # silently dropped with the session.
+                        session.flush()
+                        return result
+                finally:
+                    end_sqlite_read(connection)
         except (DBAPIError, sqlite3.Error) as exc:
             raise translate(exc, self.location) from exc
 

@@ -1,6 +1,7 @@
 """Engines for a database URL (or a plain file path): SQLite files and PostgreSQL servers.
 
-SQLite gets the setup this app relies on (WAL, foreign keys, BEGIN IMMEDIATE, one connection);
+SQLite gets the setup this app relies on (WAL, foreign keys, BEGIN IMMEDIATE for writers and
+BEGIN DEFERRED + query_only for readers, one connection);
 PostgreSQL (`postgresql+psycopg://`, a desk sharing one ledger) gets READ COMMITTED, a connect
 timeout and an application name. Nothing SQLite-specific is sent to PostgreSQL.
 """
@@ -28,6 +29,15 @@ FOLDER_MODE = 0o700
 PG_CONNECT_TIMEOUT_S = 10
 PG_LOCK_TIMEOUT = "30s"  # a writer waiting longer for another's lock gives up (DatabaseLockedError)
 PG_DRIVER = "postgresql+psycopg"
+READ_ONLY = "position_sync_read_only"
+"""Execution option of a reader's connection (`Database.read`): its transaction is a snapshot
+that takes no lock — DEFERRED and query_only on SQLite, REPEATABLE READ READ ONLY on PostgreSQL."""
+READ_OPTIONS: dict[str, Any] = {READ_ONLY: True}
+PG_READ_OPTIONS: dict[str, Any] = {
+    READ_ONLY: True,
+    "isolation_level": "REPEATABLE READ",  # one snapshot for all of a reader's statements
+    "postgresql_readonly": True,
+}
 APPLICATION_NAME = "position-sync"
 
 
@@ -178,9 +188,26 @@ def _configure_sqlite(engine: Engine, *, in_memory: bool) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: sqlalchemy.Connection) -> None:
+        if connection.get_execution_options().get(READ_ONLY):
+            # A reader's snapshot: DEFERRED takes no lock (in WAL mode readers never wait for a
+            # writer, and a writer never waits for them); query_only makes a write in it an
+            # error here instead of an attempt to take the write lock mid-read.
+            connection.exec_driver_sql("BEGIN DEFERRED")
+            connection.exec_driver_sql("PRAGMA query_only=ON")
+            return
         # IMMEDIATE takes the write lock up front, waiting up to the busy timeout, instead of
-        # failing when a read transaction later tries to write while another process writes.
+        # failing when a read-then-write later tries to write while another process writes.
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def end_sqlite_read(connection: sqlalchemy.Connection) -> None:
+    """Lift a finished read transaction's `query_only` (on the raw connection: a statement
+    through SQLAlchemy would begin another transaction). The next writer needs it off."""
+    if connection.dialect.name != "sqlite" or connection.invalidated:
+        return
+    dbapi = connection.connection.dbapi_connection
+    if dbapi is not None:
+        dbapi.execute("PRAGMA query_only=OFF")
 
 
 def set_sqlite_foreign_keys(connection: sqlalchemy.Connection, enabled: bool) -> None:
