@@ -4,7 +4,7 @@ Every function takes the Session that `Database.run` / `run_sync` opens inside o
 (so a plan, its events, its fills and its `sync_runs` row commit together — DESIGN rule 7).
 Rows are read with Core selects and turned into domain values here; ORM rows never leave.
 
-Split by concern, each module importing only `rows`:
+Split by concern; `queries`, `writes` and `round_trip` share only `rows`:
 - `rows`: row mapping, the only code that knows column order (columns ↔ domain values);
 - `queries`: reads — a sync's state and histories, and what every reader of the ledger asks;
 - `writes`: a sync plan, a re-fold, a Mark closed, fills and observations (the bulk paths);

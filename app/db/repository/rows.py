@@ -2,14 +2,18 @@
 
 Every column list a domain value is read from (`…_COLUMNS`, the `…_from(row)` conversions) or
 written to (`…_NAMES`, `…_values` / `…_rows`) lives here, beside its twin: a column added to
-a select and forgotten in its conversion is then one screen apart, not three modules. The
-queries and writes name columns only in WHERE / ORDER BY clauses and in key → value lookups
-(code → id, status → count) they unpack on the same line.
+a select and forgotten in its conversion is then one screen apart, not three modules.
+Elsewhere columns are named only where their order cannot matter: WHERE and ORDER BY clauses,
+one-column reads (an id, a status), rows read by column name (`sync_runs`), and two-column
+key → value lookups unpacked on the same line (code → id, status → count).
 
 Conversions are positional, with enums looked up in dicts: a sync converts 20,000 rows each
 way, and per-row attribute access or Enum calls would cost more than SQLite's own work. The
-batch helpers (`fill_rows`, `event_rows`, …) build a whole statement's rows in one
-comprehension, so moving them here added no call per row.
+write helpers (`fill_rows`, `event_rows`, …) build a whole statement's rows in one
+comprehension: no call per row on the write path.
+
+The table aliases (`P`, `A`, …) and `chunks` live here too: this is the one module the queries,
+the writes and the round trip share, and they import nothing from each other.
 """
 
 from __future__ import annotations
