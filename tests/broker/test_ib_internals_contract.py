@@ -10,11 +10,13 @@ loopback socket (a simulator, or a plain asyncio server). A failure names what t
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import importlib.metadata
 import inspect
 import logging
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -142,6 +144,7 @@ def test_read_only_ib_overrides_the_method_ib_connect_calls() -> None:
 # ---------------------------------------------------------------- 3. IB._onError
 def test_on_error_is_ib_insyncs_only_error_listener_and_still_resubscribes(ib: IB) -> None:
     why = RE_READ.format(n=3)
+    assert callable(getattr(IB, "_onError", None)), f"IB._onError is gone: {why}"
     assert params(IB._onError) == ["self", "reqId", "errorCode", "errorString", "contract"], why
     assert len(ib.errorEvent) == 1, f"IB() now listens to errorEvent otherwise: {why}"
     # What the drop is for: the unreferenced account-summary task on 1102.
@@ -302,3 +305,44 @@ def test_an_answer_to_a_cancelled_request_is_skipped(run: Callable[..., Any], ib
 
     run(scenario())
     assert 77 not in ib.wrapper._futures and 78 not in ib.wrapper._futures, why
+
+
+# ---------------------------------------------------------------- the fence holds
+INTERNAL_ATTRIBUTES = frozenset(
+    {
+        "conn",
+        "decoder",
+        "handlers",
+        "wrapper",
+        "_onError",
+        "sendMsg",
+        "connection_made",
+        "transport",
+        "clientId",
+        "_logger",
+        "_endReq",
+        "startReq",
+        "MinClientVersion",
+        "MaxClientVersion",
+    }
+)
+"""Attribute names of ib_insync's internals the fence uses (none of them app.broker's own)."""
+
+
+def test_no_other_broker_module_touches_ib_insyncs_internals() -> None:
+    """The checks above cover the fence only: the rest of app.broker must stay outside it
+    (no ib_insync submodule imports, none of the fence's internal attribute names)."""
+    package = Path(fence.__file__).parent
+    found: list[str] = []
+    for path in sorted(package.glob("*.py")):
+        if path.name == "ib_internals.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in INTERNAL_ATTRIBUTES:
+                found.append(f"{path.name}:{node.lineno} .{node.attr}")
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ib_insync."):
+                found.append(f"{path.name}:{node.lineno} from {node.module} import …")
+    assert not found, (
+        "ib_insync internals used outside app.broker.ib_internals (move them behind a named "
+        f"function there, listed in its docstring and checked here): {found}"
+    )
