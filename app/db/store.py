@@ -44,7 +44,8 @@ SUPERSEDED = "superseded: another sync committed a newer snapshot of these accou
 
 
 class LedgerStore:
-    """Implements app.sync.ports.LedgerPort over a Database."""
+    """A sync's transactions and Mark closed over a Database, behind app.db.writer.LedgerWriter
+    (both implement app.sync.ports.LedgerPort); keeps the OPEN lifecycles the readers share."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
