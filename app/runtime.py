@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Self
 
 from app.db.database import Database
 from app.db.migrate import open_database
+from app.db.reader import LedgerReader
 from app.db.store import LedgerStore
+from app.db.writer import LedgerWriter
 from app.domain.connection import ConnectionState, ConnectionStatus
 from app.domain.plan import ReconcileOptions
 from app.settings import Settings, user_data_dir
@@ -120,8 +122,10 @@ class Runtime:
     requested: Settings
     """The user's settings, as the settings dialog edits and saves them."""
     db: Database
-    ledger: LedgerStore
-    """The service's view of the ledger (the window reads positions through it too)."""
+    reader: LedgerReader
+    """Every read of the ledger (the window, the API, the notifier): snapshots, no lock."""
+    writer: LedgerWriter
+    """Every write of the ledger: the sync service's (its LedgerPort) and the window's."""
     gateway: SimulatorThread | None = None
     database_override: str | None = None
     """The ledger in force instead of the settings' `database_url` (the demo's own), if any."""
@@ -165,8 +169,11 @@ class Runtime:
             if gateway is not None and owned:
                 gateway.stop()
             raise
-        ledger = LedgerStore(db)
-        runtime = cls(settings, requested, db, ledger, gateway, database_url)
+        # One store behind both doors: the reader shares the OPEN lifecycles the writer's syncs
+        # keep (app.db.store.OpenPositions), the window's fast path after every sync.
+        store = LedgerStore(db)
+        reader, writer = LedgerReader(db, store.kept), LedgerWriter(store)
+        runtime = cls(settings, requested, db, reader, writer, gateway, database_url)
         runtime._gc.enter_context(heap_friendly_gc())
         if attach:
             runtime.attach_broker()
@@ -212,7 +219,7 @@ class Runtime:
             # with every periodic sync so its warning appears within the first minute.
             options = replace(options, refresh_every=DEMO_INTERVAL)
         self._broker = broker
-        self._service = PositionSyncService(broker, self.ledger, options)
+        self._service = PositionSyncService(broker, self.writer, options)
 
     @staticmethod
     def effective(

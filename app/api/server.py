@@ -21,7 +21,6 @@ from app.api.documents import sync_result_json
 from app.api.openapi import openapi_document
 from app.api.security import ApiSettingsError, bind_addresses, check_token, token_matches
 from app.db.errors import DatabaseError
-from app.db.revision import ledger_status_now
 from app.domain.documents import lifecycle_json, status_json
 from app.domain.values import SyncTrigger
 from app.runtime import Runtime
@@ -94,9 +93,8 @@ async def _sync_positions(request: web.Request) -> web.Response:
 
 async def _status(request: web.Request) -> web.Response:
     runtime = request.app[_RUNTIME]()
-    db = runtime.db
     # The setting in force at this request: the window applies a new one without a restart.
-    status = await db.run(ledger_status_now, db.location, runtime.settings.cost_basis)
+    status = await runtime.reader.status(runtime.settings.cost_basis)
     return web.json_response(status_json(status, datetime.now(UTC)))
 
 
@@ -104,7 +102,7 @@ async def _positions(request: web.Request) -> web.Response:
     flag = request.query.get("all", "false").strip().lower()
     if flag not in _TRUE | _FALSE:
         return _error(400, "all must be true or false")
-    rows = await request.app[_RUNTIME]().ledger.positions(include_closed=flag in _TRUE)
+    rows = await request.app[_RUNTIME]().reader.positions(include_closed=flag in _TRUE)
     return web.json_response([lifecycle_json(p) for p in rows])
 
 

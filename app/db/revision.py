@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy.orm import Session
 
 from app.db.repository import queries
@@ -12,6 +11,10 @@ from app.domain.values import CostBasis
 
 def stamped_revision(session: Session) -> str | None:
     """The Alembic revision stamped in the database (what `migrate.current` reads from outside)."""
+    # Imported here: the window imports the ledger reader before its first paint, and Alembic
+    # is not needed until a status is asked for (tests/ui/test_startup).
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(session.connection()).get_current_revision()
 
 

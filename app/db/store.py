@@ -45,7 +45,8 @@ SUPERSEDED = "superseded: another sync committed a newer snapshot of these accou
 
 
 class LedgerStore:
-    """Implements app.sync.ports.LedgerPort over a Database."""
+    """A sync's transactions and Mark closed over a Database, behind app.db.writer.LedgerWriter
+    (both implement app.sync.ports.LedgerPort); keeps the OPEN lifecycles the readers share."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -101,15 +102,21 @@ class LedgerStore:
         """Record a run that changed nothing."""
         return await self.db.run(writes.record_run, outcome)
 
-    async def positions(self, *, include_closed: bool = False) -> list[Lifecycle]:
-        """What `queries.positions` reads, with the OPEN lifecycles of the kept copy when it
-        provably still is the ledger. The window reloads after every sync: reading 20,000 rows
-        back cost the database thread ~200 ms of Python, and a second copy of every lifecycle
-        in memory (~50 MB); the copy's own objects are shared instead."""
-        return await self.db.run(_positions, self._open, include_closed)
+    @property
+    def kept(self) -> OpenPositions:
+        """The kept copy of the OPEN lifecycles, which readers share (app.db.reader)."""
+        return self._open
 
 
-def _positions(session: Session, cache: OpenPositions, include_closed: bool) -> list[Lifecycle]:
+def kept_positions(session: Session, cache: OpenPositions, include_closed: bool) -> list[Lifecycle]:
+    """What `queries.positions` reads, with the OPEN lifecycles of the kept copy when it
+    provably still is the ledger. The window reloads after every sync: reading 20,000 rows
+    back cost the database thread ~200 ms of Python, and a second copy of every lifecycle
+    in memory (~50 MB); the copy's own objects are shared instead.
+
+    Runs in a reader's snapshot (app.db.reader): `cache.current` reads `PRAGMA data_version`
+    first, which starts the snapshot, so the kept rows and the rest read below are one state.
+    """
     kept = cache.current(session)
     if kept is None:
         return queries.positions(session, include_closed=include_closed)

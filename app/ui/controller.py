@@ -1,8 +1,8 @@
 """WindowController: runs the sync stack on the qasync loop and keeps the window truthful.
 
 Everything here runs on the GUI thread (qasync drives asyncio from Qt's loop); database work goes
-to the database thread through `await db.run(...)`, broker work is asyncio I/O, and big model
-updates are sliced so the event loop never stalls for long.
+to the database thread through the runtime's ledger reader and writer, broker work is asyncio
+I/O, and big model updates are sliced so the event loop never stalls for long.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from PySide6.QtCore import QItemSelection, QTimer
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QStyle
 
-from app.db import repository
 from app.db.errors import DatabaseError
 from app.domain.connection import (
     BrokerEvent,
@@ -32,7 +31,6 @@ from app.domain.manual import (
     MarkClosedError,
     MarkClosedRequest,
 )
-from app.domain.records import StoredEvent
 from app.domain.series import RealizedAmount
 from app.domain.values import BrokerPosition, CostBasis, Lifecycle, PositionKey, SyncTrigger
 from app.runtime import Runtime, preload_broker_dependencies, sync_options
@@ -70,14 +68,6 @@ _MARKS = {
 }
 BROKER_VIEW_DELAY_MS = 250  # coalesce bursts of live pushes into one repaint
 EXPLAINED = 500  # lifecycles whose estimate events are read for their tooltips, per reload
-
-
-def _marked_events(session: Any, ids: list[int]) -> dict[int, list[StoredEvent]]:
-    """The estimated and unknown events of these lifecycles (on the database thread)."""
-    return {
-        pid: [e for e in repository.events(session, pid) if estimates.marked(e.pnl_basis)]
-        for pid in ids
-    }
 
 
 def _stale_keys(key_of: Callable[[Any], Any], held: list[Any], rows: list[Any]) -> list[Any]:
@@ -134,7 +124,7 @@ class WindowController:
         self.colours = colours_for(window.palette())
         self.summary = SummaryFeed(
             window.summary_strip,
-            lambda: self.runtime.db,
+            lambda: self.runtime.reader,
             self._summary_rows,
             lambda: self.colours,
             self.tasks,
@@ -165,7 +155,7 @@ class WindowController:
     async def start(self) -> None:
         """Paint the cache at once, then connect and sync in the background."""
         self._stopping = False
-        self.window.database_label.setText(self.runtime.db.location)
+        self.window.database_label.setText(self.runtime.reader.location)
         self.update_banner()
         await self.reload_everything()
         self.loaded.set()
@@ -375,11 +365,11 @@ class WindowController:
                 self.refresh_differences()  # big tables: deferred while the reload ran
 
     async def _reload_everything(self) -> None:
-        db = self.runtime.db
-        rows = await self.runtime.ledger.positions(include_closed=True)
-        runs = await db.run(repository.sync_runs, 200)
-        stats = await db.run(repository.sync_stats)
-        success = await db.run(repository.last_success)
+        reader = self.runtime.reader
+        rows = await reader.positions(include_closed=True)
+        runs = await reader.sync_runs(200)
+        stats = await reader.sync_stats()
+        success = await reader.last_success()
         if success is not None and success.finished_at is not None:
             self.last_synced = max(filter(None, (self.last_synced, success.finished_at)))
         open_rows = [p for p in rows if p.is_open]
@@ -412,7 +402,7 @@ class WindowController:
         """Reload only these keys' lifecycles (a selective sync changed just them)."""
         wanted = set(keys)
         if wanted:
-            rows = await self.runtime.db.run(repository.lifecycles_for, wanted)
+            rows = await self.runtime.reader.lifecycles_for(wanted)
             open_rows = [p for p in rows if p.is_open]
             still_open = {p.key for p in open_rows}
             self.window.cache_model.remove(k for k in wanted if k not in still_open)
@@ -423,7 +413,7 @@ class WindowController:
             self.summary.changed()
             self.charts.ledger_changed()
             await self.explain_estimates()
-        runs = await self.runtime.db.run(repository.sync_runs, 200)
+        runs = await self.runtime.reader.sync_runs(200)
         self.window.runs_model.reset(runs)
         self.refresh_differences()
         if self._selected is not None and self._selected.key in wanted:
@@ -647,7 +637,7 @@ class WindowController:
         amounts: list[RealizedAmount] = []
         if cost_basis is CostBasis.FIFO:
             # A lifecycle row stores no FIFO sum: its events' FIFO amounts are read each time.
-            amounts = await self.runtime.db.run(repository.realized_amounts, None, cost_basis)
+            amounts = await self.runtime.reader.realized_amounts(None, cost_basis)
         w = self.window
         # The models as they are now (a reload may have moved them during the read).
         w.closed_totals.setText(
@@ -677,7 +667,8 @@ class WindowController:
             p.id for p in marked[:EXPLAINED] if explained.get(p.id, ((),))[0] != figures[p.id]
         ]
         if wanted:
-            found = await self.runtime.db.run(_marked_events, wanted)
+            # The estimated and unknown events of these lifecycles.
+            found = await self.runtime.reader.events_with_basis(wanted, estimates.MARKED)
             for pid, events in found.items():
                 explained[pid] = (figures[pid], estimates.events_why(events))
         self._explained = {pid: explained[pid] for pid in figures if pid in explained}
@@ -701,11 +692,11 @@ class WindowController:
             w.lots_model.reset([])
             self.charts.show_position(None)
             return
-        db = self.runtime.db
-        events = await db.run(repository.events, position.id)
+        reader = self.runtime.reader
+        events = await reader.events(position.id)
         # IB stamps fills to the second: a fill in the very second the lifecycle opened belongs.
         since = position.opened_at.replace(microsecond=0)
-        fills = await db.run(repository.fills_for, position.key, since)
+        fills = await reader.fills_for(position.key, since)
         if position.closed_at is not None:
             fills = [f for f in fills if f.time <= position.closed_at]
         contract = position.contract
@@ -763,7 +754,7 @@ class WindowController:
         request = MarkClosedRequest(seen, price, dialog.closed_at(), dialog.note.text().strip())
         refused: str | None = None
         try:
-            await self.runtime.ledger.mark_closed(request)
+            await self.runtime.writer.mark_closed(request)
         except LifecycleChangedError as exc:
             refused = str(exc)
         except (MarkClosedError, ValueError, DatabaseError) as exc:
@@ -785,7 +776,7 @@ class WindowController:
         if shown is not None and shown[0] == position.id:
             return shown[1]
         assert position.id is not None
-        events = await self.runtime.db.run(repository.events, position.id)
+        events = await self.runtime.reader.events(position.id)
         return events[-1].id if events else None
 
     # ------------------------------------------------------------------ settings
@@ -841,7 +832,7 @@ class WindowController:
         self.status = ConnectionStatus(ConnectionState.CONNECTING, "Connecting to TWS…")
         self.last_result, self.last_synced, self.gaps = None, None, None
         self.window.broker_model.reset([])
-        self.window.database_label.setText(fresh.db.location)
+        self.window.database_label.setText(fresh.reader.location)
         await self.reload_everything()
         self._hook(fresh)
         await fresh.service.start()

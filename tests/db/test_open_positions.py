@@ -24,6 +24,7 @@ from app.db import repository
 from app.db import store as store_module
 from app.db.database import Database
 from app.db.migrate import open_database
+from app.db.reader import LedgerReader
 from app.db.repository import queries, writes
 from app.db.repository.rows import MARKET_NAMES, P
 from app.db.store import LedgerStore
@@ -328,13 +329,15 @@ def test_last_synced_moves_without_rebuilding_and_is_written_exactly(tmp_path: A
 def _store_positions(store: LedgerStore, include_closed: bool) -> list[Lifecycle]:
     loop = asyncio.new_event_loop()
     try:
-        return loop.run_until_complete(store.positions(include_closed=include_closed))
+        # The window's read: the ledger reader over the store's kept copy (as app.runtime wires).
+        reader = LedgerReader(store.db, store.kept)
+        return loop.run_until_complete(reader.positions(include_closed=include_closed))
     finally:
         loop.close()
 
 
 def _window_read_is_a_fresh_read(store: LedgerStore, db: Database) -> None:
-    """LedgerStore.positions gives exactly what repository.positions reads, in its order."""
+    """LedgerReader.positions gives exactly what repository.positions reads, in its order."""
     for include_closed in (False, True):
         shared = _store_positions(store, include_closed)
         read = db.run_sync(repository.positions, include_closed=include_closed)
