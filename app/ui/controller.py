@@ -213,9 +213,7 @@ class WindowController:
         runtime.broker.on_event(self._on_event)
         runtime.service.on_run_started(self._on_run_started)
         runtime.service.on_result(self._on_result)
-        runtime.ownership.on_ledger_changed(
-            lambda: self.tasks.spawn(self.reload_everything(), "reload")
-        )
+        runtime.ownership.on_ledger_changed(self._on_ledger_changed)
         runtime.ownership.on_took_over(lambda _previous: self.update_banner())
         self.notifier.attach(runtime)
 
@@ -368,6 +366,10 @@ class WindowController:
 
     def _on_event(self, event: BrokerEvent) -> None:
         self._schedule_broker_view(event.key)
+
+    def _on_ledger_changed(self) -> None:
+        # A viewer: the process that syncs this ledger committed.
+        self.tasks.spawn(self.reload_everything(), "reload")
 
     def _on_run_started(self, _trigger: SyncTrigger) -> None:
         self.running = True
