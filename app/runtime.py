@@ -21,6 +21,7 @@ from app.db.migrate import open_database
 from app.db.store import LedgerStore
 from app.domain.connection import ConnectionState, ConnectionStatus
 from app.domain.plan import ReconcileOptions
+from app.domain.values import SyncTrigger
 from app.ownership import DEFAULT_COMMAND, Ownership
 from app.settings import Settings, user_data_dir
 from app.sync.results import SyncResult
@@ -208,7 +209,9 @@ class Runtime:
 
         Raises app.sync.remote.SyncerUnreachableError when a viewer cannot reach the syncer.
         """
-        return await self.ownership.sync_now()
+        if self.viewer:
+            return await self.ownership.sync_now()
+        return await self.service.sync_positions(SyncTrigger.MANUAL)
 
     async def stop(self) -> None:
         """Stop syncing or watching (a run in progress is awaited, not torn mid-commit)."""
