@@ -169,10 +169,10 @@ def _counts(result) -> dict[str, int]:
 class Watch:
     """A `position-sync sync --watch` process; its output is read on threads."""
 
-    def __init__(self, db: Path, port: int, client_id: int) -> None:
+    def __init__(self, db: Path, port: int, client_id: int, interval: str = "0.25") -> None:
         env = {
             **os.environ,
-            "POSITION_SYNC_SYNC_INTERVAL": "0.25",
+            "POSITION_SYNC_SYNC_INTERVAL": interval,
             "POSITION_SYNC_DEBOUNCE_SECONDS": "0.05",
         }
         argv = ["sync", "--watch", "--db", str(db), "--port", str(port)]
@@ -191,6 +191,10 @@ class Watch:
 
     def count(self, prefix: str) -> int:
         return sum(line.startswith(prefix) for line in self.out)
+
+    def line(self, prefix: str) -> str | None:
+        """The first output line starting with `prefix`, if any yet."""
+        return next((line for line in list(self.out) if line.startswith(prefix)), None)
 
     def stop(self) -> int:
         self.proc.send_signal(signal.SIGTERM)
