@@ -68,7 +68,7 @@ def test_a_second_window_views_and_its_sync_now_asks_the_syncing_window(make_app
                 await eventually(lambda: len(runs(db)) > len(before), within=30)
                 assert runs(db)[len(before) :] == [("manual", "ok")]
                 assert not sim.received_ids(42), "the viewer window connected to TWS"
-                await eventually(lambda: app.window.sync_button.isEnabled())
+                await eventually(app.window.sync_button.isEnabled)
                 assert banner.state.text.startswith("Viewer — synced"), banner.state.text
 
             qloop.run_until_complete(asyncio_wait(scenario(), 60))
