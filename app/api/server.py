@@ -22,9 +22,11 @@ from app.api.openapi import openapi_document
 from app.api.security import ApiSettingsError, bind_addresses, check_token, token_matches
 from app.db.errors import DatabaseError
 from app.domain.documents import lifecycle_json, status_json
-from app.domain.values import SyncTrigger
+from app.domain.values import SyncStatus, SyncTrigger
 from app.runtime import Runtime
 from app.settings import Settings
+from app.sync.remote import SyncerUnreachableError
+from app.sync.results import SyncResult
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +89,14 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 async def _sync_positions(request: web.Request) -> web.Response:
     runtime = request.app[_RUNTIME]()
-    result = await runtime.service.sync_positions(SyncTrigger.MANUAL)
+    try:
+        # A viewer (another process syncs this SQLite ledger) asks that process (app.ownership).
+        result = await runtime.sync_now()
+    except SyncerUnreachableError as exc:
+        now = datetime.now(UTC)
+        who = runtime.ownership.syncing_process()
+        reason = f"{who} syncs this ledger and did not answer: {exc}"
+        result = SyncResult(SyncTrigger.MANUAL, SyncStatus.SKIPPED, now, now, error=reason)
     return web.json_response(sync_result_json(result))
 
 

@@ -32,9 +32,17 @@ from app.domain.manual import (
     MarkClosedRequest,
 )
 from app.domain.series import RealizedAmount
-from app.domain.values import BrokerPosition, CostBasis, Lifecycle, PositionKey, SyncTrigger
+from app.domain.values import (
+    BrokerPosition,
+    CostBasis,
+    Lifecycle,
+    PositionKey,
+    SyncStatus,
+    SyncTrigger,
+)
 from app.runtime import Runtime, preload_broker_dependencies, sync_options
 from app.settings import Settings, save_settings
+from app.sync.remote import SyncerUnreachableError
 from app.sync.results import SyncResult
 from app.sync.tasks import TaskGroup
 from app.ui import estimates
@@ -54,6 +62,7 @@ from app.ui.palette import colours_for
 from app.ui.resources import standard_icon
 from app.ui.statements import StatementImporter
 from app.ui.summary_strip import SummaryFeed
+from app.ui.viewer import syncer_text, write_refusal
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +176,7 @@ class WindowController:
             self.runtime.attach_broker()
         self.attached.set()
         self._hook(self.runtime)
-        await self.runtime.service.start()
+        await self.runtime.start()  # syncing, or viewing the process that syncs (app.ownership)
         self._ticker.start()
         self.heap.start()
         forget_module_sources()
@@ -184,8 +193,7 @@ class WindowController:
         self._broker_timer.stop()
         await self.notifier.detach()
         await self.tasks.cancel_all()
-        if self.runtime.broker_attached:
-            await self.runtime.service.stop()
+        await self.runtime.stop()
         # A run that finished while stopping may have queued a reload: cancel that one too.
         await self.tasks.cancel_all()
         self.runtime.close()
@@ -195,6 +203,8 @@ class WindowController:
         runtime.broker.on_event(self._on_event)
         runtime.service.on_run_started(self._on_run_started)
         runtime.service.on_result(self._on_result)
+        runtime.ownership.on_ledger_changed(self._on_ledger_changed)
+        runtime.ownership.on_took_over(lambda _previous: self.update_banner())
         self.notifier.attach(runtime)
 
     def _wire_window(self) -> None:
@@ -214,10 +224,27 @@ class WindowController:
         """Sync now (button and F5)."""
         if not self.runtime.broker_attached:
             return  # still starting: the first sync follows on its own
+        if self.runtime.viewer:
+            self.tasks.spawn(self.ask_syncer(), "ask-syncer")
+            return
         self.tasks.spawn(self.runtime.service.sync_positions(SyncTrigger.MANUAL), "sync-now")
+
+    async def ask_syncer(self) -> None:
+        """Sync now in a viewer: the process that syncs the ledger runs it (app.ownership)."""
+        self._on_run_started(SyncTrigger.MANUAL)
+        try:
+            result = await self.runtime.sync_now()
+        except SyncerUnreachableError as exc:
+            now = datetime.now(UTC)
+            result = SyncResult(SyncTrigger.MANUAL, SyncStatus.SKIPPED, now, now, error=str(exc))
+        self._on_result(result)
 
     def on_mark_closed_button_clicked(self) -> None:
         """Mark the selected cached position closed (asks first when the broker disagrees)."""
+        refused = write_refusal(self.runtime)
+        if refused is not None:
+            self.tasks.spawn(tell(self.window, "Not marked closed", refused), "viewer-refusal")
+            return
         if self._selected is not None and self._selected.is_open:
             # The copy the views hold now: a reload since the selection replaced the row.
             position = self._current_version(self._selected)
@@ -329,6 +356,10 @@ class WindowController:
 
     def _on_event(self, event: BrokerEvent) -> None:
         self._schedule_broker_view(event.key)
+
+    def _on_ledger_changed(self) -> None:
+        # A viewer: the process that syncs this ledger committed.
+        self.tasks.spawn(self.reload_everything(), "reload")
 
     def _on_run_started(self, _trigger: SyncTrigger) -> None:
         self.running = True
@@ -614,6 +645,7 @@ class WindowController:
             ledger_read=self.loaded.is_set(),
             demo=self.demo,
             gaps=self.gaps,
+            syncer=syncer_text(self.runtime),
         )
         self.window.banner.show_state(state)
 
@@ -821,12 +853,13 @@ class WindowController:
                 demo=self.demo,
                 gateway=self.runtime.gateway,
                 database_url=self.runtime.database_override,
+                command=self.runtime.ownership.command,
             )
         except DatabaseError as exc:
             await tell(self.window, "Settings not applied", str(exc))
             return
         await self.notifier.detach()
-        await self.runtime.service.stop()
+        await self.runtime.stop()
         self.runtime.close(keep_gateway=True)
         self.runtime = fresh
         self.status = ConnectionStatus(ConnectionState.CONNECTING, "Connecting to TWS…")
@@ -835,4 +868,4 @@ class WindowController:
         self.window.database_label.setText(fresh.reader.location)
         await self.reload_everything()
         self._hook(fresh)
-        await fresh.service.start()
+        await fresh.start()

@@ -29,6 +29,7 @@ from app.flex.service import FlexRequest, FlexServiceError, fetch_statement
 from app.runtime import Runtime
 from app.sync.tasks import TaskGroup
 from app.ui.dialogs.awaiting import result_of, tell
+from app.ui.viewer import write_refusal
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,11 @@ class StatementImporter:
         self, statement: Statement, progress: QProgressDialog
     ) -> ImportSummary | None:
         runtime = self._runtime_of()
+        refused = write_refusal(runtime)  # another process syncs (and writes) this ledger
+        if refused is not None:
+            self._close_progress()
+            await tell(self.window, "Statement not imported", f"{refused}\n\nNothing was changed.")
+            return None
         progress.setLabelText(f"Merging {statement.trades} trade(s) into the ledger…")
         options = ReconcileOptions(
             mark_missing_as_closed=runtime.settings.mark_missing_as_closed,
