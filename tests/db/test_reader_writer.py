@@ -17,13 +17,14 @@ from typing import Any
 
 import pytest
 
-from app.db import account_values, rates, repository
+from app.db import account_values, rates
 from app.db.database import Database
 from app.db.errors import DatabaseError, DatabaseLockedError
 from app.db.export import read_export
 from app.db.lots import open_lots
 from app.db.migrate import open_database
 from app.db.reader import RUNS, BlockingLedgerReader, LedgerReader
+from app.db.repository import queries, writes
 from app.db.revision import ledger_status_now
 from app.db.store import LedgerStore
 from app.db.writer import BlockingLedgerWriter, LedgerWriter
@@ -124,7 +125,7 @@ def _public_reads() -> set[str]:
 
 
 def _aapl(db: Database) -> Lifecycle:
-    (life,) = [p for p in db.run_sync(repository.lifecycles_for, [AAPL_KEY]) if p.is_open]
+    (life,) = [p for p in db.run_sync(queries.lifecycles_for, [AAPL_KEY]) if p.is_open]
     return life
 
 
@@ -141,24 +142,24 @@ def test_every_read_gives_what_the_repository_reads(any_db: Database, run: Any) 
     got = {name: run(call()) for name, call in calls.items()}
 
     expected = {
-        "positions": db.run_sync(repository.positions, include_closed=True),
-        "lifecycles_for": db.run_sync(repository.lifecycles_for, [AAPL_KEY]),
-        "lifecycle": db.run_sync(repository.position, pid),
-        "missing_at_broker": db.run_sync(repository.missing_at_broker),
-        "position_counts": db.run_sync(repository.position_counts),
-        "accounts": db.run_sync(repository.account_codes),
-        "events": db.run_sync(repository.events, pid),
+        "positions": db.run_sync(queries.positions, include_closed=True),
+        "lifecycles_for": db.run_sync(queries.lifecycles_for, [AAPL_KEY]),
+        "lifecycle": db.run_sync(queries.position, pid),
+        "missing_at_broker": db.run_sync(queries.missing_at_broker),
+        "position_counts": db.run_sync(queries.position_counts),
+        "accounts": db.run_sync(queries.account_codes),
+        "events": db.run_sync(queries.events, pid),
         "events_with_basis": {
-            pid: [e for e in db.run_sync(repository.events, pid) if e.pnl_basis is PnlBasis.EXACT]
+            pid: [e for e in db.run_sync(queries.events, pid) if e.pnl_basis is PnlBasis.EXACT]
         },
-        "fills_for": db.run_sync(repository.fills_for, AAPL_KEY, at(0)),
+        "fills_for": db.run_sync(queries.fills_for, AAPL_KEY, at(0)),
         "open_lots": db.run_sync(open_lots, "DU111"),
-        "sync_runs": db.run_sync(repository.sync_runs, RUNS),
-        "last_success": db.run_sync(repository.last_success),
-        "sync_stats": db.run_sync(repository.sync_stats),
-        "stale_prices": db.run_sync(repository.stale_prices),
-        "realized_amounts": db.run_sync(repository.realized_amounts, None, CostBasis.FIFO),
-        "realized_total": db.run_sync(repository.realized_total, CostBasis.AVERAGE),
+        "sync_runs": db.run_sync(queries.sync_runs, RUNS),
+        "last_success": db.run_sync(queries.last_success),
+        "sync_stats": db.run_sync(queries.sync_stats),
+        "stale_prices": db.run_sync(queries.stale_prices),
+        "realized_amounts": db.run_sync(queries.realized_amounts, None, CostBasis.FIFO),
+        "realized_total": db.run_sync(queries.realized_total, CostBasis.AVERAGE),
         "exchange_rates": db.run_sync(rates.latest_rates),
         "account_values": db.run_sync(account_values.latest_account_values),
         "base_currencies": db.run_sync(account_values.base_currencies),
@@ -166,11 +167,11 @@ def test_every_read_gives_what_the_repository_reads(any_db: Database, run: Any) 
         "status": db.run_sync(ledger_status_now, db.location, CostBasis.AVERAGE),
         # The two reads that also compute, from what the repository reads:
         "realized_by_day": daily_realized(
-            db.run_sync(repository.realized_amounts, None, CostBasis.AVERAGE)
+            db.run_sync(queries.realized_amounts, None, CostBasis.AVERAGE)
         ),
         "summary": summarize(
             [life],
-            db.run_sync(repository.realized_amounts, UTC_DAY, CostBasis.AVERAGE),
+            db.run_sync(queries.realized_amounts, UTC_DAY, CostBasis.AVERAGE),
             db.run_sync(rates.latest_rates),
             account_values=db.run_sync(account_values.latest_account_values),
             bases=db.run_sync(account_values.base_currencies),
@@ -193,7 +194,7 @@ def test_every_read_gives_what_the_repository_reads(any_db: Database, run: Any) 
     assert got["status"].open_positions == 3 and got["status"].revision
     assert got["realized_by_day"].currencies == ("USD",)
     assert got["summary"].account is None
-    assert len(got["export_rows"].rows) == len(db.run_sync(repository.all_events))
+    assert len(got["export_rows"].rows) == len(db.run_sync(queries.all_events))
     assert isinstance(got["lifecycle"], Lifecycle) and got["lifecycle"].id == pid
 
 
@@ -263,13 +264,13 @@ def test_reads_share_the_kept_copy_and_do_not_spoil_it(
     valid, so the next sync still does not read the ledger again. A statement imported through
     the writer makes the next sync read it."""
     loads: list[int] = []
-    original = repository.load_state
+    original = queries.load_state
 
     def counting(*args: Any) -> Any:
         loads.append(1)
         return original(*args)
 
-    monkeypatch.setattr(repository, "load_state", counting)
+    monkeypatch.setattr(queries, "load_state", counting)
     db = open_database(tmp_path / "ledger.sqlite")
     try:
         reader, writer_ = _doors(db)
@@ -360,7 +361,7 @@ def test_a_read_refuses_to_write(any_db: Database, run: Any) -> None:
     reader, _ = _doors(any_db)
 
     def sneaky(session: Any) -> None:
-        repository.account_ids(session, ["DU999"], create=True)
+        writes.account_ids(session, ["DU999"], create=True)
 
     with pytest.raises(DatabaseError):
         run(any_db.read(sneaky))
