@@ -22,9 +22,10 @@ from app.ui.window_state import WindowState
 
 D = Decimal
 ACCOUNT = "DU7000009"
+AAPL_SHARES = D(100)
 
 
-def book(*, aapl: Decimal = D(100), es: bool = True) -> SimState:
+def book(*, aapl: Decimal = AAPL_SHARES, es: bool = True) -> SimState:
     """Three holdings (AAPL, MSFT, a short ES future); fewer or other quantities on request."""
     state = SimState()
     state.add_account(ACCOUNT, "USD")
