@@ -16,11 +16,17 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Self
 
 from app.db.database import Database
+from app.db.errors import DatabaseError
 from app.db.migrate import open_database
+from app.db.reader import LedgerReader
 from app.db.store import LedgerStore
+from app.db.writer import LedgerWriter
 from app.domain.connection import ConnectionState, ConnectionStatus
 from app.domain.plan import ReconcileOptions
+from app.domain.values import SyncTrigger
+from app.ownership import DEFAULT_COMMAND, Ownership
 from app.settings import Settings, user_data_dir
+from app.sync.results import SyncResult
 from app.sync.service import PositionSyncService, SyncOptions
 
 if TYPE_CHECKING:
@@ -120,11 +126,15 @@ class Runtime:
     requested: Settings
     """The user's settings, as the settings dialog edits and saves them."""
     db: Database
-    ledger: LedgerStore
-    """The service's view of the ledger (the window reads positions through it too)."""
+    reader: LedgerReader
+    """Every read of the ledger (the window, the API, the notifier): snapshots, no lock."""
+    writer: LedgerWriter
+    """Every write of the ledger: the sync service's (its LedgerPort) and the window's."""
     gateway: SimulatorThread | None = None
     database_override: str | None = None
     """The ledger in force instead of the settings' `database_url` (the demo's own), if any."""
+    ownership: Ownership = field(default_factory=lambda: Ownership(None))
+    """Whether this process syncs the ledger or views it (one syncer per SQLite file)."""
     _broker: IbBroker | None = field(default=None, repr=False)
     _service: PositionSyncService | None = field(default=None, repr=False)
     _closed: bool = field(default=False, repr=False)
@@ -139,6 +149,7 @@ class Runtime:
         gateway: SimulatorThread | None = None,
         database_url: str | None = None,
         attach: bool = True,
+        command: str = DEFAULT_COMMAND,
     ) -> Self:
         """Open (create, back up, migrate) the ledger; with `demo`, start the demo gateway
         (or reuse `gateway`, one started earlier, when settings are applied again).
@@ -148,6 +159,10 @@ class Runtime:
 
         With `attach` false, the broker client and the sync service are not built yet (nor their
         modules imported): the window paints the ledger first, then calls attach_broker().
+
+        On a SQLite file, this process syncs only if it gets the file's sync lock; otherwise it
+        is a viewer (app.ownership). `command` names this process to the others
+        ("position-sync window", "position-sync sync --watch").
 
         Blocking (migrations): call it before the loop runs, or accept a short pause.
         Raises app.db.errors.DatabaseError.
@@ -165,12 +180,51 @@ class Runtime:
             if gateway is not None and owned:
                 gateway.stop()
             raise
-        ledger = LedgerStore(db)
-        runtime = cls(settings, requested, db, ledger, gateway, database_url)
+        try:
+            ownership = Ownership(db.path, command)
+        except OSError as exc:
+            db.close()
+            if gateway is not None and owned:
+                gateway.stop()
+            raise DatabaseError(
+                f"{db.location}: cannot open its sync lock file ({exc.strerror}); check the "
+                "folder's permissions",
+                location=db.path,
+            ) from exc
+        # One store behind both doors: the reader shares the OPEN lifecycles the writer's syncs
+        # keep (app.db.store.OpenPositions), the window's fast path after every sync.
+        store = LedgerStore(db)
+        reader, writer = LedgerReader(db, store.kept), LedgerWriter(store)
+        runtime = cls(settings, requested, db, reader, writer, gateway, database_url, ownership)
         runtime._gc.enter_context(heap_friendly_gc())
         if attach:
             runtime.attach_broker()
         return runtime
+
+    @property
+    def viewer(self) -> bool:
+        """Whether another process syncs this ledger (this one reads it and asks that one)."""
+        return self.ownership.viewer
+
+    async def start(self) -> None:
+        """Start syncing (the service, and the endpoint other processes ask for syncs), or, as a
+        viewer, watching the ledger and the syncer (taking over when it exits)."""
+        await self.ownership.start(self.service)
+
+    async def sync_now(self) -> SyncResult:
+        """A manual sync: here, or asked of the syncing process by a viewer.
+
+        Raises app.sync.remote.SyncerUnreachableError when a viewer cannot reach the syncer.
+        """
+        if self.viewer:
+            return await self.ownership.sync_now()
+        return await self.service.sync_positions(SyncTrigger.MANUAL)
+
+    async def stop(self) -> None:
+        """Stop syncing or watching (a run in progress is awaited, not torn mid-commit)."""
+        await self.ownership.stop()
+        if self._service is not None:
+            await self._service.stop()
 
     @property
     def broker_attached(self) -> bool:
@@ -212,7 +266,7 @@ class Runtime:
             # with every periodic sync so its warning appears within the first minute.
             options = replace(options, refresh_every=DEMO_INTERVAL)
         self._broker = broker
-        self._service = PositionSyncService(broker, self.ledger, options)
+        self._service = PositionSyncService(broker, self.writer, options)
 
     @staticmethod
     def effective(
@@ -260,6 +314,9 @@ class Runtime:
         try:
             self.db.close()
         finally:
+            # Only now: closing the database checkpoints its WAL, a write no other process may
+            # make at the same time.
+            self.ownership.release()
             self._gc.close()
             if self.gateway is not None and not keep_gateway:
                 self.gateway.stop()

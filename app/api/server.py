@@ -21,11 +21,12 @@ from app.api.documents import sync_result_json
 from app.api.openapi import openapi_document
 from app.api.security import ApiSettingsError, bind_addresses, check_token, token_matches
 from app.db.errors import DatabaseError
-from app.db.revision import ledger_status_now
 from app.domain.documents import lifecycle_json, status_json
-from app.domain.values import SyncTrigger
+from app.domain.values import SyncStatus, SyncTrigger
 from app.runtime import Runtime
 from app.settings import Settings
+from app.sync.remote import SyncerUnreachableError
+from app.sync.results import SyncResult
 
 log = logging.getLogger(__name__)
 
@@ -88,15 +89,21 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 async def _sync_positions(request: web.Request) -> web.Response:
     runtime = request.app[_RUNTIME]()
-    result = await runtime.service.sync_positions(SyncTrigger.MANUAL)
+    try:
+        # A viewer (another process syncs this SQLite ledger) asks that process (app.ownership).
+        result = await runtime.sync_now()
+    except SyncerUnreachableError as exc:
+        now = datetime.now(UTC)
+        who = runtime.ownership.syncing_process()
+        reason = f"{who} syncs this ledger and did not answer: {exc}"
+        result = SyncResult(SyncTrigger.MANUAL, SyncStatus.SKIPPED, now, now, error=reason)
     return web.json_response(sync_result_json(result))
 
 
 async def _status(request: web.Request) -> web.Response:
     runtime = request.app[_RUNTIME]()
-    db = runtime.db
     # The setting in force at this request: the window applies a new one without a restart.
-    status = await db.run(ledger_status_now, db.location, runtime.settings.cost_basis)
+    status = await runtime.reader.status(runtime.settings.cost_basis)
     return web.json_response(status_json(status, datetime.now(UTC)))
 
 
@@ -104,7 +111,7 @@ async def _positions(request: web.Request) -> web.Response:
     flag = request.query.get("all", "false").strip().lower()
     if flag not in _TRUE | _FALSE:
         return _error(400, "all must be true or false")
-    rows = await request.app[_RUNTIME]().ledger.positions(include_closed=flag in _TRUE)
+    rows = await request.app[_RUNTIME]().reader.positions(include_closed=flag in _TRUE)
     return web.json_response([lifecycle_json(p) for p in rows])
 
 

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any
 
-from ib_insync.wrapper import RequestError
+from ib_insync import RequestError
 
 ACCOUNT_REFUSED = 2101
 """reqAccountUpdates for an account other than the one another API client subscribed to:

@@ -2,15 +2,18 @@
 
 DESIGN rule 11. TWS's own "Read-Only API" setting is the user's choice and may be off, and
 ib_insync happily sends placeOrder from any IB object, so the adapter checks every outgoing
-message itself. It wraps both ib_insync layers that write bytes: `Client.sendMsg` (every framed
-request) and `Connection.sendMsg` (raw bytes, so a caller that bypasses the client is caught too).
+message itself, at both ib_insync layers that write bytes (app.broker.ib_internals.intercept_sends):
+every framed request, and the raw bytes (so a caller that bypasses the client is caught too).
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Mapping
-from typing import Any
+
+from ib_insync import Client
+
+from app.broker.ib_internals import intercept_sends
 
 # Client → server ids (tws-protocol.md §5 and ibapi's message ids) that trade, change or cancel
 # orders, or change account allocation. A read-only ledger has no reason to send any of them.
@@ -23,7 +26,7 @@ FORBIDDEN_REQUESTS: Mapping[int, str] = {
 }
 # reqAutoOpenOrders with autoBind=1 makes TWS hand manually entered orders to this client, after
 # which they count as API orders it may modify. Reading fills does not need that (see
-# session.ReadOnlyIB), so binding is refused like an order message; autoBind=0 is harmless.
+# ib_internals.ReadOnlyIB), so binding is refused like an order message; autoBind=0 is harmless.
 REQ_AUTO_OPEN_ORDERS = 15
 
 _LENGTH = struct.Struct(">I")
@@ -71,29 +74,16 @@ def check_frames(data: bytes) -> None:
         offset = start + size
 
 
-def install_guard(client: Any, observer: Observer | None = None) -> None:
+def install_guard(client: Client, observer: Observer | None = None) -> None:
     """Guard an ib_insync Client's outgoing messages; `observer` sees every allowed request.
 
     Must be installed before connecting. The observer gets the request's fields (message id
     first) before the bytes are queued, so it may note which requests are in flight.
     """
-    send_msg: Callable[[str | None], None] = client.sendMsg
-    conn = client.conn
-    conn_send: Callable[[bytes], None] = conn.sendMsg
 
-    def guarded_send_msg(msg: str | None) -> None:
-        # ib_insync calls sendMsg(None) from its throttle timer to flush its queue.
-        if msg:
-            fields = msg.split("\0")
-            check_fields(fields)
-            if observer is not None:
-                observer(fields)
-        send_msg(msg)
+    def check_message(fields: list[str]) -> None:
+        check_fields(fields)
+        if observer is not None:
+            observer(fields)
 
-    def guarded_conn_send(data: bytes) -> None:
-        check_frames(data)
-        conn_send(data)
-
-    # Instance attributes shadow the class's methods; ib_insync calls them through `self.`.
-    setattr(client, "sendMsg", guarded_send_msg)  # noqa: B010
-    setattr(conn, "sendMsg", guarded_conn_send)  # noqa: B010
+    intercept_sends(client, check_message, check_frames)

@@ -16,10 +16,11 @@ import logging
 import re
 from collections.abc import Iterable
 
+from app.broker.ib_internals import CONNECT_FAILURE_LOG_PREFIXES, IB_LOGGER_NAMES
+
 # IB account codes: one or two capital letters and at least five digits (DU1234567, U1234567,
 # F1234567, DF1234567). Known codes are masked too, whatever their shape.
 _ACCOUNT_LIKE = r"\b[A-Z]{1,2}\d{5,}\b"
-_IB_LOGGERS = ("ib_insync.wrapper", "ib_insync.client", "ib_insync.ib", "ib_insync.Decoder")
 
 
 def mask_account(account: str) -> str:
@@ -59,11 +60,7 @@ class AccountMaskFilter(logging.Filter):
 class OfflineNoiseFilter(logging.Filter):
     """Demotes ib_insync's per-attempt connection-refused (and self-cancelled) lines to DEBUG."""
 
-    _EXPECTED = (
-        "API connection failed: ConnectionRefusedError",
-        "API connection failed: CancelledError",
-        "Make sure API port on TWS/IBG is open",
-    )
+    _EXPECTED = CONNECT_FAILURE_LOG_PREFIXES
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno > logging.DEBUG and str(record.msg).startswith(self._EXPECTED):
@@ -79,7 +76,7 @@ _OFFLINE_NOISE = OfflineNoiseFilter()
 
 def tame_ib_insync_logs() -> AccountMaskFilter:
     """Attach the shared filters to ib_insync's loggers (idempotent); returns the mask."""
-    for name in _IB_LOGGERS:
+    for name in IB_LOGGER_NAMES:
         target = logging.getLogger(name)
         if IB_LOG_MASK not in target.filters:
             target.addFilter(IB_LOG_MASK)

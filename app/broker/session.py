@@ -1,5 +1,6 @@
 """One TWS connection: its ib_insync IB object, the hooks on its decoder, its LiveBook, and the
-snapshots taken over it.
+snapshots taken over it. The hooks and every other use of ib_insync's internals go through
+app.broker.ib_internals; this module uses ib_insync's documented API only.
 
 A new session (and a new IB object) is made for every connection attempt, so nothing ib_insync
 or we remember from before a drop survives into the next connection (DESIGN rule 1: the socket
@@ -17,10 +18,8 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from ib_insync import IB
-from ib_insync.wrapper import RequestError
+from ib_insync import RequestError
 
-from app.broker.connect import connect_api
 from app.broker.contract_details import PriceUnits
 from app.broker.convert import (
     PORTFOLIO_FIELDS,
@@ -49,6 +48,17 @@ from app.broker.gaps import (
     use_positions_multi,
 )
 from app.broker.guard import install_guard
+from app.broker.ib_internals import (
+    Forward,
+    Hook,
+    ReadOnlyIB,
+    connect_api,
+    drop_account_summary_resubscribe,
+    hook_decoder,
+    on_socket_closed,
+    read_in_small_chunks,
+    socket_open,
+)
 from app.broker.live import LiveBook
 from app.broker.logs import IB_LOG_MASK, mask_account
 from app.domain.connection import (
@@ -65,7 +75,6 @@ logger = logging.getLogger(__name__)
 
 StatusSink = Callable[[ConnectionStatus], None]
 EventSink = Callable[[BrokerEvent], None]
-Forward = Callable[[list[str]], None]
 
 IB_LOST = 1100
 IB_RESTORED_DATA_LOST = 1101
@@ -80,29 +89,9 @@ IB_LOST_MESSAGE = (
 EXECUTIONS_GRACE = 0.5
 """Seconds a snapshot waits for execDetailsEnd once this connection saw one never come."""
 
-READ_CHUNK = 32 * 1024
-"""Bytes read from the socket per callback (asyncio's default: 256 KiB).
-
-ib_insync decodes a whole chunk in one callback and slices its buffer once per message, which is
-quadratic in the chunk: one 256 KiB chunk of a 20,000-position answer held the event loop (the
-window's) for 25-60 ms. 32 KiB chunks take a few milliseconds each, and less CPU in total."""
-
 
 class ClientIdInUseError(ConnectionError):
     """TWS refused the API connection: another client already uses this client id (326)."""
-
-
-class ReadOnlyIB(IB):
-    """ib_insync's IB that never binds TWS's manual orders to itself.
-
-    ib_insync sends reqAutoOpenOrders(autoBind=True) when the client id is 0; that hands
-    orders entered in TWS to this API client so it may modify them. Fills do not need it
-    (executions of client id 0 include manual ones anyway), so it is never sent; the guard
-    would refuse it as an order-changing message.
-    """
-
-    def reqAutoOpenOrders(self, autoBind: bool = True) -> None:
-        logger.debug("reqAutoOpenOrders(%s) not sent: the adapter is read-only", autoBind)
 
 
 class _Watch:
@@ -211,16 +200,14 @@ class IbSession:
         ib.TimezoneTWS = tws_timezone
         # An error answering one of our requests must fail it, not end it with a partial list.
         ib.RaiseRequestErrors = True
-        # ib_insync answers 1102 with an unreferenced reqAccountSummary task (never awaited,
-        # no timeout); we need no account summary, and no stray task may outlive stop().
-        ib.errorEvent -= ib._onError
+        # No stray reqAccountSummary task after 1102 (ib_internals, internal 3).
+        drop_account_summary_resubscribe(ib)
         ib.errorEvent += self._on_error
         ib.disconnectedEvent += self._on_disconnected
-        ib.client.conn.disconnected += self._on_transport_closed
-        ib.client.conn.connection_made = _smaller_reads  # type: ignore[method-assign]
+        on_socket_closed(ib, self._on_transport_closed)
+        read_in_small_chunks(ib)
         install_guard(ib.client, self._on_request)
-        handlers: dict[int, Callable[[list[str]], None]] = ib.client.decoder.handlers
-        hooks: dict[int, Callable[[list[str], Forward], None]] = {
+        hooks: dict[int, Hook] = {
             15: self._on_managed_accounts,
             61: self._on_position,
             62: self._on_position_end,
@@ -233,8 +220,7 @@ class IbSession:
             71: self._on_position_multi,
             72: self._on_position_multi_end,
         }
-        for msg_id, hook in hooks.items():
-            handlers[msg_id] = _hooked(hook, handlers[msg_id])
+        hook_decoder(ib, hooks)
         self.ib = ib
 
     # ------------------------------------------------------------------ connect / close
@@ -258,7 +244,7 @@ class IbSession:
         connecting = asyncio.ensure_future(self._connect_and_subscribe())
         try:
             # ib_insync bounds each stage (socket, handshake) by `timeout`; this is only a
-            # backstop for both together. Nothing else is awaited here (app.broker.connect).
+            # backstop for both together. Nothing else is awaited here (ib_internals.connect_api).
             await asyncio.wait(
                 (connecting, failure),
                 timeout=self.timeout * 4 + 1,
@@ -295,7 +281,8 @@ class IbSession:
     async def _connect_and_subscribe(self) -> None:
         """The API handshake, then the subscriptions ib_insync's connect would make (positions;
         account updates of a single or the configured account), each bounded and best-effort:
-        the snapshots ask again for whatever did not end. No executions (app.broker.connect)."""
+        the snapshots ask again for whatever did not end. No executions (see
+        ib_internals.connect_api)."""
         await connect_api(self.ib, self.host, self.port, self.client_id, self.timeout)
         accounts = self.ib.client.getAccounts()
         account = self.account or (accounts[0] if len(accounts) == 1 else "")
@@ -332,7 +319,7 @@ class IbSession:
 
     async def aclose(self, reason: str, wait: float = 2.0) -> None:
         """close(), then wait (bounded) until the socket is really closed."""
-        opened = self.ib.client.conn.transport is not None
+        opened = socket_open(self.ib)
         self.close(reason)
         if opened and not self._transport_closed.done():
             await asyncio.wait((self._transport_closed,), timeout=wait)
@@ -643,7 +630,7 @@ class IbSession:
                     if reason is not None:
                         stale[account] = reason
             # Executions too: without their end the positions still sync, their changes as
-            # estimates (app.broker.connect names the TWS regression that withholds the end).
+            # estimates (ib_internals.connect_api names the TWS regression that withholds the end).
             # What did arrive is used: the rows of the unended answer and the executions pushed
             # live since the connect ("Executions that occur from trades filling after the
             # client has connected are collected and available": ib_async#54), each a fact.
@@ -845,24 +832,3 @@ class DecodedRows:
         decoded = portfolio_fields(fields)
         self._portfolio[slot] = (text, decoded)
         return decoded
-
-
-def _smaller_reads(transport: asyncio.BaseTransport) -> None:
-    """The connection's socket reads READ_CHUNK bytes at a time (selector transports)."""
-    if hasattr(transport, "max_size"):
-        transport.max_size = READ_CHUNK
-
-
-def _hooked(
-    hook: Callable[[list[str], Forward], None], original: Forward
-) -> Callable[[list[str]], None]:
-    """A decoder handler that runs `hook(fields, original)`; the hook decides on forwarding."""
-
-    def handler(fields: list[str]) -> None:
-        try:
-            hook(fields, original)
-        except Exception:
-            # ib_insync's decoder would log the raw fields (account numbers and all).
-            logger.exception("error handling message %s", fields[0] if fields else "?")
-
-    return handler

@@ -37,7 +37,7 @@ from typing import Any, cast
 from sqlalchemy import Table, func, select, text, update
 from sqlalchemy.orm import Session
 
-from app.db import repository
+from app.db.repository import writes
 from app.db.tables import AccountRow, PositionRow
 from app.domain.values import BrokerPosition, BrokerSnapshot
 
@@ -171,7 +171,7 @@ def _targets(session: Session, snapshot: BrokerSnapshot, rows: list[_SeedRow]) -
 
 def _adopt(session: Session, row: _SeedRow, account: str, position: BrokerPosition) -> bool:
     """Fill in the row's contract (and real account); False when the key is already tracked."""
-    account_id = repository.account_ids(session, [account], create=True)[account]
+    account_id = writes.account_ids(session, [account], create=True)[account]
     c = position.contract
     held = session.execute(
         select(P.c.id).where(P.c.account_id == account_id, P.c.con_id == c.con_id).limit(1)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from app.db import repository
 from app.db.lots import open_lots
+from app.db.repository import queries
 from app.domain.export import ExportKind, ExportTable, export_table
 
 
@@ -37,9 +37,9 @@ def read_export(
         when = as_of or datetime.now(UTC)
         return export_table(kind, lots=open_lots(session, account), account=account, as_of=when)
     if kind is ExportKind.FILLS:
-        return export_table(kind, fills=repository.all_fills(session), account=account)
-    lifecycles = repository.positions(session, include_closed=kind is not ExportKind.POSITIONS)
-    events = repository.all_events(session) if kind is ExportKind.EVENTS else ()
+        return export_table(kind, fills=queries.all_fills(session), account=account)
+    lifecycles = queries.positions(session, include_closed=kind is not ExportKind.POSITIONS)
+    events = queries.all_events(session) if kind is ExportKind.EVENTS else ()
     return export_table(kind, lifecycles=lifecycles, events=events, account=account)
 
 

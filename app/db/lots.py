@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app.db import repository
+from app.db.repository import queries
 from app.domain.lots import OpenLot, open_lots_of
 
 
 def open_lots(session: Session, account: str | None = None) -> list[OpenLot]:
     """Every open lot of the OPEN lifecycles (one IB account's only, with `account`), in the
     order `positions` lists the lifecycles and each lifecycle's lots oldest first."""
-    lives = [p for p in repository.positions(session) if account is None or p.account == account]
-    histories = repository.load_histories(session, sorted({p.key for p in lives}))
+    lives = [p for p in queries.positions(session) if account is None or p.account == account]
+    histories = queries.load_histories(session, sorted({p.key for p in lives}))
     out: list[OpenLot] = []
     for life in lives:
         history = histories.get(life.key)

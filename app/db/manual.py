@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app.db import concurrency, repository
+from app.db import concurrency
+from app.db.repository import queries, writes
 from app.domain.history import Observation, ObservationKind
 from app.domain.manual import MarkClosedRequest, decide_mark_closed
 from app.domain.reconcile import refold
@@ -29,13 +30,13 @@ def mark_closed(session: Session, request: MarkClosedRequest) -> Lifecycle:
     seen = request.seen
     # Before any read the decision depends on: a sync of this account waits until we commit.
     concurrency.lock_accounts(session, [seen.account])
-    current = repository.position(session, seen.position_id)
-    events = repository.events(session, seen.position_id) if current is not None else []
+    current = queries.position(session, seen.position_id)
+    events = queries.events(session, seen.position_id) if current is not None else []
     # Validates the close and refuses a changed lifecycle; the change it plans is what the fold
     # below derives from the recorded close.
     decide_mark_closed(request, current, events[-1] if events else None)
     assert current is not None
-    repository.record_observation(
+    writes.record_observation(
         session,
         Observation(
             current.account,
@@ -47,10 +48,10 @@ def mark_closed(session: Session, request: MarkClosedRequest) -> Lifecycle:
         ),
     )
     changes, deleted = refold(
-        repository.load_histories(session, [current.key]),
-        load_history=lambda keys: repository.load_histories(session, keys),
+        queries.load_histories(session, [current.key]),
+        load_history=lambda keys: queries.load_histories(session, keys),
     )
-    repository.apply_refold(session, changes, deleted)
-    closed = repository.position(session, seen.position_id)
+    writes.apply_refold(session, changes, deleted)
+    closed = queries.position(session, seen.position_id)
     assert closed is not None
     return closed

@@ -21,7 +21,8 @@ from typing import cast
 from sqlalchemy import Table, delete, update
 from sqlalchemy.orm import Session
 
-from app.db import concurrency, rates, repository
+from app.db import concurrency, rates
+from app.db.repository import queries, writes
 from app.db.tables import AccountRow, ExecutionRow
 from app.domain.history import Observation, StoredHistory
 from app.domain.money import totals_from_lifecycles
@@ -51,20 +52,20 @@ def import_statement(
     # A conversion's account is locked, never created: one the ledger does not know derived
     # no conversion to confirm.
     concurrency.lock_accounts(session, codes | {c.account for c in statement.conversions})
-    before_accounts = set(repository.account_ids(session, codes, create=False))
-    ids = repository.account_ids(session, codes, create=True)
+    before_accounts = set(writes.account_ids(session, codes, create=False))
+    ids = writes.account_ids(session, codes, create=True)
     added = tuple(sorted(set(ids) - before_accounts))
     _set_base_currencies(session, statement, ids)
 
     # The ledger's latest version of each execution the statement names (by base execId).
     probe = BrokerSnapshot(datetime.now(UTC), frozenset(), fills=statement.fills)
-    stored = repository.known_fills(session, probe)
+    stored = queries.known_fills(session, probe)
     merged = sort_statement_fills(statement.fills, stored)
     confirming = Confirmations()
     if statement.conversions:
         pairs = {(c.account, con_id) for c in statement.conversions for con_id in c.con_ids}
         confirming = confirmations(
-            statement.conversions, repository.load_histories(session, sorted(pairs))
+            statement.conversions, queries.load_histories(session, sorted(pairs))
         )
     summary = ImportSummary(
         sources=statement.sources,
@@ -89,13 +90,13 @@ def import_statement(
     )
     # Read before writing: the statement's own fills (tens of thousands) are then added in
     # memory, not read back.
-    stored_histories = repository.load_histories(session, keys)
+    stored_histories = queries.load_histories(session, keys)
     for stored_fill, _ in merged.completed:
         session.execute(delete(X).where(X.c.exec_id == stored_fill.exec_id))
     written = [*merged.new, *(fill for _, fill in merged.completed)]
-    repository.insert_fills(session, written, ids)
+    writes.insert_fills(session, written, ids)
     for observation in confirming.observations:
-        repository.record_observation(session, observation)
+        writes.record_observation(session, observation)
 
     before = totals_from_lifecycles(
         life for h in stored_histories.values() for life in h.lifecycles
@@ -103,10 +104,10 @@ def import_statement(
     histories = _with_statement(stored_histories, merged.new, merged.completed, statement)
     histories = _with_confirmations(histories, confirming.observations)
     changes, deleted = refold(
-        histories, options, lambda more: repository.load_histories(session, more)
+        histories, options, lambda more: queries.load_histories(session, more)
     )
-    repository.apply_refold(session, changes, deleted)
-    after = totals_from_lifecycles(repository.lifecycles_for(session, keys))
+    writes.apply_refold(session, changes, deleted)
+    after = totals_from_lifecycles(queries.lifecycles_for(session, keys))
     return replace(
         summary,
         keys=tuple(keys),

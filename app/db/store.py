@@ -18,10 +18,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.db import account_values, concurrency, manual, rates, repository
+from app.db import account_values, concurrency, manual, rates
 from app.db.adopt import adopt_seed_rows
 from app.db.database import Database
 from app.db.errors import DatabaseConflictError, DatabaseIntegrityError
+from app.db.repository import queries, round_trip, writes
 from app.domain.manual import MarkClosedRequest
 from app.domain.plan import ReconcileOptions, SyncPlan
 from app.domain.reconcile import reconcile
@@ -44,7 +45,8 @@ SUPERSEDED = "superseded: another sync committed a newer snapshot of these accou
 
 
 class LedgerStore:
-    """Implements app.sync.ports.LedgerPort over a Database."""
+    """A sync's transactions and Mark closed over a Database, behind app.db.writer.LedgerWriter
+    (both implement app.sync.ports.LedgerPort); keeps the OPEN lifecycles the readers share."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -98,26 +100,32 @@ class LedgerStore:
 
     async def record_run(self, outcome: RunOutcome) -> int:
         """Record a run that changed nothing."""
-        return await self.db.run(repository.record_run, outcome)
+        return await self.db.run(writes.record_run, outcome)
 
-    async def positions(self, *, include_closed: bool = False) -> list[Lifecycle]:
-        """What `repository.positions` reads, with the OPEN lifecycles of the kept copy when it
-        provably still is the ledger. The window reloads after every sync: reading 20,000 rows
-        back cost the database thread ~200 ms of Python, and a second copy of every lifecycle
-        in memory (~50 MB); the copy's own objects are shared instead."""
-        return await self.db.run(_positions, self._open, include_closed)
+    @property
+    def kept(self) -> OpenPositions:
+        """The kept copy of the OPEN lifecycles, which readers share (app.db.reader)."""
+        return self._open
 
 
-def _positions(session: Session, cache: OpenPositions, include_closed: bool) -> list[Lifecycle]:
+def kept_positions(session: Session, cache: OpenPositions, include_closed: bool) -> list[Lifecycle]:
+    """What `queries.positions` reads, with the OPEN lifecycles of the kept copy when it
+    provably still is the ledger. The window reloads after every sync: reading 20,000 rows
+    back cost the database thread ~200 ms of Python, and a second copy of every lifecycle
+    in memory (~50 MB); the copy's own objects are shared instead.
+
+    Runs in a reader's snapshot (app.db.reader): `cache.current` reads `PRAGMA data_version`
+    first, which starts the snapshot, so the kept rows and the rest read below are one state.
+    """
     kept = cache.current(session)
     if kept is None:
-        return repository.positions(session, include_closed=include_closed)
+        return queries.positions(session, include_closed=include_closed)
     if kept.synced:  # made exact once, and kept so (the window then shares these objects)
         kept = _Kept(kept.token, kept.accounts, kept.exact())
         cache.keep(kept)
-    others = repository.positions_besides(session, kept.accounts, include_closed=include_closed)
+    others = queries.positions_besides(session, kept.accounts, include_closed=include_closed)
     rows = [*kept.positions.values(), *others]
-    rows.sort(key=repository.position_order)
+    rows.sort(key=queries.position_order)
     return rows
 
 
@@ -161,9 +169,9 @@ def _commit(
         state = cache.state(session, snapshot) if cache is not None else None
         loaded = state is None
         if state is None:
-            state = repository.load_state(session, snapshot)
+            state = queries.load_state(session, snapshot)
         plan = reconcile(
-            state, snapshot, options, lambda keys: repository.load_histories(session, keys)
+            state, snapshot, options, lambda keys: queries.load_histories(session, keys)
         )
         if not loaded and cache is not None:
             plan = cache.exact_plan(session, plan)
@@ -179,7 +187,7 @@ def _commit(
         fills_unavailable=snapshot.fills_unavailable if status is SyncStatus.OK else None,
     )
     opened: list[int] = []
-    run_id = repository.apply_plan(session, plan, outcome, opened)
+    run_id = writes.apply_plan(session, plan, outcome, opened)
     if status is SyncStatus.OK:
         concurrency.stamp_snapshot(session, codes, snapshot.taken_at)
         rates.store_rates(session, snapshot.exchange_rates)  # best-effort facts of an OK run
@@ -242,7 +250,7 @@ class _Kept:
         return {
             key: life
             if life.id not in synced
-            else repository.with_last_synced(life, synced[life.id])
+            else round_trip.with_last_synced(life, synced[life.id])
             for key, life in self.positions.items()
         }
 
@@ -256,7 +264,7 @@ class OpenPositions:
     this one since (`total_changes`: a Mark closed, a failed run's row, a rolled-back write).
     Anything else — including any doubt — reads the ledger again. A copy is kept only after its
     transaction committed, and holds the rows exactly as reading them would give them
-    (repository.as_stored). PostgreSQL (shared by several writers) always reads.
+    (round_trip.as_stored). PostgreSQL (shared by several writers) always reads.
     """
 
     def __init__(self) -> None:
@@ -296,7 +304,7 @@ class OpenPositions:
             positions = {k: v for k, v in kept.positions.items() if k[0] in snapshot.accounts}
         else:
             return None
-        return LedgerState(positions, repository.known_fills(session, snapshot))
+        return LedgerState(positions, queries.known_fills(session, snapshot))
 
     def after(
         self,
@@ -331,7 +339,7 @@ class OpenPositions:
         stale.update(dict.fromkeys(plan.seen_position_ids, synced))
         for update in plan.market_updates:
             life = by_id[update.position_id]
-            positions[life.key] = repository.with_market(
+            positions[life.key] = round_trip.with_market(
                 life,
                 update.average_price,
                 update.average_cost,
@@ -352,7 +360,7 @@ class OpenPositions:
             row_id = change.before.id if change.before is not None else next(new_ids)
             life = change.after
             if life.is_open and life.account in accounts and row_id is not None:
-                positions[life.key] = repository.as_stored(life, row_id)
+                positions[life.key] = round_trip.as_stored(life, row_id)
         return _Kept(token, accounts, positions, stale)
 
     def exact_plan(self, session: Session, plan: SyncPlan) -> SyncPlan:

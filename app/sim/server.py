@@ -24,6 +24,7 @@ from app.sim import messages as msg
 from app.sim.faults import Faults
 from app.sim.fields import mask_account
 from app.sim.framing import DEFAULT_MAX_FRAME, encode_frame
+from app.sim.host import Peer
 from app.sim.model import Contract, Execution, Holding, Price
 from app.sim.session import ClientSession
 from app.sim.state import ZERO, SimState
@@ -215,20 +216,25 @@ class GatewaySimulator:
             if task is not None:
                 self._connection_tasks.discard(task)
 
-    def _forget(self, session: ClientSession) -> None:
-        if session in self._sessions:
-            self._sessions.remove(session)
+    # ------------------------------------------------------------------ the sessions' side
+    # app.sim.host.SessionHost: called by ClientSession on the loop thread only (not threadsafe).
+    def forget(self, session: Peer) -> None:
+        """The session closed: no more pushes to it."""
+        self._sessions = [s for s in self._sessions if s is not session]
 
-    def _record(self, session: ClientSession, msg_id: int) -> None:
+    def record(self, session: Peer, msg_id: int) -> None:
+        """Note a message the session received (inbound_records)."""
         self.inbound.append(InboundRecord(session.conn_id, session.client_id, msg_id))
 
-    def _client_id_in_use(self, client_id: int, asking: ClientSession) -> bool:
+    def client_id_in_use(self, client_id: int, asking: Peer) -> bool:
+        """Another open, ready session already uses `client_id`."""
         return any(
             s is not asking and s.ready and not s.closed and s.client_id == client_id
             for s in self._sessions
         )
 
-    def _ready(self, client_id: int | None = None) -> list[ClientSession]:
+    def ready_sessions(self, client_id: int | None = None) -> list[ClientSession]:
+        """Sessions that completed startApi and are still open (of one client id, if given)."""
         return [
             s for s in self._sessions if s.ready and (client_id is None or s.client_id == client_id)
         ]
@@ -246,7 +252,7 @@ class GatewaySimulator:
     @threadsafe
     def connected_client_ids(self) -> list[int]:
         """Client ids of the sessions that completed startApi and are still open."""
-        return [s.client_id for s in self._ready() if s.client_id is not None]
+        return [s.client_id for s in self.ready_sessions() if s.client_id is not None]
 
     @threadsafe
     def is_listening(self) -> bool:
@@ -317,7 +323,7 @@ class GatewaySimulator:
         return client_id in (execution.client_id, 0, self.master_client_id)
 
     def _watchers(self, execution: Execution) -> list[ClientSession]:
-        return [s for s in self._ready() if self.sees(s.client_id, execution)]
+        return [s for s in self.ready_sessions() if self.sees(s.client_id, execution)]
 
     def _lag_before(self, account: str, con_id: int) -> tuple[Decimal, Decimal] | None:
         holding = self.state.holdings.get((account, con_id))
@@ -588,7 +594,7 @@ class GatewaySimulator:
     ) -> None:
         """An error/notice (1100, 1101, 1102, 2104, 326, …) to every ready client, or one."""
         message = msg.error(req_id, code, text or ERROR_TEXTS.get(code, f"Simulated error {code}"))
-        for session in self._ready(client_id):
+        for session in self.ready_sessions(client_id):
             session.send(message)
 
     @threadsafe
@@ -600,14 +606,14 @@ class GatewaySimulator:
         (IB's TWS API message-codes page, as carried e.g. in client libraries' TWSMessageCode
         tables). Nothing else changes: answers go on from what TWS holds, which may be stale.
         """
-        for session in self._ready():
+        for session in self.ready_sessions():
             session.send(msg.error(-1, 2110, ERROR_TEXTS[2110]))
 
     @threadsafe
     def restore_server_link(self) -> None:
         """The link is back: the data farms report OK (2104, 2106, 2158), as at a connect. IB
         documents no dedicated "restored" code for 2110; farm notices are what clients see."""
-        for session in self._ready():
+        for session in self.ready_sessions():
             session.send(*(msg.error(-1, code, ERROR_TEXTS[code]) for code in (2104, 2106, 2158)))
 
     @threadsafe
@@ -621,7 +627,7 @@ class GatewaySimulator:
             data = len(b"\xff\xfe\x00\x01junk\x00").to_bytes(4, "big") + b"\xff\xfe\x00\x01junk\x00"
         else:
             raise ValueError(f"unknown garbage kind {kind!r}")
-        for session in self._ready(client_id):
+        for session in self.ready_sessions(client_id):
             session.send_raw(data)
 
     @threadsafe
@@ -653,9 +659,9 @@ class GatewaySimulator:
 
     # ------------------------------------------------------------------ push helpers
     def _push_holding(self, holding: Holding, *, quantity_changed: bool = True) -> None:
-        for session in self._ready():
+        for session in self.ready_sessions():
             session.push_holding(holding, quantity_changed=quantity_changed)
 
     def _push_account(self, account: str) -> None:
-        for session in self._ready():
+        for session in self.ready_sessions():
             session.push_account(account)

@@ -7,7 +7,6 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from app.sim import messages as msg
@@ -28,11 +27,9 @@ from app.sim.framing import (
     parse_version_range,
     read_frame,
 )
+from app.sim.host import SessionHost
 from app.sim.model import Execution, Holding
 from app.sim.requests import ORDER_MESSAGES, In, request_name
-
-if TYPE_CHECKING:
-    from app.sim.server import GatewaySimulator
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +57,7 @@ class ClientSession:
 
     def __init__(
         self,
-        server: GatewaySimulator,
+        server: SessionHost,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         conn_id: int,
@@ -151,7 +148,7 @@ class ClientSession:
             task.cancel()
         with contextlib.suppress(RuntimeError):  # the loop is already shutting down
             self.writer.close()
-        self.server._forget(self)
+        self.server.forget(self)
 
     def abort(self) -> None:
         """Drop the connection at once, discarding anything unsent."""
@@ -182,7 +179,7 @@ class ClientSession:
             except (IndexError, ValueError):
                 raise ProtocolError("malformed startApi") from None
         self.received.append(msg_id)
-        self.server._record(self, msg_id)
+        self.server.record(self, msg_id)
         if msg_id == In.START_API:
             self._start_api()
             return
@@ -249,7 +246,7 @@ class ClientSession:
     # ------------------------------------------------------------------ connect
     def _start_api(self) -> None:
         client_id = self.client_id
-        if client_id is None or self.server._client_id_in_use(client_id, self):
+        if client_id is None or self.server.client_id_in_use(client_id, self):
             logger.warning("client id %s already in use; refusing %r", client_id, self)
             self.send(
                 msg.error(
@@ -346,7 +343,8 @@ class ClientSession:
         if not faults.exclusive_account_updates:
             return False
         return any(
-            s is not self and s.account_updates not in (None, account) for s in self.server._ready()
+            s is not self and s.account_updates not in (None, account)
+            for s in self.server.ready_sessions()
         )
 
     def _portfolio(self, holding: Holding) -> msg.Fields:

@@ -99,7 +99,13 @@ def _run_window(
     window.show()
     qt_app.processEvents()
     try:
-        runtime = Runtime.open(settings, demo=demo, database_url=database_url, attach=False)
+        runtime = Runtime.open(
+            settings,
+            demo=demo,
+            database_url=database_url,
+            attach=False,
+            command="position-sync window",
+        )
     except DatabaseError as exc:
         QMessageBox.critical(window, "Position Sync — database", str(exc))
         print(f"position-sync: database error: {exc}", file=sys.stderr)

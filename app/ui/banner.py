@@ -105,12 +105,17 @@ def banner_state(
     ledger_read: bool = True,
     demo: bool = False,
     gaps: DataGaps | None = None,
+    syncer: str | None = None,
 ) -> BannerState:
     """The banner for this moment (a pure function of the app's state).
 
     `ledger_read` is false until the cached ledger (and its last sync) has been read;
-    `demo` prefixes every text with DEMO (the demo gateway and the demo's own ledger)."""
-    state = _connection_state(status, running, last_result, last_synced, now, ledger_read)
+    `demo` prefixes every text with DEMO (the demo gateway and the demo's own ledger);
+    `syncer` names the process that syncs the ledger when this window only views it."""
+    if syncer is not None:
+        state = _viewer_state(syncer, running, last_result, last_synced, now, ledger_read)
+    else:
+        state = _connection_state(status, running, last_result, last_synced, now, ledger_read)
     gap = gap_text(gaps, now) if status.state is ConnectionState.CONNECTED else ""
     if gap:
         level = Level.WARNING if state.level is Level.LIVE else state.level
@@ -123,6 +128,28 @@ def banner_state(
     if demo:
         state = BannerState(state.level, DEMO_PREFIX + state.text)
     return state
+
+
+def _viewer_state(
+    syncer: str,
+    running: bool,
+    last_result: SyncResult | None,
+    last_synced: datetime | None,
+    now: datetime,
+    ledger_read: bool,
+) -> BannerState:
+    """Another process syncs the ledger (app.ownership): say which, and how fresh it is."""
+    cache = _cache_age(last_synced, now, ledger_read=ledger_read)
+    who = f"{syncer} syncs this ledger; this window views it and takes over when it exits"
+    if running:
+        return BannerState(Level.SYNCING, f"Viewer — asked {syncer} to sync… · {cache}")
+    if last_result is not None and not last_result.ok and not last_result.superseded:
+        return BannerState(Level.ERROR, f"Viewer — sync failed: {last_result.error} · {who}")
+    if last_synced is None:
+        return BannerState(Level.SYNCING, f"Viewer — {cache} · {who}")
+    return BannerState(
+        Level.LIVE, f"Viewer — synced {fmt.age(fmt.since(last_synced, now))} ago · {who}"
+    )
 
 
 def _connection_state(

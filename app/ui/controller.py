@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from app.db import repository
 from app.domain.series import RealizedAmount
 from app.domain.values import CostBasis, Lifecycle, PositionKey, SyncTrigger
 from app.runtime import Runtime
@@ -44,6 +43,7 @@ from app.ui.runtime_holder import RuntimeHolder
 from app.ui.slicing import replace_rows
 from app.ui.statements import StatementImporter
 from app.ui.summary_strip import SummaryFeed
+from app.ui.viewer import syncer_text
 from app.ui.window_state import WindowState
 
 log = logging.getLogger(__name__)
@@ -59,10 +59,12 @@ class WindowController:
         self.tasks = TaskGroup("window")
         self.state = WindowState()
         self.colours = colours_for(window.palette())
-        self.banner = BannerPresenter(window, self.state, demo=demo)
+        self.banner = BannerPresenter(
+            window, self.state, demo=demo, syncer=lambda: syncer_text(self.runtime)
+        )
         self.summary = SummaryFeed(
             window.summary_strip,
-            lambda: self.runtime.db,
+            lambda: self.runtime.reader,
             self._summary_rows,
             lambda: self.colours,
             self.tasks,
@@ -102,6 +104,8 @@ class WindowController:
             self.history,
             self.reload_keys,
             self.banner.update,
+            self._on_run_started,
+            self._on_result,
         )
         self.settings = SettingsPresenter(window, self.holder, self.tasks)
         self.heap = HeapKeeper(window, lambda: self.state.running or bool(self.state.reloading))
@@ -122,14 +126,14 @@ class WindowController:
     async def start(self) -> None:
         """Paint the cache at once, then connect and sync in the background."""
         self.broker_feed.stopping = False
-        self.window.database_label.setText(self.runtime.db.location)
+        self.window.database_label.setText(self.runtime.reader.location)
         self.banner.update()
         await self.reload_everything()
         self.state.loaded.set()
         self.banner.update()
         await self.holder.attach_broker()
         self.holder.hook()
-        await self.runtime.service.start()
+        await self.runtime.start()  # syncing, or viewing the process that syncs (app.ownership)
         self.banner.start()
         self.heap.start()
         forget_module_sources()
@@ -142,8 +146,7 @@ class WindowController:
         self.heap.stop()
         await self.notifier.detach()
         await self.tasks.cancel_all()
-        if self.runtime.broker_attached:
-            await self.runtime.service.stop()
+        await self.runtime.stop()
         # A run that finished while stopping may have queued a reload: cancel that one too.
         await self.tasks.cancel_all()
         self.runtime.close()
@@ -163,12 +166,18 @@ class WindowController:
     def _hook_service(self, runtime: Runtime) -> None:
         runtime.service.on_run_started(self._on_run_started)
         runtime.service.on_result(self._on_result)
+        runtime.ownership.on_ledger_changed(self._on_ledger_changed)
+        runtime.ownership.on_took_over(lambda _previous: self.banner.update())
+
+    def _on_ledger_changed(self) -> None:
+        # A viewer: the process that syncs this ledger committed.
+        self.tasks.spawn(self.reload_everything(), "reload")
 
     async def _runtime_arrived(self, fresh: Runtime) -> None:
         """A new connection or ledger: nothing synced yet; read the new ledger."""
         s = self.state
         s.last_result, s.last_synced, s.gaps = None, None, None
-        self.window.database_label.setText(fresh.db.location)
+        self.window.database_label.setText(fresh.reader.location)
         await self.reload_everything()
 
     def _wire_window(self) -> None:
@@ -272,11 +281,11 @@ class WindowController:
                 self.differences.refresh()  # big tables: deferred while the reload ran
 
     async def _reload_everything(self) -> None:
-        db = self.runtime.db
-        rows = await self.runtime.ledger.positions(include_closed=True)
-        runs = await db.run(repository.sync_runs, 200)
-        stats = await db.run(repository.sync_stats)
-        success = await db.run(repository.last_success)
+        reader = self.runtime.reader
+        rows = await reader.positions(include_closed=True)
+        runs = await reader.sync_runs(200)
+        stats = await reader.sync_stats()
+        success = await reader.last_success()
         if success is not None and success.finished_at is not None:
             s = self.state
             s.last_synced = max(filter(None, (s.last_synced, success.finished_at)))
@@ -311,7 +320,7 @@ class WindowController:
         """Reload only these keys' lifecycles (a selective sync changed just them)."""
         wanted = set(keys)
         if wanted:
-            rows = await self.runtime.db.run(repository.lifecycles_for, wanted)
+            rows = await self.runtime.reader.lifecycles_for(wanted)
             open_rows = [p for p in rows if p.is_open]
             still_open = {p.key for p in open_rows}
             self.window.cache_model.remove(k for k in wanted if k not in still_open)
@@ -322,7 +331,7 @@ class WindowController:
             self.summary.changed()
             self.charts.ledger_changed()
             await self.estimate_notes.explain_estimates()
-        runs = await self.runtime.db.run(repository.sync_runs, 200)
+        runs = await self.runtime.reader.sync_runs(200)
         self.window.runs_model.reset(runs)
         self.differences.refresh()
         selected = self.selection.selected
@@ -341,7 +350,7 @@ class WindowController:
         amounts: list[RealizedAmount] = []
         if cost_basis is CostBasis.FIFO:
             # A lifecycle row stores no FIFO sum: its events' FIFO amounts are read each time.
-            amounts = await self.runtime.db.run(repository.realized_amounts, None, cost_basis)
+            amounts = await self.runtime.reader.realized_amounts(None, cost_basis)
         w = self.window
         # The models as they are now (a reload may have moved them during the read).
         w.closed_totals.setText(

@@ -1,6 +1,7 @@
 """File → Export: the same exports as `position-sync export`, to a file the user picks.
 
-The rows are read on the database thread (app.db.export, shared with the command line), the
+The rows are read on the database thread (the ledger reader's `export_rows`, shared with the
+command line), the
 file is written off the Qt thread, atomically; the dialog opens with `open()` and is awaited.
 What is exported is the user's choice: the account the filter shows (the menu's checked "Only
 the account shown", the default) or every account. CSV neutralises formula-leading text
@@ -20,7 +21,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu
 
 from app.db.errors import DatabaseError
-from app.db.export import ExportError, read_export, save_export
+from app.db.export import ExportError, save_export
 from app.domain.export import ExportFormat, ExportKind, render
 from app.runtime import Runtime
 from app.sync.tasks import TaskGroup
@@ -152,7 +153,7 @@ class Exporter:
         """Read the rows (database thread), write the file (a worker thread); rows written."""
         account = self.account()
         try:
-            table = await self._runtime_of().db.run(read_export, kind, account)
+            table = await self._runtime_of().reader.export_rows(kind, account)
             text = render(table, fmt, datetime.now(UTC).replace(microsecond=0))
             await asyncio.to_thread(save_export, path, text)
         except (ExportError, DatabaseError) as exc:

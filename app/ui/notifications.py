@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 
 from PySide6.QtWidgets import QApplication, QMainWindow, QSystemTrayIcon
 
-from app.db import repository
 from app.domain.connection import ConnectionStatus
 from app.notify import Alert, AlertTracker, alert_options
 from app.runtime import Runtime
@@ -101,7 +100,7 @@ class DesktopNotifier:
 
     async def _missing_now(self, runtime: Runtime) -> None:
         async with self._reading:
-            warnings = await runtime.db.run(repository.missing_at_broker)
+            warnings = await runtime.reader.missing_at_broker()
             if self._current(runtime):
                 self.show(self.tracker.observe_missing(warnings))
 

@@ -113,15 +113,16 @@ class RuntimeHolder:
                 demo=self.demo,
                 gateway=self.runtime.gateway,
                 database_url=self.runtime.database_override,
+                command=self.runtime.ownership.command,
             )
         except DatabaseError as exc:
             raise NotApplied(str(exc)) from exc
         for leaving in self._leaving:
             await leaving(self.runtime)
-        await self.runtime.service.stop()
+        await self.runtime.stop()
         self.runtime.close(keep_gateway=True)
         self.runtime = fresh
         for arrived in self._arrived:
             await arrived(fresh)
         self.hook()
-        await fresh.service.start()
+        await fresh.start()

@@ -2,9 +2,10 @@
 
 The files are read and checked off the Qt thread (app.flex.parse), the Flex Web Service is asked
 off it too (app.flex.service, blocking HTTP in a worker thread), and the import is one
-transaction on the database thread (app.db.statements) — the window never freezes. A progress
-dialog says what is happening; a summary (trades new / already known, positions re-derived,
-P&L that changed per currency) or the reason it failed follows, and the views reload.
+transaction on the database thread (the ledger writer's `import_statement`) — the window never
+freezes. A progress dialog says what is happening; a summary (trades new / already known,
+positions re-derived, P&L that changed per currency) or the reason it failed follows, and the
+views reload.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox, QProgressDialog
 
 from app.db.errors import DatabaseError
-from app.db.statements import import_statement
 from app.domain.plan import ReconcileOptions
 from app.domain.statements import ImportSummary, Statement, StatementError, merge, summary_lines
 from app.flex.parse import parse_statement, read_statement
@@ -29,6 +29,7 @@ from app.flex.service import FlexRequest, FlexServiceError, fetch_statement
 from app.runtime import Runtime
 from app.sync.tasks import TaskGroup
 from app.ui.dialogs.awaiting import result_of, tell
+from app.ui.viewer import write_refusal
 
 log = logging.getLogger(__name__)
 
@@ -152,13 +153,18 @@ class StatementImporter:
         self, statement: Statement, progress: QProgressDialog
     ) -> ImportSummary | None:
         runtime = self._runtime_of()
+        refused = write_refusal(runtime)  # another process syncs (and writes) this ledger
+        if refused is not None:
+            self._close_progress()
+            await tell(self.window, "Statement not imported", f"{refused}\n\nNothing was changed.")
+            return None
         progress.setLabelText(f"Merging {statement.trades} trade(s) into the ledger…")
         options = ReconcileOptions(
             mark_missing_as_closed=runtime.settings.mark_missing_as_closed,
             calculate_realized_pnl=runtime.settings.calculate_realized_pnl,
         )
         try:
-            summary = await runtime.db.run(import_statement, statement, options)
+            summary = await runtime.writer.import_statement(statement, options)
         except DatabaseError as exc:
             log.warning("statement import failed: %s", exc)
             self._close_progress()

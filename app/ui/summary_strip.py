@@ -19,14 +19,12 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QLabel, QSizePolicy
 
-from app.db import account_values as stored_values
-from app.db import rates as stored_rates
-from app.db import repository
 from app.db.errors import DatabaseError
+from app.db.reader import LedgerReader
 from app.domain.account_values import AccountFigures, CurrencyFigures, Figure
 from app.domain.money import BaseConversion, RealizedTotals
 from app.domain.realized import basis_label
-from app.domain.summary import Summary, day_start, summarize
+from app.domain.summary import Summary, day_start
 from app.domain.values import CostBasis, Lifecycle
 from app.sync.tasks import TaskGroup
 from app.ui import formatting as fmt
@@ -219,42 +217,13 @@ class SummaryStrip(QLabel):
         self.summary: Summary | None = None
 
 
-def _read_summary(
-    session: Any,
-    lifecycles: list[Lifecycle],
-    account: str | None,
-    since: datetime,
-    cost_basis: CostBasis,
-) -> Summary:
-    """On the database thread: today's realizing events (and, under FIFO, every event's FIFO
-    amount: a lifecycle row stores no FIFO sum), IB's rates and account values, then the
-    figures."""
-    today = repository.realized_amounts(session, since, cost_basis)
-    realized = (
-        repository.realized_amounts(session, None, cost_basis)
-        if cost_basis is CostBasis.FIFO
-        else []
-    )
-    rates = stored_rates.latest_rates(session)
-    return summarize(
-        lifecycles,
-        today,
-        rates,
-        account=account,
-        cost_basis=cost_basis,
-        realized=realized,
-        account_values=stored_values.latest_account_values(session),
-        bases=stored_values.base_currencies(session),
-    )
-
-
 class SummaryFeed:
     """Keeps a SummaryStrip current: `changed()` after reloads and filter changes."""
 
     def __init__(
         self,
         strip: SummaryStrip,
-        database_of: Callable[[], Any],
+        reader_of: Callable[[], LedgerReader],
         rows_of: Callable[[], tuple[list[Lifecycle], str | None, datetime | None]],
         colours_of: Callable[[], Colours],
         tasks: TaskGroup,
@@ -264,7 +233,7 @@ class SummaryFeed:
         self.strip = strip
         self.loads = 0
         """Completed loads (tests)."""
-        self._database_of = database_of
+        self._reader_of = reader_of
         self._rows_of = rows_of
         self._colours_of = colours_of
         self._cost_basis_of = cost_basis_of
@@ -312,8 +281,10 @@ class SummaryFeed:
                 lifecycles, account, last_synced = self._rows_of()
                 now = datetime.now(UTC)
                 since = day_start(now.astimezone()).astimezone(UTC)
-                summary = await self._database_of().run(
-                    _read_summary, lifecycles, account, since, self._cost_basis_of()
+                # Read and summed on the database thread (app.db.reader.summary), in one
+                # snapshot: today's realizing events, IB's rates and account values.
+                summary = await self._reader_of().summary(
+                    lifecycles, account, since, self._cost_basis_of()
                 )
                 self.strip.summary = summary
                 self._last_synced = last_synced

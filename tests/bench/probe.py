@@ -24,7 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import app.db.repository as repository_module
+import app.db.repository.queries as queries_module
+import app.db.repository.writes as writes_module
 import app.db.store as store_module
 from app.broker.adapter import IbBroker
 from app.db.database import Database
@@ -61,8 +62,8 @@ class Probe:
     def install_ledger(self) -> None:
         """Time reconcile, load_state and apply_plan wherever the store calls them."""
         self._wrap(store_module, "reconcile", "reconcile")
-        self._wrap(repository_module, "load_state", "load")
-        self._wrap(repository_module, "apply_plan", "apply")
+        self._wrap(queries_module, "load_state", "load")
+        self._wrap(writes_module, "apply_plan", "apply")
 
     def install_db(self, db: Database) -> None:
         """Time every transaction of this Database (BEGIN to COMMIT, on its thread)."""

@@ -21,6 +21,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from app.db import repository
 from app.db.database import Database
+from app.db.repository import writes
+from app.db.repository.rows import POSITION_NAMES, P
 from app.db.types import ExactDecimal, UTCDateTime
 from app.domain.decimals import decimal_text
 from app.domain.values import BrokerSnapshot
@@ -113,7 +115,7 @@ def test_datetime_memo_converts_each_value() -> None:
 
 def _stored(db: Database) -> list[tuple[Any, ...]]:
     def read(session: Any) -> list[tuple[Any, ...]]:
-        return [tuple(r) for r in session.execute(select(repository.P).order_by("id")).all()]
+        return [tuple(r) for r in session.execute(select(P).order_by("id")).all()]
 
     return db.run_sync(read)
 
@@ -134,17 +136,17 @@ def test_driver_executemany_writes_what_core_writes(db: Database) -> None:
 
     def via_driver(session: Any) -> None:
         repository.account_ids(session, ["DU1"], create=True)
-        repository._executemany(session, insert(repository.P), repository._POSITION_NAMES, rows)
+        writes._executemany(session, insert(P), POSITION_NAMES, rows)
 
     def via_core(session: Any) -> None:
         session.execute(
-            insert(repository.P),
-            [dict(zip(repository._POSITION_NAMES, r, strict=True)) for r in rows],
+            insert(P),
+            [dict(zip(POSITION_NAMES, r, strict=True)) for r in rows],
         )
 
     db.run_sync(via_driver)
     driver = _stored(db)
-    db.run_sync(lambda s: s.execute(repository.P.delete()))
+    db.run_sync(lambda s: s.execute(P.delete()))
     db.run_sync(via_core)
     core = _stored(db)
     assert [r[1:] for r in driver] == [r[1:] for r in core]

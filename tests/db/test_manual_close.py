@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from app.db import repository
+from app.db.reader import LedgerReader
 from app.db.store import LedgerStore
 from app.domain.manual import LifecycleChangedError, LifecycleVersion, MarkClosedRequest
 from app.domain.values import CloseReason, EventKind, PnlBasis, PositionStatus, SyncTrigger
@@ -48,7 +49,8 @@ def _store(stack: Stack) -> LedgerStore:
 
 async def _what_the_window_shows(stack: Stack) -> tuple[Any, LifecycleVersion]:
     """The OPEN AAPL lifecycle as the window loads it, and the version it would send."""
-    rows = await _store(stack).positions(include_closed=True)
+    store = _store(stack)
+    rows = await LedgerReader(store.db, store.kept).positions(include_closed=True)
     (life,) = [p for p in rows if p.key == AAPL and p.is_open]
     events = await stack.db.run(repository.events, life.id)
     return life, LifecycleVersion.of(life, events[-1].id)

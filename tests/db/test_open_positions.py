@@ -24,6 +24,9 @@ from app.db import repository
 from app.db import store as store_module
 from app.db.database import Database
 from app.db.migrate import open_database
+from app.db.reader import LedgerReader
+from app.db.repository import queries, writes
+from app.db.repository.rows import MARKET_NAMES, P
 from app.db.store import LedgerStore
 from app.domain.manual import mark_closed
 from app.domain.plan import LifecycleChange, ReconcileOptions
@@ -159,7 +162,7 @@ def test_as_stored_is_what_reading_gives(
         def write(session: Any) -> int:
             ids = repository.account_ids(session, ["DU111"], create=True)
             change = LifecycleChange(None, life, ())
-            (new_id,) = repository._write_changes(session, [change], ids, None)
+            (new_id,) = writes._write_changes(session, [change], ids, None)
             return new_id
 
         new_id = db.run_sync(write)
@@ -173,9 +176,8 @@ def test_as_stored_is_what_reading_gives(
         market = (average, *finite[:4], extras[4] if extras[4] and extras[4].is_finite() else None)
 
         def update(session: Any, when: datetime) -> None:
-            names = repository._MARKET_NAMES
-            repository._executemany(session, repository._UPDATE_BY_ID, names, [(new_id, *market)])
-            session.execute(repository.update(repository.P).values(last_synced_at=when))
+            writes._executemany(session, writes._UPDATE_BY_ID, MARKET_NAMES, [(new_id, *market)])
+            session.execute(P.update().values(last_synced_at=when))
 
         for when in (at(120), at(121).astimezone(timezone(timedelta(hours=-2)))):
             expected = repository.with_market(read, *market, when)  # type: ignore[arg-type]
@@ -327,13 +329,15 @@ def test_last_synced_moves_without_rebuilding_and_is_written_exactly(tmp_path: A
 def _store_positions(store: LedgerStore, include_closed: bool) -> list[Lifecycle]:
     loop = asyncio.new_event_loop()
     try:
-        return loop.run_until_complete(store.positions(include_closed=include_closed))
+        # The window's read: the ledger reader over the store's kept copy (as app.runtime wires).
+        reader = LedgerReader(store.db, store.kept)
+        return loop.run_until_complete(reader.positions(include_closed=include_closed))
     finally:
         loop.close()
 
 
 def _window_read_is_a_fresh_read(store: LedgerStore, db: Database) -> None:
-    """LedgerStore.positions gives exactly what repository.positions reads, in its order."""
+    """LedgerReader.positions gives exactly what repository.positions reads, in its order."""
     for include_closed in (False, True):
         shared = _store_positions(store, include_closed)
         read = db.run_sync(repository.positions, include_closed=include_closed)
@@ -402,13 +406,13 @@ def test_the_window_shares_the_kept_rows_and_reads_the_rest(db: Database) -> Non
 def counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many times a sync read the ledger's positions."""
     reads: list[int] = []
-    original = repository.load_state
+    original = queries.load_state
 
     def counting(*args: Any) -> Any:
         reads.append(1)
         return original(*args)
 
-    monkeypatch.setattr(repository, "load_state", counting)
+    monkeypatch.setattr(queries, "load_state", counting)
     return reads
 
 
@@ -420,11 +424,11 @@ def _snap(minute: float, quantity: str = "10") -> BrokerSnapshot:
     return BrokerSnapshot(at(minute), frozenset({"DU111"}), positions=rows)
 
 
-def _synced(db: Database, counted: list[int], *writes: Callable[[], None]) -> list[int]:
+def _synced(db: Database, counted: list[int], *outside: Callable[[], None]) -> list[int]:
     """Reads per sync: one sync, then after each write another."""
     store = LedgerStore(db)
     per_sync = []
-    for minute, write in enumerate([lambda: None, lambda: None, *writes], start=1):
+    for minute, write in enumerate([lambda: None, lambda: None, *outside], start=1):
         write()
         before = len(counted)
         _run(store, _snap(minute, quantity=str(10 + minute)), minute)
@@ -479,17 +483,17 @@ def test_failed_commit_keeps_nothing(db: Database, counted: list[int], monkeypat
     store = LedgerStore(db)
     _run(store, _snap(1), 1)
     kept_before = store._open._kept
-    original = repository.apply_plan
+    original = writes.apply_plan
 
     def failing(*args: Any) -> Any:
         original(*args)
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(repository, "apply_plan", failing)
+    monkeypatch.setattr(writes, "apply_plan", failing)
     with pytest.raises(Exception, match="disk I/O"):
         _run(store, _snap(2, quantity="99"), 2)
     assert store._open._kept is kept_before
-    monkeypatch.setattr(repository, "apply_plan", original)
+    monkeypatch.setattr(writes, "apply_plan", original)
     before = len(counted)
     _run(store, _snap(3, quantity="12"), 3)
     assert len(counted) - before == 1

@@ -35,6 +35,7 @@ from app.db.errors import (
     DatabaseUnreachableError,
 )
 from app.db.migrate import current, head_revision, open_database, upgrade
+from app.db.repository import queries
 from app.db.store import LedgerStore
 from app.domain.manual import mark_closed
 from app.domain.plan import ReconcileOptions
@@ -288,7 +289,7 @@ def test_unique_indexes_are_the_last_line_and_the_loser_retries(
     monkeypatch.setattr(concurrency, "lock_accounts", lambda session, codes: None)
     monkeypatch.setattr(concurrency, "superseded", lambda session, codes, started_at: None)
     barrier = threading.Barrier(2, timeout=10)
-    load_state = repository.load_state
+    load_state = queries.load_state
     calls = 0
 
     def both_read_first(session: Any, snap: BrokerSnapshot) -> Any:
@@ -299,7 +300,7 @@ def test_unique_indexes_are_the_last_line_and_the_loser_retries(
             barrier.wait()
         return state
 
-    monkeypatch.setattr(repository, "load_state", both_read_first)
+    monkeypatch.setattr(queries, "load_state", both_read_first)
     buy = fill(AAPL, "BOT", "100", "150", minutes=1)
     snap = snapshot(pos(AAPL, "100", "150"), fills=(buy,), minutes=2)
     caplog.set_level(logging.WARNING, logger="app.db.store")

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from app.db import adopt, repository
+from app.db.repository.rows import A
 from app.domain.connection import ConnectionState
 from app.domain.values import EventKind, PositionStatus, SyncStatus, SyncTrigger
 from app.sim import contracts as c
@@ -175,11 +176,7 @@ def test_placeholder_accounts_are_never_guessed_between(
     state = get_scenario("basic").build()  # DU1111111 (MSFT, TSLA, …) and DU2222222 (VOD, …)
     stack = stacks(ledger_url, state)
     # Account 9's code is known (as if it had been named after the upgrade).
-    stack.db.run_sync(
-        lambda s: s.execute(
-            repository.A.update().where(repository.A.c.id == 9).values(code="DU1111111")
-        )
-    )
+    stack.db.run_sync(lambda s: s.execute(A.update().where(A.c.id == 9).values(code="DU1111111")))
     caplog.set_level(logging.WARNING, logger="app.db.adopt")
 
     async def scenario() -> None:

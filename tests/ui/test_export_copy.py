@@ -178,7 +178,7 @@ def test_csv_neutralises_a_formula_typed_into_mark_closed(make_app, qloop, tmp_p
         events = app.runtime.db.run_sync(repository.events, msft.id)
         seen = LifecycleVersion.of(msft, events[-1].id)
         when = datetime.now(UTC).replace(microsecond=0)
-        await app.runtime.ledger.mark_closed(MarkClosedRequest(seen, D("390"), when, formula))
+        await app.runtime.writer.mark_closed(MarkClosedRequest(seen, D("390"), when, formula))
         csv_out, json_out = tmp_path / "events.csv", tmp_path / "events.json"
         await app.controller.exporter.export_to(ExportKind.EVENTS, csv_out, ExportFormat.CSV)
         await app.controller.exporter.export_to(ExportKind.EVENTS, json_out, ExportFormat.JSON)

@@ -1,7 +1,8 @@
 """`position-sync export --format csv|json [--out FILE] [--all|--events|--fills|--lots]`.
 
 The ledger for spreadsheets and scripts, from the cache alone (no broker needed). The document
-shapes are in the README ("Export"); the rows come from app.db.export, shared with the window.
+shapes are in the README ("Export"); the rows come from the ledger reader (app.db.reader), shared
+with the window.
 """
 
 from __future__ import annotations
@@ -82,8 +83,9 @@ def run_export(args: argparse.Namespace) -> int:
     """Write the export; a file that cannot be written is exit code 4, nothing left behind."""
 
     def body() -> int:
-        from app.db.export import ExportError, check_destination, read_export, save_export
+        from app.db.export import ExportError, check_destination, save_export
         from app.db.migrate import open_database
+        from app.db.reader import BlockingLedgerReader
         from app.domain.export import render
 
         fmt = export_format(args)
@@ -95,7 +97,8 @@ def run_export(args: argparse.Namespace) -> int:
                 check_destination(out)  # before the database is opened (or created)
             now = datetime.now(UTC).replace(microsecond=0)
             with open_database(settings.database_url) as db:
-                table = db.run_sync(read_export, kind, getattr(args, "account", None), now)
+                reader = BlockingLedgerReader(db)
+                table = reader.export_rows(kind, getattr(args, "account", None), now)
             text = render(table, fmt, now)
             if out is None:
                 sys.stdout.write(text)

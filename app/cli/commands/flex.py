@@ -113,7 +113,7 @@ def _progress(text: str) -> None:
 
 def _import(settings: Settings, statement: Statement, args: argparse.Namespace) -> int:
     from app.db.migrate import open_database
-    from app.db.statements import import_statement
+    from app.db.writer import BlockingLedgerWriter
     from app.domain.plan import ReconcileOptions
 
     options = ReconcileOptions(
@@ -121,7 +121,7 @@ def _import(settings: Settings, statement: Statement, args: argparse.Namespace) 
         calculate_realized_pnl=settings.calculate_realized_pnl,
     )
     with open_database(settings.database_url) as db:
-        summary = db.run_sync(import_statement, statement, options)
+        summary = BlockingLedgerWriter(db).import_statement(statement, options)
     if getattr(args, "json", False):
         print(json.dumps(summary_json(summary), indent=2))
     else:

@@ -34,14 +34,14 @@ def run_positions(args: argparse.Namespace) -> int:
     """Print the cached positions."""
 
     def body() -> int:
-        from app.db import repository
         from app.db.migrate import open_database
+        from app.db.reader import BlockingLedgerReader
 
         settings = settings_from(args)
         if args.lots:
             return _print_lots(args, settings.database_url)
         with open_database(settings.database_url) as db:
-            rows = db.run_sync(repository.positions, include_closed=bool(args.all))
+            rows = BlockingLedgerReader(db).positions(include_closed=bool(args.all))
         if args.json:
             print(json.dumps([lifecycle_json(p) for p in rows], indent=2))
             return int(ExitCode.OK)
@@ -74,12 +74,12 @@ def run_positions(args: argparse.Namespace) -> int:
 def _print_lots(args: argparse.Namespace, database_url: str) -> int:
     """The open lots, as a table or a JSON array (closed lifecycles hold none, so --all adds
     nothing here)."""
-    from app.db.lots import open_lots
     from app.db.migrate import open_database
+    from app.db.reader import BlockingLedgerReader
 
     now = datetime.now(UTC).replace(microsecond=0)
     with open_database(database_url) as db:
-        lots = db.run_sync(open_lots, getattr(args, "account", None))
+        lots = BlockingLedgerReader(db).open_lots(getattr(args, "account", None))
     records = [lot_json(item, now) for item in lots]
     if args.json:
         print(json.dumps(records, indent=2))

@@ -41,7 +41,7 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) ->
 
 def run_serve(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM (exit 0); 2 when the API settings are refused."""
-    return run_headless(args, _serve, _settings)
+    return run_headless(args, _serve, _settings, command="position-sync serve")
 
 
 def _settings(args: argparse.Namespace) -> Settings:

@@ -28,15 +28,13 @@ def run_status(args: argparse.Namespace) -> int:
     """Print the ledger's status."""
 
     def body() -> int:
-        from app.db import repository
-        from app.db.migrate import current, open_database
+        from app.db.migrate import open_database
+        from app.db.reader import BlockingLedgerReader
 
         settings = settings_from(args)
         with open_database(settings.database_url) as db:
-            revision = current(settings.database_url)
-            status = db.run_sync(
-                repository.ledger_status, db.location, revision, settings.cost_basis
-            )
+            # The revision stamped in the ledger, read in the same snapshot as the rest.
+            status = BlockingLedgerReader(db).status(settings.cost_basis)
         now = datetime.now(UTC)
         if getattr(args, "json", False):
             print(json.dumps(status_json(status, now), indent=2))

@@ -30,7 +30,9 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) ->
 def run_sync(args: argparse.Namespace) -> int:
     """One sync (exit 0 / 3 / 4), or `--watch` until SIGINT/SIGTERM."""
     return run_headless(
-        args, lambda runtime, loop: watch(runtime, loop) if args.watch else _once(runtime)
+        args,
+        lambda runtime, loop: watch(runtime, loop) if args.watch else _once(runtime),
+        command="position-sync sync --watch" if args.watch else "position-sync sync",
     )
 
 
@@ -38,16 +40,20 @@ def run_headless(
     args: argparse.Namespace,
     main: Callable[[Runtime, asyncio.AbstractEventLoop], Coroutine[Any, Any, int]],
     settings: Callable[[argparse.Namespace], Settings] = settings_from,
+    command: str = "position-sync",
 ) -> int:
     """Open the runtime on `settings(args)` (`--demo`: on the demo gateway), run
     `main(runtime, loop)` on a fresh loop, then stop syncing and release everything; `main`'s
-    result is the exit code."""
+    result is the exit code. `command` names this process to other processes on the ledger."""
 
     def body() -> int:
         from app.runtime import Runtime
 
         runtime = Runtime.open(
-            settings(args), demo=bool(args.demo), database_url=demo_database(args)
+            settings(args),
+            demo=bool(args.demo),
+            database_url=demo_database(args),
+            command=command,
         )
         loop = asyncio.new_event_loop()
         # ib_insync finds its loop through the policy (STYLE.md traps): set it, never asyncio.run.
@@ -55,7 +61,7 @@ def run_headless(
         try:
             return loop.run_until_complete(main(runtime, loop))
         finally:
-            loop.run_until_complete(runtime.service.stop())
+            loop.run_until_complete(runtime.stop())
             _cancel_leftovers(loop)
             loop.close()
             asyncio.set_event_loop(None)
@@ -64,11 +70,13 @@ def run_headless(
     return guarded(body)
 
 
-async def _once(runtime: Any) -> int:
-    from app.domain.values import SyncTrigger
-
+async def _once(runtime: Runtime) -> int:
+    if runtime.viewer:
+        return await _ask_syncer(runtime)
+    # Holding the ledger's sync lock: a viewer asking meanwhile joins this run.
+    await runtime.ownership.serve(runtime.service)
     status = await runtime.first_connection()
-    result = await runtime.service.sync_positions(SyncTrigger.MANUAL)
+    result = await runtime.sync_now()
     if result.ok:
         print(result.summary())
         return int(ExitCode.OK)
@@ -79,8 +87,33 @@ async def _once(runtime: Any) -> int:
     raise CommandError(f"sync {result.status.value}: {status.message}", ExitCode.BROKER)
 
 
+async def _ask_syncer(runtime: Runtime) -> int:
+    """Another process syncs this ledger: ask it to sync, and report its run."""
+    from app.sync.remote import SyncerUnreachableError
+
+    who = runtime.ownership.syncing_process()
+    print(
+        f"position-sync: {who} syncs {runtime.db.location}; asking it to sync",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        result = await runtime.sync_now()
+    except SyncerUnreachableError as exc:
+        raise CommandError(
+            f"{who} syncs {runtime.db.location} but did not take the sync request: {exc}",
+            ExitCode.UNEXPECTED,
+        ) from exc
+    if result.ok:
+        print(f"{result.summary()} (run by {who})")
+        return int(ExitCode.OK)
+    code = ExitCode.DATABASE if result.ledger_error else ExitCode.BROKER
+    raise CommandError(f"{result.summary()} (run by {who})", code)
+
+
 async def watch(runtime: Runtime, loop: asyncio.AbstractEventLoop) -> int:
-    """Keep syncing (printing each result) until SIGINT or SIGTERM."""
+    """Keep syncing (printing each result) until SIGINT or SIGTERM; as a viewer, say which
+    process syncs, and take over (saying so) when it exits."""
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
@@ -89,7 +122,21 @@ async def watch(runtime: Runtime, loop: asyncio.AbstractEventLoop) -> int:
     runtime.broker.on_status(
         lambda status: print(f"broker {status.state.value}: {status.message}", file=sys.stderr)
     )
-    await runtime.service.start()
+    location = runtime.db.location
+    if runtime.viewer:
+        print(
+            f"viewer: {runtime.ownership.syncing_process()} syncs {location}; this process "
+            "only reads it, and takes over syncing when that one exits",
+            flush=True,
+        )
+    runtime.ownership.on_took_over(
+        lambda previous: print(
+            f"took over: now syncing {location} "
+            f"({previous.describe() if previous else 'the syncing process'} exited)",
+            flush=True,
+        )
+    )
+    await runtime.start()
     await stop.wait()
     return int(ExitCode.OK)
 

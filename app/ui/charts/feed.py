@@ -1,6 +1,7 @@
 """ChartsFeed: keeps the Charts tab current from the ledger, without blocking the Qt thread.
 
-The daily series is read and summed on the database thread (`await db.run(...)`), and only
+The daily series is read and summed on the database thread (the ledger reader's
+`realized_by_day`), and only
 while the tab is showing: a sync marks it stale, the tab reloads when it is (or becomes)
 visible, and changes that arrive during a load are caught by one more pass. Everything is read
 from the cache, so the charts work offline as well as live.
@@ -11,30 +12,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, tzinfo
-from typing import Any
 
-from app.db import repository
 from app.db.errors import DatabaseError
 from app.domain.records import StoredEvent
-from app.domain.series import DailyRealized, daily_realized, lifecycle_path
-from app.domain.values import CostBasis, Fill, Lifecycle
+from app.domain.series import lifecycle_path
+from app.domain.values import Fill, Lifecycle
 from app.runtime import Runtime
 from app.sync.tasks import TaskGroup
 from app.ui.main_window import ALL_ACCOUNTS, MainWindow
 
 log = logging.getLogger(__name__)
-
-
-def _realized_by_day(
-    session: Any, account: str | None, tz: tzinfo | None, cost_basis: CostBasis
-) -> DailyRealized:
-    """On the database thread: read the realizing events' amounts in the figure `cost_basis`
-    picks and sum them by currency and local day.
-
-    (`session` is a SQLAlchemy Session, which app.ui may not import even to name its type.)
-    """
-    amounts = repository.realized_amounts(session, None, cost_basis)
-    return daily_realized(amounts, account=account, tz=tz, cost_basis=cost_basis)
 
 
 class ChartsFeed:
@@ -90,7 +77,7 @@ class ChartsFeed:
                 chosen = None if account in ("", ALL_ACCOUNTS) else account
                 runtime = self._runtime_of()
                 cost_basis = runtime.settings.cost_basis  # in force now (the dialog changes it)
-                series = await runtime.db.run(_realized_by_day, chosen, self.tz, cost_basis)
+                series = await runtime.reader.realized_by_day(chosen, self.tz, cost_basis)
                 self.pane.show_realized(series)
                 self.loads += 1
         except DatabaseError as exc:

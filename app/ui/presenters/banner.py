@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from PySide6.QtCore import QTimer
@@ -14,10 +15,18 @@ from app.ui.window_state import WindowState
 class BannerPresenter:
     """Says what the window shows and how fresh it is (the banner's age ticks every second)."""
 
-    def __init__(self, window: MainWindow, state: WindowState, *, demo: bool = False) -> None:
+    def __init__(
+        self,
+        window: MainWindow,
+        state: WindowState,
+        *,
+        demo: bool = False,
+        syncer: Callable[[], str | None] = lambda: None,
+    ) -> None:
         self.window = window
         self.state = state
         self.demo = demo
+        self._syncer = syncer  # in a viewer: which process syncs the ledger (app.ui.viewer)
         self._ticker = QTimer(window)
         self._ticker.setInterval(1000)  # the banner's age ticks every second
         self._ticker.timeout.connect(self.update)
@@ -43,5 +52,6 @@ class BannerPresenter:
             ledger_read=s.loaded.is_set(),
             demo=self.demo,
             gaps=s.gaps,
+            syncer=self._syncer(),
         )
         self.window.banner.show_state(state)

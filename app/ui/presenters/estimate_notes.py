@@ -5,22 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.db import repository
-from app.domain.records import StoredEvent
 from app.runtime import Runtime
 from app.ui import estimates
 from app.ui.main_window import MainWindow
 from app.ui.runtime_holder import RuntimeHolder
 
 EXPLAINED = 500  # lifecycles whose estimate events are read for their tooltips, per reload
-
-
-def _marked_events(session: Any, ids: list[int]) -> dict[int, list[StoredEvent]]:
-    """The estimated and unknown events of these lifecycles (on the database thread)."""
-    return {
-        pid: [e for e in repository.events(session, pid) if estimates.marked(e.pnl_basis)]
-        for pid in ids
-    }
 
 
 class EstimateNotes:
@@ -55,7 +45,8 @@ class EstimateNotes:
             p.id for p in marked[:EXPLAINED] if explained.get(p.id, ((),))[0] != figures[p.id]
         ]
         if wanted:
-            found = await self.runtime.db.run(_marked_events, wanted)
+            # The estimated and unknown events of these lifecycles.
+            found = await self.runtime.reader.events_with_basis(wanted, estimates.MARKED)
             for pid, events in found.items():
                 explained[pid] = (figures[pid], estimates.events_why(events))
         self._explained = {pid: explained[pid] for pid in figures if pid in explained}

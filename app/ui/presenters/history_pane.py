@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from app.db import repository
 from app.domain.lots import open_lots_of
 from app.domain.values import Lifecycle
 from app.runtime import Runtime
@@ -39,11 +38,11 @@ class HistoryPane:
             w.lots_model.reset([])
             self.charts.show_position(None)
             return
-        db = self.runtime.db
-        events = await db.run(repository.events, position.id)
+        reader = self.runtime.reader
+        events = await reader.events(position.id)
         # IB stamps fills to the second: a fill in the very second the lifecycle opened belongs.
         since = position.opened_at.replace(microsecond=0)
-        fills = await db.run(repository.fills_for, position.key, since)
+        fills = await reader.fills_for(position.key, since)
         if position.closed_at is not None:
             fills = [f for f in fills if f.time <= position.closed_at]
         contract = position.contract
@@ -73,5 +72,5 @@ class HistoryPane:
         if shown is not None and shown[0] == position.id:
             return shown[1]
         assert position.id is not None
-        events = await self.runtime.db.run(repository.events, position.id)
+        events = await self.runtime.reader.events(position.id)
         return events[-1].id if events else None

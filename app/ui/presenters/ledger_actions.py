@@ -4,6 +4,7 @@ the broker disagrees, refused when the lifecycle changed since it was shown)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
 
 from app.db.errors import DatabaseError
 from app.domain.manual import (
@@ -12,8 +13,10 @@ from app.domain.manual import (
     MarkClosedError,
     MarkClosedRequest,
 )
-from app.domain.values import Lifecycle, PositionKey, SyncTrigger
+from app.domain.values import Lifecycle, PositionKey, SyncStatus, SyncTrigger
 from app.runtime import Runtime
+from app.sync.remote import SyncerUnreachableError
+from app.sync.results import SyncResult
 from app.sync.tasks import TaskGroup
 from app.ui import formatting as fmt
 from app.ui.dialogs.awaiting import ask, result_of, tell
@@ -22,6 +25,7 @@ from app.ui.main_window import MainWindow
 from app.ui.presenters.history_pane import HistoryPane
 from app.ui.presenters.selection import Selection
 from app.ui.runtime_holder import RuntimeHolder
+from app.ui.viewer import write_refusal
 
 
 class LedgerActions:
@@ -36,6 +40,8 @@ class LedgerActions:
         history: HistoryPane,
         reload_keys: Callable[[Iterable[PositionKey]], Awaitable[None]],
         banner: Callable[[], None],
+        run_started: Callable[[SyncTrigger], None],
+        run_finished: Callable[[SyncResult], None],
     ) -> None:
         self.window = window
         self.holder = holder
@@ -44,6 +50,9 @@ class LedgerActions:
         self.history = history
         self.reload_keys = reload_keys  # the ledger views re-read these keys' lifecycles
         self._banner = banner  # repaints the banner
+        # In a viewer, a run the syncing process makes for us is shown as this window's own.
+        self._run_started = run_started
+        self._run_finished = run_finished
 
     @property
     def runtime(self) -> Runtime:
@@ -54,10 +63,27 @@ class LedgerActions:
         """Sync now (button and F5)."""
         if not self.runtime.broker_attached:
             return  # still starting: the first sync follows on its own
+        if self.runtime.viewer:
+            self.tasks.spawn(self.ask_syncer(), "ask-syncer")
+            return
         self.tasks.spawn(self.runtime.service.sync_positions(SyncTrigger.MANUAL), "sync-now")
+
+    async def ask_syncer(self) -> None:
+        """Sync now in a viewer: the process that syncs the ledger runs it (app.ownership)."""
+        self._run_started(SyncTrigger.MANUAL)
+        try:
+            result = await self.runtime.sync_now()
+        except SyncerUnreachableError as exc:
+            now = datetime.now(UTC)
+            result = SyncResult(SyncTrigger.MANUAL, SyncStatus.SKIPPED, now, now, error=str(exc))
+        self._run_finished(result)
 
     def on_mark_closed_button_clicked(self) -> None:
         """Mark the selected cached position closed (asks first when the broker disagrees)."""
+        refused = write_refusal(self.runtime)
+        if refused is not None:
+            self.tasks.spawn(tell(self.window, "Not marked closed", refused), "viewer-refusal")
+            return
         selected = self.selection.selected
         if selected is not None and selected.is_open:
             # The copy the views hold now: a reload since the selection replaced the row.
@@ -99,7 +125,7 @@ class LedgerActions:
         request = MarkClosedRequest(seen, price, dialog.closed_at(), dialog.note.text().strip())
         refused: str | None = None
         try:
-            await self.runtime.ledger.mark_closed(request)
+            await self.runtime.writer.mark_closed(request)
         except LifecycleChangedError as exc:
             refused = str(exc)
         except (MarkClosedError, ValueError, DatabaseError) as exc:

@@ -43,7 +43,7 @@ def test_marks_a_missing_position_and_a_quantity_difference(make_parts, qloop):
 
         async def scenario():
             # The ledger as the seed left it; the broker only (no sync rewrites the ledger).
-            cached = [p for p in await parts.runtime.ledger.positions() if p.is_open]
+            cached = [p for p in await parts.runtime.reader.positions() if p.is_open]
             assert {p.key for p in cached} == {AAPL, MSFT, ES}
             await parts.runtime.first_connection()
             await eventually(lambda: len(parts.runtime.broker.live_positions()) == 2)

@@ -53,12 +53,20 @@ def test_mark_closed_refuses_a_stale_version_and_books_a_fresh_one(make_parts, q
         async def reload_keys(keys):
             """The ledger views as the controller reloads them: read again from the ledger."""
             reloaded.append(list(keys))
-            rows = await parts.runtime.ledger.positions(include_closed=True)
+            rows = await parts.runtime.reader.positions(include_closed=True)
             w.cache_model.reset([p for p in rows if p.is_open])
             w.closed_model.reset([p for p in rows if not p.is_open])
 
         actions = LedgerActions(
-            w, parts.holder, parts.tasks, selection, history, reload_keys, lambda: None
+            w,
+            parts.holder,
+            parts.tasks,
+            selection,
+            history,
+            reload_keys,
+            lambda: None,
+            lambda _trigger: None,
+            lambda _result: None,
         )
 
         def es_lifecycles():
