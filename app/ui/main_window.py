@@ -1,6 +1,7 @@
 """The main window's widgets: banner, toolbar, broker | cache tables, history, closed, sync log.
 
-Layout only: app/ui/controller.py fills the models and reacts to the buttons.
+Layout only: app/ui/controller.py and its presenters (app/ui/presenters) fill the models and
+react to the buttons.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ def test_status_totals_follow_the_setting_in_force(make_api, run, tmp_path, caps
         api = await make_api()
         _, average, _ = await api.request("GET", "/api/sync/status", headers=AUTH)
         runtime = api.runtime
-        # What WindowController.apply_settings does with a new cost_basis.
+        # What the window's RuntimeHolder.apply does with a new cost_basis.
         runtime.settings = runtime.settings.model_copy(update={"cost_basis": CostBasis.FIFO})
         status, fifo, _ = await api.request("GET", "/api/sync/status", headers=AUTH)
         assert status == 200

@@ -193,9 +193,9 @@ async def _settled(controller: Any) -> None:
     while quiet < 3:  # three polls in a row with nothing pending
         await asyncio.sleep(0.02)
         busy = (
-            controller.running
+            controller.state.running
             or controller.tasks._tasks - {asyncio.current_task()}
-            or controller._broker_timer.isActive()
+            or controller.broker_feed.pending
         )
         quiet = 0 if busy else quiet + 1
         if time.perf_counter() > deadline:

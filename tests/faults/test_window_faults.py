@@ -33,10 +33,13 @@ def test_window_shows_a_full_disk_keeps_running_and_recovers(make_app, qloop):
 
         async def finished(action) -> None:
             """Do `action` (a click), then wait until the sync it started has finished."""
-            before = app.controller.last_result
+            before = app.controller.state.last_result
             action()
             await eventually(
-                lambda: app.controller.last_result is not before and not app.controller.running,
+                lambda: (
+                    app.controller.state.last_result is not before
+                    and not app.controller.state.running
+                ),
                 20,
             )
 
@@ -50,7 +53,7 @@ def test_window_shows_a_full_disk_keeps_running_and_recovers(make_app, qloop):
                 runs = len(db.run_sync(repository.sync_runs))
                 for _ in range(2):  # and it stays full for a while
                     await finished(w.sync_button.click)
-                    assert not app.controller.last_result.ok
+                    assert not app.controller.state.last_result.ok
                     await eventually(lambda: w.banner.state.level is Level.ERROR, 20)
                     assert "Sync failed" in w.banner.text() and "full" in w.banner.text()
                     assert w.isVisible() and w.sync_button.isEnabled()
@@ -59,7 +62,7 @@ def test_window_shows_a_full_disk_keeps_running_and_recovers(make_app, qloop):
                 assert_intact(db.path)
                 page_limit(app.runtime, None)  # space returns
                 await finished(w.sync_button.click)
-                assert app.controller.last_result.ok
+                assert app.controller.state.last_result.ok
                 await eventually(lambda: w.banner.state.level is Level.LIVE, 20)
                 await eventually(lambda r=round_: w.cache_model.rowCount() == 300 + 400 * (r + 1))
             await asyncio.sleep(0)

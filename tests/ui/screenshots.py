@@ -48,14 +48,14 @@ async def take(out: Path, database: Path) -> None:
     window.resize(*SIZE)
     window.show()
     await controller.start()
-    await eventually(lambda: controller.last_synced is not None, 30)
+    await eventually(lambda: controller.state.last_synced is not None, 30)
     await asyncio.sleep(23)  # the first demo fill (an add) lands at ~20 s
     aapl = next(r for r in window.cache_model.visible_values() if r.contract.symbol == "AAPL")
     window.cache_table.selectRow(window.cache_model.row_of(aapl.key))
     await asyncio.sleep(1.5)
     window.grab().save(str(out / "demo-live.png"))
 
-    await eventually(lambda: controller.missing > 0, 60)
+    await eventually(lambda: controller.state.missing > 0, 60)
     missing = next(r for r in window.cache_model.values() if r.missing_since is not None)
     await asyncio.sleep(1.5)  # let the reload after the warning settle before selecting
     window.cache_table.selectRow(window.cache_model.row_of(missing.key))
@@ -65,7 +65,7 @@ async def take(out: Path, database: Path) -> None:
 
     assert runtime.gateway is not None
     runtime.gateway.stop()  # TWS closes
-    await eventually(lambda: controller.status.state is not ConnectionState.CONNECTED, 30)
+    await eventually(lambda: controller.state.status.state is not ConnectionState.CONNECTED, 30)
     await asyncio.sleep(2.5)
     window.grab().save(str(out / "demo-offline.png"))
     await controller.stop()
@@ -84,7 +84,7 @@ async def take_dark(out: Path, database: Path) -> None:
     window.show()
     try:
         await controller.start()
-        await eventually(lambda: controller.last_synced is not None, 30)
+        await eventually(lambda: controller.state.last_synced is not None, 30)
         await asyncio.sleep(23)  # the first demo fill (an add) lands at ~20 s
         aapl = next(r for r in window.cache_model.visible_values() if r.contract.symbol == "AAPL")
         window.cache_table.selectRow(window.cache_model.row_of(aapl.key))

@@ -12,8 +12,8 @@ from PySide6.QtCore import Qt
 
 from app.sim.runner import SimulatorThread
 from app.sim.scenarios import build_scale
-from app.ui.controller import BIG_TABLE
 from app.ui.models.keyed import Column, KeyedTableModel
+from app.ui.slicing import BIG_TABLE
 from tests.ui.conftest import eventually
 
 
@@ -75,6 +75,6 @@ def test_a_big_book_loads_and_marks_a_vanished_position(make_app, qloop) -> None
                 return bool(tip) and "Missing at broker" in tip
 
             await eventually(marked, 30)
-            await eventually(lambda: app.controller.missing == 1, 10)
+            await eventually(lambda: app.controller.state.missing == 1, 10)
 
         qloop.run_until_complete(asyncio.wait_for(scenario(), 120))

@@ -163,7 +163,7 @@ def test_charts_follow_a_sync_that_realizes_pnl(make_app, qloop):
 
         async def scenario():
             await app.start()
-            await eventually(lambda: app.controller.last_synced is not None)
+            await eventually(lambda: app.controller.state.last_synced is not None)
             w.tabs.setCurrentWidget(w.charts)
             await eventually(lambda: feed.loads > 0)
             assert chart.series.days == ()  # nothing realized yet

@@ -75,7 +75,7 @@ def test_the_columns_a_trader_reads_first_fit_without_scrolling(make_app, qloop,
         async def scenario():
             w.resize(*size)
             await app.start()
-            await eventually(lambda: app.controller.last_synced is not None, 20)
+            await eventually(lambda: app.controller.state.last_synced is not None, 20)
             await eventually(
                 lambda: w.broker_model.rowCount() == rows and w.cache_model.rowCount() == rows
             )
@@ -100,7 +100,7 @@ def test_the_difference_column_shows_broker_minus_ledger(make_app, qloop):
 
         async def scenario():
             await app.start()
-            await eventually(lambda: app.controller.last_synced is not None, 20)
+            await eventually(lambda: app.controller.state.last_synced is not None, 20)
             await eventually(lambda: w.broker_model.rowCount() == 4)
             key = ("DU1234567", c.AAPL.con_id)
             row = model.row_of(key)

@@ -31,7 +31,7 @@ def test_the_window_serves_the_api_on_its_qasync_loop(make_app, qloop):
                 message = app.window.statusBar().currentMessage()
                 assert server.urls[0] in message and str(settings_file) in message
                 assert token not in message
-                await eventually(lambda: app.controller.last_synced is not None, 15)
+                await eventually(lambda: app.controller.state.last_synced is not None, 15)
                 async with (
                     aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http,
                     http.post(server.urls[0] + "/api/sync/positions") as response,
@@ -39,7 +39,7 @@ def test_the_window_serves_the_api_on_its_qasync_loop(make_app, qloop):
                     assert response.status == 200
                     assert (await response.json())["ok"] is True
                 # The window saw the API's run like any other (its sync log shows it).
-                await eventually(lambda: app.controller.last_result.trigger.value == "manual")
+                await eventually(lambda: app.controller.state.last_result.trigger.value == "manual")
             finally:
                 await server.stop()
             await app.stop()

@@ -131,7 +131,7 @@ def test_an_unexpected_disconnect_in_market_hours_is_notified_once_per_drop(make
         notifier.clock = lambda: MARKET_HOURS
 
         def state():
-            return app.controller.status.state
+            return app.controller.state.status.state
 
         async def scenario():
             await started(app)

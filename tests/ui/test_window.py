@@ -52,7 +52,7 @@ def test_offline_start_then_live_then_resolve_a_vanished_position(make_app, qloo
 
         async def seed_cache():
             await seed.start()
-            await eventually(lambda: seed.controller.last_synced is not None)
+            await eventually(lambda: seed.controller.state.last_synced is not None)
             await seed.stop()
 
         qloop.run_until_complete(asyncio.wait_for(seed_cache(), 30))
@@ -155,7 +155,7 @@ def test_settings_apply_without_restart(make_app, qloop, tmp_path):
 
         async def scenario():
             await app.start()
-            await eventually(lambda: app.controller.last_synced is not None)
+            await eventually(lambda: app.controller.state.last_synced is not None)
             faster = app.runtime.requested.model_copy(update={"sync_interval": 0.3})
             await app.controller.apply_settings(faster)
             assert app.runtime.service.options.interval == 0.3
