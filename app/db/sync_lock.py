@@ -28,11 +28,13 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from app.db.engine import FILE_MODE
+from app.db.errors import DatabaseError, DatabaseLockedError
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +193,41 @@ def read_holder(database: Path) -> SyncHolder | None:
     except OSError:
         return None
     return SyncHolder.from_json(text.decode(errors="replace")) if text else None
+
+
+@contextlib.contextmanager
+def writing_alone(database: Path | None, command: str) -> Iterator[None]:
+    """Hold the ledger's sync lock while a one-off writer (a statement's import from the command
+    line) writes, so no second process writes the SQLite file meanwhile; a window or
+    `sync --watch` started during it views, and takes over when it ends. PostgreSQL and
+    in-memory ledgers (`database` None) take no lock.
+
+    Raises DatabaseLockedError naming the process that syncs the ledger when one does.
+    """
+    if database is None:
+        yield
+        return
+    try:
+        lock = SyncLock.try_acquire(database)
+    except OSError as exc:
+        raise DatabaseError(
+            f"{database}: cannot open its sync lock file ({exc.strerror}); check the folder's "
+            "permissions",
+            location=database,
+        ) from exc
+    if lock is None:
+        holder = read_holder(database)
+        who = holder.describe() if holder is not None else "another process"
+        raise DatabaseLockedError(
+            f"{database}: {who} syncs this ledger and is its only writer; import the "
+            "statement there (File → Import IB statement… in the window), or stop it first",
+            location=database,
+        )
+    try:
+        lock.publish(SyncHolder(os.getpid(), command, datetime.now(UTC)))
+        yield
+    finally:
+        lock.release()
 
 
 if sys.platform == "win32":

@@ -236,3 +236,29 @@ def test_a_statement_correction_replaces_the_live_fill(ledger_url, tmp_path, cap
     ]
     (life,) = aapl_lifecycles(ledger_url)
     assert life.realized_pnl == D("438.6") and life.pnl_basis is PnlBasis.EXACT  # 10.99x40-1
+
+
+def test_an_import_waits_for_no_one_and_writes_nothing_while_another_process_syncs(
+    tmp_path, capsys
+):
+    """Guards against `flex import` writing a SQLite ledger another process syncs (two writers
+    of one file: SQLite 3.40's WAL-reset bug). It is refused naming that process, the ledger is
+    unchanged, and it imports once the syncer has gone."""
+    from tests.db.test_sync_lock import Holder
+
+    url = str(tmp_path / "ledger.sqlite")
+    path = write(tmp_path / "s.xml", StatementXml("DU111").trade(fill(AAPL, "BOT", "5", "150")))
+    with open_database(url):
+        pass
+    before = ledger_dump(url)
+    holder = Holder(Path(url))
+    try:
+        assert holder.first == "held"
+        assert main(["flex", "import", str(path), "--db", url]) == 4
+        err = capsys.readouterr().err
+        assert f"pid {holder.proc.pid} (holder test) syncs this ledger" in err, err
+        assert ledger_dump(url) == before
+    finally:
+        holder.close()
+    flex_import(url, path, capsys=capsys)
+    assert [life.quantity for life in aapl_lifecycles(url)] == [5]

@@ -113,6 +113,7 @@ def _progress(text: str) -> None:
 
 def _import(settings: Settings, statement: Statement, args: argparse.Namespace) -> int:
     from app.db.migrate import open_database
+    from app.db.sync_lock import writing_alone
     from app.db.writer import BlockingLedgerWriter
     from app.domain.plan import ReconcileOptions
 
@@ -120,7 +121,10 @@ def _import(settings: Settings, statement: Statement, args: argparse.Namespace) 
         mark_missing_as_closed=settings.mark_missing_as_closed,
         calculate_realized_pnl=settings.calculate_realized_pnl,
     )
-    with open_database(settings.database_url) as db:
+    with (
+        open_database(settings.database_url) as db,
+        writing_alone(db.path, "position-sync flex import"),
+    ):
         summary = BlockingLedgerWriter(db).import_statement(statement, options)
     if getattr(args, "json", False):
         print(json.dumps(summary_json(summary), indent=2))
