@@ -11,6 +11,17 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+def loop_running() -> bool:
+    """An asyncio loop runs in this thread now. A Qt timer can fire while none does: qasync's
+    run_until_complete processes Qt events once more after its loop has stopped (qasync 0.28,
+    `QEventLoop.run_until_complete`), and a task cannot be started then."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 class TaskGroup:
     """Background tasks of one owner. asyncio keeps only weak references to tasks (RUF006)."""
 

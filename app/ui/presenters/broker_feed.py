@@ -10,7 +10,7 @@ from PySide6.QtCore import QTimer
 from app.domain.connection import BrokerEvent, ConnectionState, ConnectionStatus
 from app.domain.values import BrokerPosition, PositionKey
 from app.runtime import Runtime
-from app.sync.tasks import TaskGroup
+from app.sync.tasks import TaskGroup, loop_running
 from app.ui.main_window import MainWindow
 from app.ui.presenters.differences import Differences
 from app.ui.runtime_holder import RuntimeHolder
@@ -105,6 +105,11 @@ class BrokerFeed:
 
     def _refresh_broker_view(self) -> None:
         if self.stopping:
+            return
+        if not loop_running():
+            # Fired between two runs of the loop (seen in a CI run: "no running event loop"
+            # from the spawn below): the repaint waits for the loop to run again.
+            self._broker_timer.start(BROKER_VIEW_DELAY_MS)
             return
         if self.state.reloading and self._broker_keys is None:
             # A whole-table refresh waits for the cache reload to finish: its repaints while

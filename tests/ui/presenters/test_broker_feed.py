@@ -86,3 +86,29 @@ def test_a_whole_table_refresh_waits_for_the_reload(make_parts, qloop):
             assert not feed.pending
 
         qloop.run_until_complete(asyncio.wait_for(scenario(), 30))
+
+
+def test_a_repaint_due_while_the_loop_is_not_running_waits_for_it(make_parts, qloop):
+    """Guards: "no running event loop" from a whole-table repaint whose timer fires in the Qt
+    events qasync processes after its loop stopped (a CI failure)."""
+    with SimulatorThread(None, state=book()) as sim:
+        parts = make_parts(sim.port)
+        feed = _feed(parts)
+        model = parts.window.broker_model
+
+        async def connected():
+            await parts.start_syncing()
+            await eventually(lambda: parts.state.broker_loaded and model.rowCount() == 3)
+            await eventually(lambda: not feed.pending)
+            model.reset([])
+
+        qloop.run_until_complete(asyncio.wait_for(connected(), 30))
+        # No loop runs now; the timer fires as it would in qasync's last processEvents.
+        feed.schedule(None)
+        feed._broker_timer.timeout.emit()
+        assert feed.pending and model.rowCount() == 0  # postponed, not failed, not dropped
+
+        async def later():
+            await eventually(lambda: model.rowCount() == 3)
+
+        qloop.run_until_complete(asyncio.wait_for(later(), 30))
