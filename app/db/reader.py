@@ -101,12 +101,13 @@ class LedgerReader:
     """The ledger's read vocabulary for code on an event loop (each call awaits one snapshot).
 
     `kept` is the sync's kept copy of the OPEN lifecycles (app.db.store.OpenPositions, SQLite):
-    `positions` shares its objects while it provably still is the ledger.
+    `positions` shares its objects while it provably still is the ledger, and what it reads
+    otherwise becomes that copy (the next sync shares the window's lifecycles in turn).
     """
 
     def __init__(self, db: Database, kept: OpenPositions | None = None) -> None:
         self._db = db
-        self._kept = kept if kept is not None else OpenPositions()
+        self._kept = kept  # None: no sync's store to share with (every read reads the ledger)
 
     @property
     def location(self) -> str:
@@ -231,7 +232,7 @@ class BlockingLedgerReader:
 
     def __init__(self, db: Database, kept: OpenPositions | None = None) -> None:
         self._db = db
-        self._kept = kept if kept is not None else OpenPositions()
+        self._kept = kept  # None: no sync's store to share with (every read reads the ledger)
 
     def positions(self, *, include_closed: bool = False) -> list[Lifecycle]:
         """See LedgerReader.positions."""

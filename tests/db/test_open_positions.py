@@ -498,3 +498,66 @@ def test_failed_commit_keeps_nothing(db: Database, counted: list[int], monkeypat
     _run(store, _snap(3, quantity="12"), 3)
     assert len(counted) - before == 1
     _same(_kept(store) or {}, _read_back(db, ("DU111",)))
+
+
+# ------------------------------------------------------------------ the window's read, kept
+def test_a_window_read_becomes_the_kept_copy(db: Database, counted: list[int]) -> None:
+    """Nothing kept (a new process, or a first sync of thousands of positions): the window's
+    read becomes the copy, with the window's own objects, and the next sync reads nothing.
+
+    Guards the window's peak memory: the sync after a first sync read a second copy of every
+    lifecycle (~50 MB at 20,000 positions) while the window still held its own."""
+    both = frozenset(ACCOUNTS)
+    rows = (
+        BrokerPosition("DU111", AAPL, Decimal(10), Decimal(190), Decimal("191.5")),
+        BrokerPosition("DU111", MSFT, Decimal(5), Decimal(400)),
+        BrokerPosition("DU222", ES, Decimal(2), Decimal(250_000)),
+    )
+    _plain(db, BrokerSnapshot(at(1), both, positions=rows), 1)  # another process's sync
+    _legacy_copy(db, 1)  # an OPEN row without a conId: load_state skips it
+    closed = BrokerPosition("DU111", AAPL, Decimal(0), Decimal(0))
+    _plain(db, BrokerSnapshot(at(2), both, positions=(closed, *rows[1:])), 2)  # AAPL closed
+    store = LedgerStore(db)
+    assert store._open._kept is None
+
+    every = _store_positions(store, include_closed=True)
+    assert _current(store, db)
+    kept = store._open._kept.positions if store._open._kept is not None else {}
+    _same(kept, _read_back(db))
+    assert set(kept) == {("DU111", MSFT.con_id), ("DU222", ES.con_id)}
+    assert all(any(life is p for p in every) for life in kept.values())
+
+    before = len(counted)
+    moved = (rows[1], replace(rows[2], market_price=Decimal(5001)))
+    _run(store, BrokerSnapshot(at(3), both, positions=moved), 3)
+    assert len(counted) == before  # the sync used the window's copy
+    _same(_kept(store) or {}, _read_back(db))
+    _window_read_is_a_fresh_read(store, db)
+
+    # Another program writes: the next window read is a fresh read, and kept in turn.
+    assert db.path is not None
+    other = sqlite3.connect(db.path)
+    other.execute("UPDATE positions SET quantity = '7' WHERE con_id = ?", (MSFT.con_id,))
+    other.commit()
+    other.close()
+    assert not _current(store, db)
+    fresh = [p for p in _store_positions(store, False) if p.key == ("DU111", MSFT.con_id)]
+    assert fresh[0].quantity == Decimal(7)
+    assert _current(store, db)
+    _same(_kept(store) or {}, _read_back(db))
+    before = len(counted)
+    _run(store, BrokerSnapshot(at(4), both, positions=moved), 4)
+    assert len(counted) == before
+    _same(_kept(store) or {}, _read_back(db))
+
+
+def test_a_reader_without_a_store_keeps_nothing(db: Database) -> None:
+    """The command line's reader (no sync in its process) reads the ledger and keeps nothing."""
+    rows = (BrokerPosition("DU111", MSFT, Decimal(5), Decimal(400)),)
+    _plain(db, BrokerSnapshot(at(1), frozenset({"DU111"}), positions=rows), 1)
+    loop = asyncio.new_event_loop()
+    try:
+        read = loop.run_until_complete(LedgerReader(db).positions())
+    finally:
+        loop.close()
+    assert [p.key for p in read] == [("DU111", MSFT.con_id)]

@@ -200,6 +200,13 @@ def positions_besides(
     return [lifecycle_from(row) for row in session.execute(query)]
 
 
+def unkeyed_open_ids(session: Session) -> set[int]:
+    """Ids of the OPEN lifecycles without a conId (a seed's rows not adopted yet; usually none):
+    `load_state` skips them, and `lifecycle_from` reads their NULL conId as 0."""
+    query = select(P.c.id).where(P.c.status == PositionStatus.OPEN.value, P.c.con_id.is_(None))
+    return set(session.scalars(query))
+
+
 def position_order(life: Lifecycle) -> tuple[str, str, int]:
     """The order `positions()` returns lifecycles in (account code, symbol, row id)."""
     return (life.account, life.contract.symbol, life.id or 0)
