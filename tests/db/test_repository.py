@@ -69,6 +69,28 @@ def test_round_trip_values_are_exact(db):
     assert db.run_sync(repository.account_codes) == ["DU111", "DU222"]
 
 
+def test_lifecycles_read_share_their_repeated_strings(db):
+    """Lifecycles read back share one string object per account code, currency, exchange and
+    security type (and a local symbol equal to its symbol), whatever the backend returns.
+
+    Guards the window's memory: each of 20,000 rows read carried its own copy of each."""
+    snap = snapshot(
+        pos(AAPL, "10", "150", market="151.5"),
+        pos(MSFT, "10", "400", market="401"),
+        pos(ES, "-2", "4500.25"),
+        accounts=("DU111",),
+    )
+    commit(db, snap)
+    aapl, es, msft = sorted(db.run_sync(repository.positions), key=lambda p: p.contract.symbol)
+    assert aapl.account is msft.account is es.account
+    assert aapl.contract.currency is msft.contract.currency
+    assert aapl.contract.exchange is msft.contract.exchange
+    assert aapl.contract.sec_type is msft.contract.sec_type
+    again = {p.key: p for p in db.run_sync(repository.positions)}[aapl.key]
+    assert again.contract.symbol is aapl.contract.symbol and again == aapl
+    assert aapl.contract == AAPL and msft.contract == MSFT and es.contract == ES
+
+
 def test_trading_day_events_fills_and_idempotence(db):
     commit(db, snapshot(pos(AAPL, "100", "150")))
     sell = fill(AAPL, "SLD", "40", "160", commission="1.00", minutes=10, broker_pnl="399")

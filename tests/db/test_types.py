@@ -166,3 +166,43 @@ def test_decimal_allows_equality_membership_and_null_tests(engine: sa.Engine) ->
         ).all() == [1]
         assert connection.scalars(sa.select(things.c.id).where(amount.is_(None))).all() == [2]
         assert connection.scalars(sa.select(things.c.id).where(amount != 0)).all() == [1]
+
+
+def test_repeated_values_are_read_as_shared_objects(engine: sa.Engine) -> None:
+    """Rows repeating a short decimal text or an instant give one shared (immutable) object
+    each; every value read is still exactly what was stored, digit for digit.
+
+    Guards the window's memory: 20,000 lifecycles read back held ~80,000 Decimals of a few
+    distinct values (quantities, multipliers, zero P&L) and 40,000 equal datetimes."""
+    synced = datetime(2026, 11, 26, 13, 15, 0, 123456, tzinfo=UTC)
+    texts = ["100", "0", "100", "-2500", "0", "1E+2", "1.50", "150.25", "1234567.125", "0"]
+    rows = [
+        {"id": n, "amount": Decimal(text), "at": synced if n % 3 else synced + timedelta(hours=n)}
+        for n, text in enumerate(texts, start=1)
+    ]
+    with engine.begin() as connection:
+        connection.execute(things.insert(), rows)
+        back = connection.execute(sa.select(things).order_by(things.c.id)).all()
+    assert [str(r.amount) for r in back] == [decimal_text(Decimal(t)) for t in texts]
+    assert [r.at for r in back] == [r["at"] for r in rows]
+    assert all(r.at.tzinfo is UTC for r in back)
+    amounts = {id(r.amount) for r in back}
+    assert len(amounts) == len({str(r.amount) for r in back if len(str(r.amount)) <= 6}) + 1
+    assert back[0].amount is back[2].amount is back[5].amount  # "100" three times
+    assert back[1].amount is back[4].amount is back[9].amount  # "0"
+    assert back[7].amount is not back[8].amount
+    assert back[0].at is back[1].at  # consecutive rows, the same instant
+    assert back[2].at == synced + timedelta(hours=3) and back[3].at == synced
+
+
+def test_shared_decimals_are_bounded(engine: sa.Engine) -> None:
+    """A column of more distinct short texts than SHARED_DECIMALS (the most remembered) reads
+    every one exactly, those past the bound as new objects."""
+    from app.db.types import SHARED_DECIMALS
+
+    count = SHARED_DECIMALS + 50
+    with engine.begin() as connection:
+        connection.execute(things.insert(), [{"id": n, "amount": Decimal(n)} for n in range(count)])
+        read = connection.execute(sa.select(things.c.amount).order_by(things.c.id)).scalars()
+        back = list(read)
+    assert [str(v) for v in back] == [str(n) for n in range(count)]
