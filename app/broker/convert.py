@@ -126,8 +126,31 @@ def double_text(text: str) -> Decimal | None:
         return None
 
 
+SHARED_QUANTITY_TEXT = 6
+"""Quantity texts this short are decoded once into one shared Decimal (see quantity_text)."""
+SHARED_QUANTITIES = 4096
+_shared_quantities: dict[str, Decimal] = {}
+
+
 def quantity_text(text: str) -> Decimal:
-    """A Decimal-typed quantity field, exactly as sent; RowError for unset or not a number."""
+    """A Decimal-typed quantity field, exactly as sent; RowError for unset or not a number.
+
+    A short text ("100", "-2500") repeats across thousands of rows, and a position and its
+    portfolio row carry it twice: it is decoded once into one shared (immutable) Decimal, at
+    most SHARED_QUANTITIES distinct texts remembered (the event loop's thread is the only
+    caller: ib_insync's decoder runs there).
+    """
+    if len(text) <= SHARED_QUANTITY_TEXT:
+        known = _shared_quantities.get(text)
+        if known is None:
+            known = _quantity(text)
+            if len(_shared_quantities) < SHARED_QUANTITIES:
+                _shared_quantities[text] = known
+        return known
+    return _quantity(text)
+
+
+def _quantity(text: str) -> Decimal:
     if text in UNSET_QUANTITY_TEXTS:
         raise RowError("quantity unset" if not text else f"quantity unset ({text})")
     try:
@@ -241,6 +264,10 @@ def execution_time(text: str, tws_zone: str) -> ExecTime:
 
 
 # ---------------------------------------------------------------------------- rows
+# A row's strings are interned: 20,000 positions hold a few dozen account codes, currencies,
+# exchanges and security types, and the ledger's lifecycles the same symbols
+# (app.db.repository.rows interns them alike); split from the wire each is a new string per row.
+_intern = sys.intern
 
 
 def position_fields(fields: list[str]) -> BrokerPosition:
@@ -273,15 +300,15 @@ def position_fields(fields: list[str]) -> BrokerPosition:
         raise RowError("no account")
     contract = Contract(
         con_id=con_id_text(con_id),
-        symbol=symbol,
-        sec_type=sec_type,
-        currency=currency,
-        exchange=exchange,
-        local_symbol=local_symbol,
+        symbol=_intern(symbol),
+        sec_type=_intern(sec_type),
+        currency=_intern(currency),
+        exchange=_intern(exchange),
+        local_symbol=_intern(local_symbol),
         multiplier=multiplier_text(multiplier),
-        expiry=expiry,
+        expiry=_intern(expiry),
         strike=strike_value(double_text(strike), sec_type),
-        right=right,
+        right=_intern(right),
     )
     qty = quantity_text(position)
     cost = double_text(avg_cost)
@@ -289,7 +316,9 @@ def position_fields(fields: list[str]) -> BrokerPosition:
         if qty != 0:
             raise RowError(f"average cost {avg_cost[:24]!r} unset or not a number")
         cost = ZERO  # a closed position's avgCost means nothing
-    return BrokerPosition(account=account, contract=contract, quantity=qty, average_cost=cost)
+    return BrokerPosition(
+        account=_intern(account), contract=contract, quantity=qty, average_cost=cost
+    )
 
 
 def portfolio_fields(fields: list[str]) -> tuple[PositionKey, Decimal, Mark]:
@@ -304,7 +333,7 @@ def portfolio_fields(fields: list[str]) -> tuple[PositionKey, Decimal, Mark]:
     account = fields[19]
     if not account:
         raise RowError("no account")
-    key = (account, con_id_text(fields[2]))
+    key = (_intern(account), con_id_text(fields[2]))
     mark = market_mark(double_text(fields[14]), double_text(fields[15]), double_text(fields[17]))
     return key, quantity_text(fields[13]), mark
 

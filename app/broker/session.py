@@ -800,24 +800,28 @@ class DecodedRows:
     A full resync receives every row again, almost all of them unchanged; decoding is a pure
     function of the row's text, so an identical text gets the identical (immutable) result back
     instead of a new one, and LiveBook's merge of rows with market data is skipped too. One
-    entry per (account, conId): the last text seen and what it decoded to.
+    entry per (account, conId): the last text seen and what it decoded to, by account and then
+    by conId text (20,000 entries then share a few dozen interned account codes instead of
+    holding an (account, conId) pair and an account string each).
     """
 
     def __init__(self) -> None:
-        self._positions: dict[tuple[str, str], tuple[str, BrokerPosition]] = {}
-        self._portfolio: dict[tuple[str, str], tuple[str, tuple[PositionKey, Decimal, Mark]]] = {}
+        self._positions: dict[str, dict[str, tuple[str, BrokerPosition]]] = {}
+        self._portfolio: dict[str, dict[str, tuple[str, tuple[PositionKey, Decimal, Mark]]]] = {}
 
     def position(self, fields: list[str]) -> BrokerPosition:
         """`position_fields(fields)`; raises RowError alike (errors are not remembered)."""
         if len(fields) != POSITION_FIELDS:
             return position_fields(fields)
         text = "\0".join(fields)
-        slot = (fields[2], fields[3])
-        known = self._positions.get(slot)
+        by_con_id = self._positions.get(fields[2])
+        known = by_con_id.get(fields[3]) if by_con_id is not None else None
         if known is not None and known[0] == text:
             return known[1]
         row = position_fields(fields)
-        self._positions[slot] = (text, row)
+        if by_con_id is None:
+            by_con_id = self._positions.setdefault(row.account, {})  # interned by the decoding
+        by_con_id[fields[3]] = (text, row)
         return row
 
     def portfolio(self, fields: list[str]) -> tuple[PositionKey, Decimal, Mark]:
@@ -825,10 +829,12 @@ class DecodedRows:
         if len(fields) != PORTFOLIO_FIELDS:
             return portfolio_fields(fields)
         text = "\0".join(fields)
-        slot = (fields[19], fields[2])
-        known = self._portfolio.get(slot)
+        by_con_id = self._portfolio.get(fields[19])
+        known = by_con_id.get(fields[2]) if by_con_id is not None else None
         if known is not None and known[0] == text:
             return known[1]
         decoded = portfolio_fields(fields)
-        self._portfolio[slot] = (text, decoded)
+        if by_con_id is None:
+            by_con_id = self._portfolio.setdefault(decoded[0][0], {})
+        by_con_id[fields[2]] = (text, decoded)
         return decoded

@@ -95,3 +95,24 @@ def test_after_a_price_move_the_next_resync_builds_nothing_new() -> None:
     _, _, again = rows.portfolio(portfolio(price="195.0"))
     book.put_mark(key, False, again)
     assert book.rows[key] is merged
+
+
+def test_rows_share_their_repeated_strings_and_quantities() -> None:
+    """Rows of one account share its code, their contract's repeated strings and a short
+    quantity text's Decimal, however many rows TWS sends (each field it splits is a new string).
+
+    Guards the connected window's memory: 20,000 decoded rows held ~10 strings and a quantity of
+    their own each."""
+    rows = DecodedRows()
+    # Fresh strings per row, as ib_insync's split of each message gives them.
+    a = rows.position(["".join(f) for f in position(con_id=1)])
+    b = rows.position(["".join(f) for f in position(con_id=2)])
+    assert a.account is b.account and a.contract.currency is b.contract.currency
+    assert a.contract.sec_type is b.contract.sec_type
+    assert a.contract.exchange is b.contract.exchange
+    assert a.contract.symbol is b.contract.symbol and a.quantity is b.quantity
+    key, quantity, _ = rows.portfolio(["".join(f) for f in portfolio(con_id=1)])
+    assert key[0] is a.account and quantity is a.quantity
+    long = rows.position(position(con_id=3, quantity="1234567.5"))
+    assert long.quantity == Decimal("1234567.5") and long.quantity is not a.quantity
+    assert rows.position(position(con_id=4, quantity="1234567.5")).quantity is not long.quantity
