@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from app.db.errors import DatabaseError
 from app.runtime import Runtime, heap_friendly_gc
 from app.settings import APP_NAME, Settings
+from app.ui.arenas import limit_malloc_arenas
 from app.ui.controller import WindowController
 from app.ui.main_window import MainWindow
 from app.ui.resources import app_icon
@@ -74,6 +75,7 @@ def run_window(
     """Show the window until it is closed; returns the process exit code.
 
     `database_url` replaces the settings' ledger for this run (`--demo`: the demo's own)."""
+    limit_malloc_arenas()  # before Qt and the database start their threads
     switch = sys.getswitchinterval()
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     try:
