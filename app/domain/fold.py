@@ -880,11 +880,17 @@ class _Book:
     def book_fills(self, fills: Iterable[Fill]) -> None:
         """Book fills in time order; fills of the same instant in an order consistent with the
         position path (see `_next_of_instant`)."""
+        # The fills arrive in time order: each instant is the run of fills that share the
+        # first one's time (an index walk: rescanning the rest per instant was quadratic).
         pending = list(fills)
-        while pending:
-            instant = pending[0].time
-            group = [f for f in pending if f.time == instant]
-            pending = pending[len(group) :]
+        start, count = 0, len(pending)
+        while start < count:
+            instant = pending[start].time
+            end = start + 1
+            while end < count and pending[end].time == instant:
+                end += 1
+            group = pending[start:end]
+            start = end
             while group:
                 life = self.life
                 average = life.average if life is not None else None
