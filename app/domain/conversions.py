@@ -94,6 +94,15 @@ def conversion_ratio(
     return ratio if abs(old_cost - new_cost) <= slack else None
 
 
+def delivered_agrees(old_quantity: Decimal, ratio: Fraction, new_quantity: Decimal) -> bool:
+    """Whether a conversion at `ratio` of `old_quantity` delivers `new_quantity`: exactly, or
+    (a reverse split) cut to IB's 0.0001 step or to the whole part."""
+    if old_quantity == 0 or (old_quantity > 0) != (new_quantity > 0):
+        return False
+    exact = Fraction(old_quantity) * ratio
+    return _quantity_agrees(exact, Fraction(new_quantity), reverse=ratio < 1)
+
+
 def _quantity_agrees(exact: Fraction, reported: Fraction, *, reverse: bool) -> bool:
     if exact == reported:
         return True
