@@ -71,7 +71,7 @@ class Statement:
     not_applied: tuple[str, ...] = ()
     """Rows read but not applied (transfers, reverse splits, …), each saying where and why."""
     conversions: tuple[StatedConversion, ...] = ()
-    """Conversions to a new conId the statement's corporate actions state (RS / IC pairs)."""
+    """Conversions to a new conId the statement's corporate actions state (RS / IC / FI pairs)."""
 
     @property
     def trades(self) -> int:

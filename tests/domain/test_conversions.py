@@ -357,3 +357,19 @@ def test_a_statement_sale_that_is_not_the_fraction_is_no_conversion() -> None:
     assert old.is_open and old.quantity == 500 and old.missing_since is not None
     (new,) = _lives(ledger, NEW)
     assert [e.kind for e in _events(ledger, new)] == [EventKind.OPENED]
+
+
+def test_a_forward_split_to_a_new_conid_is_a_conversion() -> None:
+    """ML's 4-for-1 under a new conId (ib-edavki issue 71, Flex type FI): 1,000 @ 2.00 vanish,
+    4,000 @ 0.50 appear — one conversion carrying the basis, like a reverse split's."""
+    ledger = MemoryLedger()
+    _held(ledger)
+    opened = ledger.only_open().opened_at
+    plan = ledger.sync(snapshot(pos(NEW, "4000", "0.5", market="0.52"), minutes=60))
+    assert (plan.opened, plan.missing) == (0, 0)
+    (old,) = _lives(ledger, OLD)
+    assert old.close_reason is CloseReason.CONVERTED and old.realized_pnl == 0
+    (new,) = _lives(ledger, NEW)
+    assert (new.quantity, new.average_price, new.opened_at) == (4000, D("0.5"), opened)
+    (converted,) = _events(ledger, new)
+    assert converted.kind is EventKind.CONVERTED and "(4 for 1)" in converted.note

@@ -13,6 +13,7 @@ import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -462,3 +463,51 @@ def test_the_fraction_sold_on_the_new_conid_keeps_the_conversion(
 
     run(again(), timeout=30)
     assert unsynced(ledger_state(stack)) == unsynced(before)
+
+
+@pytest.mark.parametrize("kind", ["FI", "FS"])
+def test_a_forward_split_to_a_new_conid_is_confirmed_by_its_statement(
+    make, run, ledger_url, tmp_path, capsys, kind
+):
+    """A 4-for-1 under a new conId: the syncs pair 1,000 @ 2.00 vanishing with 4,000 @ 0.50
+    appearing; the statement's two rows of the action — type FI as IB wrote ML's (ib-edavki
+    issue 71), or FS on two conIds — confirm it like an RS pair. Guards against the FI pair
+    listed as "not applied", and the FS pair booked as 4,000 bought at 0 on the new conId."""
+    stack = make(build_conversion())
+
+    async def scenario() -> None:
+        await connected(stack)
+        await sync(stack)
+        stack.sim.convert(ACCOUNT, c.AMTD_OLD.con_id, c.AMTD, Fraction(4))
+        await sync(stack)
+
+    run(scenario(), timeout=30)
+    (old,) = lifecycles(stack, OLD)
+    assert old.close_reason is CloseReason.CONVERTED and old.pnl_basis is PnlBasis.ESTIMATED
+    (new,) = lifecycles(stack, NEW)
+    assert (new.quantity, new.average_price) == (4000, D("0.5"))
+
+    statement = StatementXml(ACCOUNT)
+    for con_id, symbol, isin, quantity in (
+        (c.AMTD.con_id, "AMTD", "US00180G3048", "4000"),
+        (c.AMTD_OLD.con_id, "AMTD.OLD", "US00180G2057", "-1000"),
+    ):
+        row = amtd_row(con_id, symbol, isin, quantity, type=kind, transactionID=f"9{con_id}")
+        row["description"] = row["actionDescription"] = "AMTD(US00180G2057) SPLIT 4 FOR 1"
+        statement.row("CorporateActions", "CorporateAction", **row)
+    path = write(tmp_path / "forward.xml", statement)
+    code, out, err = flex(ledger_url, path, capsys)
+    assert code == 0, err
+    assert "Conversions   1 confirmed by corporate actions" in out
+    assert "Not applied" not in out
+
+    (old,) = lifecycles(stack, OLD)
+    assert old.pnl_basis is PnlBasis.EXACT
+    (new,) = lifecycles(stack, NEW)
+    assert (new.quantity, new.average_price) == (4000, D("0.5"))
+    (opening,) = events(stack, new)
+    assert opening.kind is EventKind.CONVERTED and "confirmed by a statement" in opening.note
+    before = ledger_state(stack)
+    code, out, err = flex(ledger_url, path, capsys)
+    assert code == 0 and "1 already confirmed" in out and "Ledger        unchanged" in out
+    assert ledger_state(stack) == before
