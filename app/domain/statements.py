@@ -276,7 +276,6 @@ def _derived(
                 # at the sync that paired the keys, or at the first sale of what it delivered
                 # (IB's sale of a reverse split's fraction, stamped before that sync)
                 and first[0].occurred_at <= ob.at
-                and (life.closed_at is None or life.closed_at >= first[0].occurred_at)
             ]
             if len(closed) != 1 or len(opened) != 1 or closed[0].id is None:
                 continue

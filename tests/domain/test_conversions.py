@@ -373,3 +373,66 @@ def test_a_forward_split_to_a_new_conid_is_a_conversion() -> None:
     assert (new.quantity, new.average_price, new.opened_at) == (4000, D("0.5"), opened)
     (converted,) = _events(ledger, new)
     assert converted.kind is EventKind.CONVERTED and "(4 for 1)" in converted.note
+
+
+# ------------------------------------------------------------------------------- shorts
+def _short(ledger: MemoryLedger) -> None:
+    """1,000 AMTD (old conId) sold short at 2.00 by fills the ledger saw; IB's avgCost of a
+    short is positive (the average proceeds per unit)."""
+    sold = fill(OLD, "SLD", "1000", "2", minutes=1)
+    ledger.sync(snapshot(pos(OLD, "-1000", "2", market="2.1"), fills=(sold,), minutes=2))
+
+
+def test_a_short_position_is_converted_with_its_sign_and_proceeds() -> None:
+    """−1,000 @ 2.00 → 1 for 3 → −333 @ 6.00 (the third share bought in for cash). Covering
+    333 at 5.00 with 1.00 commission then realizes (6 − 5) × 333 − 1 = 332 against the carried
+    proceeds. Guards against a conversion that loses the sign or books the short as a long."""
+    ledger = MemoryLedger()
+    _short(ledger)
+    opened = ledger.only_open().opened_at
+    plan = ledger.sync(snapshot(pos(NEW, "-333", "6", market="6.3"), minutes=60))
+    assert (plan.opened, plan.closed, plan.missing) == (0, 0, 0)
+    (old,) = _lives(ledger, OLD)
+    assert old.close_reason is CloseReason.CONVERTED and old.realized_pnl == 0
+    kinds = [(e.kind, e.quantity_before, e.quantity_after) for e in _events(ledger, old)]
+    assert kinds[-1] == (EventKind.CONVERTED, D(-1000), D(0))
+    (new,) = _lives(ledger, NEW)
+    assert (new.quantity, new.average_price, new.opened_at) == (-333, 6, opened)
+    (converted,) = _events(ledger, new)
+    assert (converted.quantity_before, converted.quantity_after) == (0, -333)
+    assert "paid in cash" in converted.note
+
+    again = ledger.sync(snapshot(pos(NEW, "-333", "6", market="6.3"), minutes=61))
+    assert not [e for c in again.changes for e in c.events]
+    covered = fill(NEW, "BOT", "333", "5", minutes=70, commission="1")
+    ledger.sync(snapshot(fills=(covered,), minutes=71))
+    (new,) = _lives(ledger, NEW)
+    assert new.status is PositionStatus.CLOSED and new.realized_pnl == D(332)
+    assert new.pnl_basis is PnlBasis.ESTIMATED
+
+    _import(ledger, observations=_confirmations(D(-1000), D("-333.3333")))
+    (new,) = _lives(ledger, NEW)
+    assert new.realized_pnl == D(332) and new.pnl_basis is PnlBasis.EXACT
+
+
+def test_a_short_conversion_with_the_fraction_bought_in_on_the_new_conid() -> None:
+    """−1,000 → −333.3333; IB buys the 0.3333 back at 6.30 before the next sync (−333): the
+    statement's trade realizes (6.00 − 6.30) × 0.3333 against the carried proceeds."""
+    ledger = MemoryLedger()
+    _short(ledger)
+    ledger.sync(snapshot(pos(NEW, "-333", "6", market="6.3"), minutes=60))
+    cash = fill(NEW, "BOT", "0.3333", "6.3", minutes=30, commission="0", exec_id="flex-t:11")
+    _import(ledger, (cash,))
+    (new,) = _lives(ledger, NEW)
+    assert (new.quantity, new.average_price) == (-333, 6)
+    kinds = [(e.kind, e.quantity_after) for e in _events(ledger, new)]
+    assert kinds == [(EventKind.CONVERTED, D("-333.3333")), (EventKind.REDUCED, D(-333))]
+    assert new.realized_pnl == D("-0.09999")
+
+
+def test_a_short_and_a_long_are_never_paired() -> None:
+    """The old key short, the new one long with the numbers of the ratio: not a conversion."""
+    ledger = MemoryLedger()
+    _short(ledger)
+    plan = ledger.sync(snapshot(pos(NEW, "333", "6"), minutes=60))
+    assert plan.missing == 1 and plan.opened == 1

@@ -511,3 +511,55 @@ def test_a_forward_split_to_a_new_conid_is_confirmed_by_its_statement(
     code, out, err = flex(ledger_url, path, capsys)
     assert code == 0 and "1 already confirmed" in out and "Ledger        unchanged" in out
     assert ledger_state(stack) == before
+
+
+def test_a_short_position_is_converted_carrying_its_proceeds(
+    make, run, ledger_url, tmp_path, capsys
+):
+    """AMTD held short: −1,000 @ 2.00 (IB's avgCost positive: the average proceeds) → 1 for 3
+    → −333 @ 6.00 on the new conId. One conversion keeping the sign and the proceeds; covering
+    333 at 5.00 with 1.00 commission realizes (6 − 5) × 333 − 1 = 332, exact once the
+    statement's RS rows — signs flipped for a short: +1,000 on the old conId, −333.3333 on the
+    new — confirm it."""
+    state = build_conversion()
+    state.set_position(ACCOUNT, c.AMTD_OLD, D(-1000), D("2.00"), D("2.10"))
+    stack = make(state)
+
+    async def scenario() -> None:
+        await connected(stack)
+        await sync(stack)
+        (held,) = lifecycles(stack, OLD)
+        assert held.quantity == -1000
+        convert_amtd(stack.sim)
+        await sync(stack)
+
+        (old,) = lifecycles(stack, OLD)
+        assert old.close_reason is CloseReason.CONVERTED and old.realized_pnl == 0
+        (new,) = lifecycles(stack, NEW)
+        assert (new.quantity, new.average_price, new.opened_at) == (-333, 6, held.opened_at)
+        assert [e.kind for e in events(stack, new)] == [EventKind.CONVERTED]
+        run_row = latest_run(stack)
+        assert (run_row.opened, run_row.closed, run_row.missing) == (0, 0, 0)
+
+        stack.sim.fill(ACCOUNT, c.AMTD, 333, "5", commission=D("1"))
+        await sync(stack)
+
+    run(scenario(), timeout=30)
+    (covered,) = lifecycles(stack, NEW)
+    assert covered.status is PositionStatus.CLOSED and covered.realized_pnl == D(332)
+    assert covered.pnl_basis is PnlBasis.ESTIMATED
+
+    statement = StatementXml(ACCOUNT)
+    for con_id, symbol, isin, quantity in (
+        (c.AMTD.con_id, "AMTD", "US00180G3048", "-333.3333"),
+        (c.AMTD_OLD.con_id, "AMTD.OLD", "US00180G2057", "1000"),
+    ):
+        row = amtd_row(con_id, symbol, isin, quantity, transactionID=f"8{con_id}")
+        statement.row("CorporateActions", "CorporateAction", **row)
+    code, out, err = flex(ledger_url, write(tmp_path / "short.xml", statement), capsys)
+    assert code == 0, err
+    assert "Conversions   1 confirmed by corporate actions" in out and "Not applied" not in out
+    (covered,) = lifecycles(stack, NEW)
+    assert covered.realized_pnl == D(332) and covered.pnl_basis is PnlBasis.EXACT
+    (old,) = lifecycles(stack, OLD)
+    assert old.pnl_basis is PnlBasis.EXACT
