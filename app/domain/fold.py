@@ -173,9 +173,9 @@ def fold(history: KeyHistory, *, calculate_realized_pnl: bool = True) -> Folded:
             if after is not None:
                 upcoming = [f for f in fills if f.time <= following.at]
                 confirmed = after - sum((f.signed_shares for f in upcoming), ZERO)
-        after = book.observe(observation, segment, confirmed)
-        if after:  # the row was taken before these were booked at IB: they follow it
-            fills = [*after, *fills]
+        following_row = book.observe(observation, segment, confirmed)
+        if following_row:  # the row was taken before these were booked at IB: they follow it
+            fills = [*following_row, *fills]
         held = tuple(f.exec_id for f in fills if f.time <= observation.at)
     book.book_fills(fills)
     return Folded(tuple(book.finish()), held, tuple(book.converted))
