@@ -8,9 +8,14 @@ quantity +333.3333 on the new conId 665145378 (symbol AMTD) and the old position
 conId 597279242 (renamed AMTD.OLD) — github.com/ib-edavki/ib-edavki/issues/106; the same for
 PRSO "SPLIT 1 FOR 40" (issues/181) and UAN "SPLIT 1 FOR 10" (ib-edavki pull/69); "after every
 split they change conid as well as isin" (ib-edavki pull/75). The type codes are csingley/ibflex
-`enums.Reorg` (RS reverse split, IC issue change, TC merger, TO tender, FS forward split). A
-fractional share a mandatory action leaves is "liquidated for cash by IB ... typically within
-one day" (ibkb.interactivebrokers.com/article/2121), so the new quantity may be the whole part.
+`enums.Reorg` (RS reverse split, IC issue change, FI forward split issue — ML's "SPLIT 4 FOR
+1" to a new conId, ib-edavki issue 71 — TC merger, TO tender, FS forward split). A fractional
+share a mandatory action leaves is "liquidated for cash by IB ... typically within one day"
+(ibkb.interactivebrokers.com/article/2121), so the new quantity may be the whole part. The
+statement books that sale as a Trade of transactionType `FracShare` (ibflex `TradeType`), on the
+old conId before the action (ib-edavki issue 121) or on the new one after it (issue 181: PRSO
+350 → 8.75, then 0.75 sold at 9.60 the same day); the fold (app.domain.fold) books it as a sale
+around the conversion, so the numbers must agree with the ratio net of it (`delivered_agrees`).
 
 What the API shows at the sync that sees it is not documented by IB: the old conId is no longer
 reported (or reported 0) and the new one is, with IB's avgCost multiplied by the ratio (qty ×
