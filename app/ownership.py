@@ -101,7 +101,8 @@ class Ownership:
         return self.holder.describe() if self.holder is not None else "another process"
 
     def on_ledger_changed(self, callback: Callable[[], None]) -> None:
-        """Call `callback` when another process committed to the ledger (viewers only)."""
+        """Call `callback` when another process committed to the ledger (a viewer), or when a
+        viewer's Mark closed was written here (the syncer)."""
         self._changed.append(callback)
 
     def on_took_over(self, callback: Callable[[SyncHolder | None], None]) -> None:
@@ -126,7 +127,7 @@ class Ownership:
         if self._lock is None or self._endpoint is not None:
             return
         endpoint = SyncEndpoint(
-            lambda: service.sync_positions(SyncTrigger.MANUAL), writer.mark_closed
+            lambda: service.sync_positions(SyncTrigger.MANUAL), self._close_for_a_viewer
         )
         port = await endpoint.start()
         self._endpoint = endpoint
@@ -178,6 +179,14 @@ class Ownership:
         holder = await self._published_holder()
         assert holder.port is not None and holder.token is not None
         await request_mark_closed(holder.port, holder.token, request, answer_within)
+
+    async def _close_for_a_viewer(self, request: MarkClosedRequest) -> None:
+        """A viewer's Mark closed, written here; then this process's own views are told, as a
+        viewer is of another process's commit (they did not make this write, so nothing else
+        would reload them before the next sync)."""
+        assert self._writer is not None
+        await self._writer.mark_closed(request)
+        self._tell_changed()
 
     async def _published_holder(self) -> SyncHolder:
         assert self.database is not None

@@ -16,13 +16,16 @@ from decimal import Decimal
 
 import pytest
 
+from app.db.sync_lock import read_holder
 from app.domain.manual import (
     LifecycleChangedError,
     LifecycleVersion,
     MarkClosedError,
     MarkClosedRequest,
 )
-from app.domain.values import SyncStatus, SyncTrigger
+from app.domain.values import CloseReason, SyncStatus, SyncTrigger
+from app.runtime import Runtime
+from app.settings import Settings
 from app.sync.remote import (
     HOST,
     SyncEndpoint,
@@ -160,3 +163,52 @@ def test_no_syncer_listening_is_unreachable(run):
     port = run(closed_port())
     with pytest.raises(SyncerUnreachableError, match="no sync endpoint"):
         run(request_mark_closed(port, "token", CLOSE, 5))
+
+
+def test_a_close_written_for_a_viewer_tells_the_syncers_own_views(tmp_path, run, start_sim):
+    """Guards: the syncing window still showing OPEN a position a viewer's Mark closed closed
+    (nothing else reloads it before the next sync). A real Runtime syncs the simulator's book
+    into a real SQLite ledger; the request arrives over its published endpoint."""
+    sim = start_sim("basic")
+    db = tmp_path / "ledger.sqlite"
+    settings = Settings(
+        database_url=f"sqlite:///{db}",
+        ib_port=sim.port,
+        ib_client_id=51,
+        ib_timeout=3.0,
+        sync_interval=3600,
+        debounce_seconds=0.1,
+    )
+    runtime = Runtime.open(settings)
+    try:
+        told: list[int] = []
+        runtime.ownership.on_ledger_changed(lambda: told.append(1))
+        run(runtime.start(), 30)
+        assert not runtime.viewer
+        run(runtime.first_connection(), 30)
+        assert run(runtime.sync_now(), 30).ok
+        sap = next(
+            p
+            for p in run(runtime.reader.positions())
+            if p.account == "DU1111111" and p.contract.symbol == "SAP"
+        )
+        last = run(runtime.reader.events(sap.id))[-1].id
+        close = MarkClosedRequest(
+            LifecycleVersion.of(sap, last), Decimal("191"), datetime.now(UTC), "from a viewer"
+        )
+        holder = read_holder(db)
+        assert holder is not None and holder.port and holder.token
+        assert told == []
+        run(request_mark_closed(holder.port, holder.token, close, 10))
+        assert told == [1]
+        (closed,) = [
+            p for p in run(runtime.reader.positions(include_closed=True)) if p.id == sap.id
+        ]
+        assert not closed.is_open and closed.close_reason is CloseReason.MANUAL
+        # The same close again: the lifecycle is no longer what the viewer saw.
+        with pytest.raises(MarkClosedError):
+            run(request_mark_closed(holder.port, holder.token, close, 10))
+        assert told == [1]
+    finally:
+        run(runtime.stop(), 30)
+        runtime.close()
