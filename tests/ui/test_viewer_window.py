@@ -15,14 +15,14 @@ import sys
 import time
 from pathlib import Path
 
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 
 from app.db.sync_lock import read_holder
 from app.sim import contracts as c
 from app.sim.runner import SimulatorThread
 from app.sim.scenarios import BASIC_ACCOUNTS
 from app.ui.dialogs.mark_closed import MarkClosedDialog
-from tests.ui.conftest import eventually
+from tests.ui.conftest import eventually, visible
 from tests.ui.test_window import row_of
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,14 +51,6 @@ def lifecycle(db: Path, account: str, con_id: int) -> tuple[int, str, str, str |
         return tuple(row)
     finally:
         connection.close()
-
-
-def _visible(kind: type, title: str | None = None):
-    for widget in QApplication.topLevelWidgets():
-        shown = isinstance(widget, kind) and widget.isVisible()
-        if shown and (title is None or widget.windowTitle() == title):
-            return widget
-    return None
 
 
 def test_a_second_window_views_and_its_sync_now_asks_the_syncing_window(make_app, qloop, tmp_path):
@@ -122,12 +114,12 @@ async def mark_closed_through_the_syncer(app, sim, db: Path) -> None:
         w.cache_table.selectRow(row_of(model, (account, con_id)))
         await eventually(w.mark_closed_button.isEnabled)
         w.mark_closed_button.click()
-        return await eventually(lambda: _visible(MarkClosedDialog))
+        return await eventually(lambda: visible(MarkClosedDialog))
 
     sap = model.get((account, c.SAP.con_id))
     (await open_dialog(c.SAP.con_id)).accept()
     await eventually(lambda: model.get((account, c.SAP.con_id)) is None)  # the viewer reloaded
-    assert _visible(QMessageBox) is None  # neither refused nor failed
+    assert visible(QMessageBox) is None  # neither refused nor failed
     assert lifecycle(db, account, c.SAP.con_id) == (sap.id, "CLOSED", "0", "manual")
 
     msft = model.get((account, c.MSFT.con_id))
@@ -136,7 +128,7 @@ async def mark_closed_through_the_syncer(app, sim, db: Path) -> None:
     await eventually(lambda: lifecycle(db, account, c.MSFT.con_id)[2] == "0.4", within=30)
     dialog.accept()
     refusal = await eventually(
-        lambda: _visible(QMessageBox, "Not marked closed: the position changed")
+        lambda: visible(QMessageBox, "Not marked closed: the position changed")
     )
     assert "0.3" in refusal.informativeText() + refusal.text(), refusal.text()
     refusal.button(QMessageBox.StandardButton.Ok).click()
