@@ -5,13 +5,13 @@ WAL-reset corruption (below 3.51.3). So a process that opens a SQLite ledger fil
 its sync lock (app.db.sync_lock):
 
 - **Syncer** (it got the lock): syncs as always, and listens on loopback for the viewers' sync
-  requests (app.sync.remote), its address recorded in the lock file.
-- **Viewer** (another process holds it): never writes — no sync, no run rows, no Mark closed or
-  statement import (the window says which process owns writes). It reads the ledger, reloads
-  when the syncer commits (`PRAGMA data_version`, polled every POLL_S), asks the syncer when the
-  user asks for a sync, and tries the lock every POLL_S: when the syncer exits (however: the OS
-  drops its lock) the viewer takes over — it becomes the syncer, starts its sync service (whose
-  connect triggers a full sync at once) and tells its listeners.
+  and Mark closed requests (app.sync.remote), its address recorded in the lock file.
+- **Viewer** (another process holds it): never writes — no sync, no run rows, no statement
+  import (the window says which process owns writes). It reads the ledger, reloads when the
+  syncer commits (`PRAGMA data_version`, polled every POLL_S), asks the syncer when the user asks
+  for a sync or marks a position closed, and tries the lock every POLL_S: when the syncer exits
+  (however: the OS drops its lock) the viewer takes over — it becomes the syncer, starts its sync
+  service (whose connect triggers a full sync at once) and tells its listeners.
 
 PostgreSQL and in-memory SQLite take no file lock: every process syncs, as before (PostgreSQL
 serialises writers with advisory locks, app.db.concurrency).
@@ -29,8 +29,15 @@ from pathlib import Path
 
 from app.db.data_version import DataVersion
 from app.db.sync_lock import SyncHolder, SyncLock, read_holder
+from app.db.writer import LedgerWriter
+from app.domain.manual import MarkClosedRequest
 from app.domain.values import SyncTrigger
-from app.sync.remote import SyncEndpoint, SyncerUnreachableError, request_sync
+from app.sync.remote import (
+    SyncEndpoint,
+    SyncerUnreachableError,
+    request_mark_closed,
+    request_sync,
+)
 from app.sync.results import SyncResult
 from app.sync.service import PositionSyncService
 from app.sync.tasks import TaskGroup
@@ -41,6 +48,8 @@ POLL_S = 1.0
 """Seconds between a viewer's looks at the ledger (did the syncer commit?) and at the lock."""
 REMOTE_SYNC_TIMEOUT_S = 180.0
 """How long a viewer waits for the syncer's answer (a connect, then a big snapshot)."""
+REMOTE_CLOSE_TIMEOUT_S = 30.0
+"""How long a viewer waits for the syncer to write a Mark closed (behind a sync's commit)."""
 RECORD_WAIT_S = 5.0
 """How long a viewer waits for a new syncer to publish its endpoint (it just took the lock)."""
 DEFAULT_COMMAND = "position-sync"
@@ -74,6 +83,7 @@ class Ownership:
             assert database is not None
             self.holder = read_holder(database)
         self._service: PositionSyncService | None = None
+        self._writer: LedgerWriter | None = None
         self._endpoint: SyncEndpoint | None = None
         self._tasks = TaskGroup("ownership")
         self._changed: list[Callable[[], None]] = []
@@ -91,7 +101,8 @@ class Ownership:
         return self.holder.describe() if self.holder is not None else "another process"
 
     def on_ledger_changed(self, callback: Callable[[], None]) -> None:
-        """Call `callback` when another process committed to the ledger (viewers only)."""
+        """Call `callback` when another process committed to the ledger (a viewer), or when a
+        viewer's Mark closed was written here (the syncer)."""
         self._changed.append(callback)
 
     def on_took_over(self, callback: Callable[[SyncHolder | None], None]) -> None:
@@ -99,22 +110,25 @@ class Ownership:
         self._took_over.append(callback)
 
     # ------------------------------------------------------------------ lifecycle
-    async def start(self, service: PositionSyncService) -> None:
+    async def start(self, service: PositionSyncService, writer: LedgerWriter) -> None:
         """A syncer serves requests and starts `service`; a viewer starts watching."""
-        self._service = service
+        self._service, self._writer = service, writer
         if self.role is Role.SYNCER:
-            await self.serve(service)
+            await self.serve(service, writer)
             await service.start()
         else:
             self._tasks.spawn(self._watch(), "watch")
 
-    async def serve(self, service: PositionSyncService) -> None:
-        """Take other processes' sync requests for `service` (a syncer holding the file lock),
-        and record how to reach this process in the lock file. Idempotent."""
-        self._service = service
+    async def serve(self, service: PositionSyncService, writer: LedgerWriter) -> None:
+        """Take other processes' sync and Mark closed requests for `service` and `writer` (a
+        syncer holding the file lock), and record how to reach this process in the lock file.
+        Idempotent."""
+        self._service, self._writer = service, writer
         if self._lock is None or self._endpoint is not None:
             return
-        endpoint = SyncEndpoint(lambda: service.sync_positions(SyncTrigger.MANUAL))
+        endpoint = SyncEndpoint(
+            lambda: service.sync_positions(SyncTrigger.MANUAL), self._close_for_a_viewer
+        )
         port = await endpoint.start()
         self._endpoint = endpoint
         self._lock.publish(
@@ -147,6 +161,32 @@ class Ownership:
         holder = await self._published_holder()
         assert holder.port is not None and holder.token is not None
         return await request_sync(holder.port, holder.token, answer_within)
+
+    async def mark_closed(
+        self, request: MarkClosedRequest, answer_within: float = REMOTE_CLOSE_TIMEOUT_S
+    ) -> None:
+        """The user's Mark closed: written here by a syncer; asked of the syncing process by a
+        viewer, which writes it with the same version check.
+
+        Raises LifecycleChangedError / MarkClosedError as the write does, and
+        SyncerUnreachableError when a viewer cannot reach the syncer or it does not answer.
+        """
+        if self.role is Role.SYNCER:
+            if self._writer is None:
+                raise RuntimeError("the ledger's writer is not started")
+            await self._writer.mark_closed(request)
+            return
+        holder = await self._published_holder()
+        assert holder.port is not None and holder.token is not None
+        await request_mark_closed(holder.port, holder.token, request, answer_within)
+
+    async def _close_for_a_viewer(self, request: MarkClosedRequest) -> None:
+        """A viewer's Mark closed, written here; then this process's own views are told, as a
+        viewer is of another process's commit (they did not make this write, so nothing else
+        would reload them before the next sync)."""
+        assert self._writer is not None
+        await self._writer.mark_closed(request)
+        self._tell_changed()
 
     async def _published_holder(self) -> SyncHolder:
         assert self.database is not None
@@ -207,8 +247,8 @@ class Ownership:
                 log.exception("a take-over listener failed")
         # Its last commit may have come after this viewer's last look.
         self._tell_changed()
-        assert self._service is not None
-        await self.serve(self._service)
+        assert self._service is not None and self._writer is not None
+        await self.serve(self._service, self._writer)
         await self._service.start()  # connecting triggers a full sync (PositionSyncService)
 
     def _tell_changed(self) -> None:

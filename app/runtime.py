@@ -22,6 +22,7 @@ from app.db.reader import LedgerReader
 from app.db.store import LedgerStore
 from app.db.writer import LedgerWriter
 from app.domain.connection import ConnectionState, ConnectionStatus
+from app.domain.manual import MarkClosedRequest
 from app.domain.plan import ReconcileOptions
 from app.domain.values import SyncTrigger
 from app.ownership import DEFAULT_COMMAND, Ownership
@@ -209,7 +210,7 @@ class Runtime:
     async def start(self) -> None:
         """Start syncing (the service, and the endpoint other processes ask for syncs), or, as a
         viewer, watching the ledger and the syncer (taking over when it exits)."""
-        await self.ownership.start(self.service)
+        await self.ownership.start(self.service, self.writer)
 
     async def sync_now(self) -> SyncResult:
         """A manual sync: here, or asked of the syncing process by a viewer.
@@ -219,6 +220,20 @@ class Runtime:
         if self.viewer:
             return await self.ownership.sync_now()
         return await self.service.sync_positions(SyncTrigger.MANUAL)
+
+    async def mark_closed(self, request: MarkClosedRequest) -> None:
+        """The user's Mark closed, written only if the lifecycle is still `request.seen`: here,
+        or by the syncing process when this one is a viewer (app.ownership).
+
+        Raises app.domain.manual.LifecycleChangedError (nothing written) when it changed since,
+        MarkClosedError for a close that cannot be, app.db.errors.DatabaseError when the write
+        fails here, and app.sync.remote.SyncerUnreachableError when a viewer cannot reach the
+        syncer.
+        """
+        if self.viewer:
+            await self.ownership.mark_closed(request)
+        else:
+            await self.writer.mark_closed(request)
 
     async def stop(self) -> None:
         """Stop syncing or watching (a run in progress is awaited, not torn mid-commit)."""

@@ -34,6 +34,7 @@ from app.domain.account_values import (
     NET_LIQUIDATION_BY_CURRENCY,
     TOTAL_CASH_VALUE,
 )
+from app.domain.fast_init import fast_init
 from app.domain.values import (
     ONE,
     ZERO,
@@ -69,6 +70,7 @@ class RowError(ValueError):
     """A broker row that cannot be used (DESIGN rule 10); the message says why."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Mark:
     """Market data of one position from a portfolio row; None where IB left a value unset."""

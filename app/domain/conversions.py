@@ -8,9 +8,14 @@ quantity +333.3333 on the new conId 665145378 (symbol AMTD) and the old position
 conId 597279242 (renamed AMTD.OLD) — github.com/ib-edavki/ib-edavki/issues/106; the same for
 PRSO "SPLIT 1 FOR 40" (issues/181) and UAN "SPLIT 1 FOR 10" (ib-edavki pull/69); "after every
 split they change conid as well as isin" (ib-edavki pull/75). The type codes are csingley/ibflex
-`enums.Reorg` (RS reverse split, IC issue change, TC merger, TO tender, FS forward split). A
-fractional share a mandatory action leaves is "liquidated for cash by IB ... typically within
-one day" (ibkb.interactivebrokers.com/article/2121), so the new quantity may be the whole part.
+`enums.Reorg` (RS reverse split, IC issue change, FI forward split issue — ML's "SPLIT 4 FOR
+1" to a new conId, ib-edavki issue 71 — TC merger, TO tender, FS forward split). A fractional
+share a mandatory action leaves is "liquidated for cash by IB ... typically within one day"
+(ibkb.interactivebrokers.com/article/2121), so the new quantity may be the whole part. The
+statement books that sale as a Trade of transactionType `FracShare` (ibflex `TradeType`), on the
+old conId before the action (ib-edavki issue 121) or on the new one after it (issue 181: PRSO
+350 → 8.75, then 0.75 sold at 9.60 the same day); the fold (app.domain.fold) books it as a sale
+around the conversion, so the numbers must agree with the ratio net of it (`delivered_agrees`).
 
 What the API shows at the sync that sees it is not documented by IB: the old conId is no longer
 reported (or reported 0) and the new one is, with IB's avgCost multiplied by the ratio (qty ×
@@ -92,6 +97,15 @@ def conversion_ratio(
     new_cost = abs(new_quantity) * new_average
     slack = old_cost * AVERAGE_TOLERANCE + new_average
     return ratio if abs(old_cost - new_cost) <= slack else None
+
+
+def delivered_agrees(old_quantity: Decimal, ratio: Fraction, new_quantity: Decimal) -> bool:
+    """Whether a conversion at `ratio` of `old_quantity` delivers `new_quantity`: exactly, or
+    (a reverse split) cut to IB's 0.0001 step or to the whole part."""
+    if old_quantity == 0 or (old_quantity > 0) != (new_quantity > 0):
+        return False
+    exact = Fraction(old_quantity) * ratio
+    return _quantity_agrees(exact, Fraction(new_quantity), reverse=ratio < 1)
 
 
 def _quantity_agrees(exact: Fraction, reported: Fraction, *, reverse: bool) -> bool:

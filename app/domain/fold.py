@@ -36,7 +36,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
-from app.domain.conversions import conversion_ratio, ratio_text
+from app.domain.conversions import conversion_ratio, delivered_agrees, ratio_text
 from app.domain.decimals import decimal_text, derived
 from app.domain.history import Observation, ObservationKind
 from app.domain.plan import PlannedEvent
@@ -173,7 +173,9 @@ def fold(history: KeyHistory, *, calculate_realized_pnl: bool = True) -> Folded:
             if after is not None:
                 upcoming = [f for f in fills if f.time <= following.at]
                 confirmed = after - sum((f.signed_shares for f in upcoming), ZERO)
-        book.observe(observation, segment, confirmed)
+        following_row = book.observe(observation, segment, confirmed)
+        if following_row:  # the row was taken before these were booked at IB: they follow it
+            fills = [*following_row, *fills]
         held = tuple(f.exec_id for f in fills if f.time <= observation.at)
     book.book_fills(fills)
     return Folded(tuple(book.finish()), held, tuple(book.converted))
@@ -332,6 +334,17 @@ def _before(fill: Fill, observation: Observation) -> bool:
     return fill.time <= observation.at and (fill.seen_at is None or fill.seen_at <= observation.at)
 
 
+def _only_reduces(held: Decimal, fills: Sequence[Fill]) -> bool:
+    """Whether `fills`, from `held`, only sell part of it (a short: buy part of it back),
+    never reaching zero or adding — IB's sale of a fraction around a conversion."""
+    for fill in fills:
+        delta = fill.signed_shares
+        if held == 0 or _sign(delta) == _sign(held) or abs(delta) >= abs(held):
+            return False
+        held += delta
+    return True
+
+
 def _target(observation: Observation) -> Decimal | None:
     """The quantity an observation says the broker holds (None: it says nothing of it)."""
     if observation.kind is ObservationKind.REPORTED:
@@ -447,8 +460,10 @@ class _Book:
     # ------------------------------------------------------------------ observations
     def observe(
         self, observation: Observation, segment: list[Fill], confirmed: Decimal | None = None
-    ) -> None:
-        """Book one observation and the fills that belong before it.
+    ) -> list[Fill]:
+        """Book one observation and the fills that belong before it; the fills of `segment`
+        its row was taken before after all (booked after it: the caller puts them first among
+        the rest).
 
         `confirmed`: the quantity the following observation implies here (it, less the fills
         between the two). When the segment's fills alone reach it, a residual this observation
@@ -458,11 +473,15 @@ class _Book:
         # a later fold derives, so it is kept instead of written again.
         if self.life is not None:
             self.life.merge_from = len(self.life.events)
-        if observation.vanished_into is not None and not segment and self._convert_out(observation):
+        if observation.vanished_into is not None and self._convert_out(observation, segment):
             self.seen = True
-            return
-        if observation.appeared_from is not None and not segment:
-            self._convert_in(observation)  # then read as any report (market data, averages)
+            return []
+        after: list[Fill] = []
+        if observation.appeared_from is not None:
+            # Then read as any report (market data, averages) with what is left of the segment.
+            held_back = self._convert_in(observation, segment)
+            if held_back:
+                segment, after = [], held_back
         if observation.kind is ObservationKind.REPORTED:
             self._reported(observation, segment, confirmed)
         elif observation.kind is ObservationKind.USER_CLOSE:
@@ -471,6 +490,7 @@ class _Book:
         else:
             self._absent(observation, segment)
         self.seen = True
+        return after
 
     def _reported(
         self, ob: Observation, segment: list[Fill], confirmed: Decimal | None = None
@@ -678,24 +698,37 @@ class _Book:
             EventKind.SPLIT, ob.at, before=before, after=after, price=life.average, note=note
         )
 
-    def _convert_out(self, ob: Observation) -> bool:
+    def _convert_out(self, ob: Observation, segment: list[Fill]) -> bool:
         """Close the lifecycle as converted into `ob.paired_con_id` when the numbers say so
         (app.domain.conversions.conversion_ratio: the same rule the sync paired the keys by,
         now against the ledger's own state); False (nothing booked) otherwise — then the key
-        is what any vanished key is (missing, or closed by mark_missing_as_closed)."""
+        is what any vanished key is (missing, or closed by mark_missing_as_closed).
+
+        `segment`: fills the sync did not see (a statement's, added later) between the last
+        report and the conversion. Sales only — IB sells a reverse split's fraction on the old
+        conId before the action (a `FracShare` trade: ib-edavki issue 121) — they are booked
+        first, as any sale, and what they leave must agree with the ratio; anything else is no
+        conversion."""
         life = self.life
         new_con_id = ob.paired_con_id
         if life is None or life.quantity == 0 or life.missing_since is not None:
             return False
         if new_con_id is None or ob.paired_quantity is None:
             return False
+        if not _only_reduces(life.quantity, segment):
+            return False
+        held = life.quantity + sum((f.signed_shares for f in segment), ZERO)
+        # A sale leaves IB's average unchanged: the one it reported last still holds.
         old_average = life.ib_average if life.ib_average is not None else life.average
         new_average = _per_unit(ob.paired_average_cost, self.multiplier)
         if old_average is None or new_average is None:
             return False
-        ratio = conversion_ratio(life.quantity, old_average, ob.paired_quantity, new_average)
+        ratio = conversion_ratio(held, old_average, ob.paired_quantity, new_average)
         if ratio is None:
             return False
+        self.book_fills(segment)
+        life = self.life
+        assert life is not None and life.quantity == held
         confirmed = new_con_id in self.confirmed
         average = life.average if life.average is not None else old_average
         exact = life.average is not None and life.average_exact
@@ -742,18 +775,41 @@ class _Book:
         self._close(ob.at, CloseReason.CONVERTED)
         return True
 
-    def _convert_in(self, ob: Observation) -> bool:
+    def _convert_in(self, ob: Observation, segment: list[Fill]) -> list[Fill]:
         """Open the lifecycle from the vanished key's (Carried): its cost basis at the ratio,
         its opening date (holding period) and, until a statement confirms the conversion,
-        estimated realized amounts. False when the vanished key's fold booked no conversion."""
+        estimated realized amounts. Nothing is booked when the vanished key's fold booked no
+        conversion, or the segment's fills do not fit one.
+
+        `segment`: fills the sync did not see (a statement's) up to this row. IB sells the
+        fraction a reverse split leaves on the new conId (a `FracShare` trade stamped at the
+        action's time: ib-edavki issue 181), so sales of what the conversion delivered are
+        booked after it, as any sale — before this row when the row shows them done (the
+        delivered quantity is the row's plus what they sold), else after it (the row was taken
+        before IB booked them: returned, for the caller to book after the row)."""
         carried = self.carried.get((ob.appeared_from or 0, ob.at))
         if carried is None or self.quantity != 0 or ob.quantity is None or ob.quantity == 0:
-            return False
+            return []
+        delivered, at = ob.quantity, ob.at
+        later: list[Fill] = []
+        if segment:
+            before = ob.quantity - sum((f.signed_shares for f in segment), ZERO)
+            if _only_reduces(before, segment) and delivered_agrees(
+                carried.quantity, carried.ratio, before
+            ):
+                delivered = before
+            elif _only_reduces(ob.quantity, segment) and delivered_agrees(
+                carried.quantity, carried.ratio, ob.quantity
+            ):
+                later = segment
+            else:
+                return []
+            at = min(at, segment[0].time)  # it came no later than the sales it made possible
         ratio = carried.ratio
         average = derived(carried.average * ratio.denominator / ratio.numerator)
         confirmed = carried.confirmed or carried.from_con_id in self.confirmed
         self.life = _Life(
-            quantity=ob.quantity,
+            quantity=delivered,
             average=average,
             average_exact=carried.average_exact,
             opened_at=carried.opened_at,
@@ -764,20 +820,20 @@ class _Book:
         # as an average that moved (an ADJUSTED event).
         self.life.ib_average = _per_unit(ob.average_cost, self.multiplier)
         whole = carried.quantity * ratio.numerator / ratio.denominator
-        cash = abs(whole) - abs(ob.quantity)
+        cash = abs(whole) - abs(delivered)
         note = (
             f"converted from conId {carried.from_con_id} ({ratio_text(ratio)}): quantity "
-            f"{_text(carried.quantity)} there → {_text(ob.quantity)}, no fills; cost basis and "
+            f"{_text(carried.quantity)} there → {_text(delivered)}, no fills; cost basis and "
             f"opening date ({carried.opened_at:%Y-%m-%d}) carried over"
         )
         if cash > 0:
             note += f" ({_text(cash)} fractional unit(s) paid in cash, not booked)"
         note += "; confirmed by a statement" if confirmed else "; estimated until confirmed"
         self.life.events.append(
-            PlannedEvent(EventKind.CONVERTED, ob.at, ZERO, ob.quantity, price=average, note=note)
+            PlannedEvent(EventKind.CONVERTED, at, ZERO, delivered, price=average, note=note)
         )
         self.seen = True
-        return True
+        return later
 
     def _absent(self, ob: Observation, segment: list[Fill]) -> None:
         """A complete snapshot did not report the key."""
@@ -880,11 +936,17 @@ class _Book:
     def book_fills(self, fills: Iterable[Fill]) -> None:
         """Book fills in time order; fills of the same instant in an order consistent with the
         position path (see `_next_of_instant`)."""
+        # The fills arrive in time order: each instant is the run of fills that share the
+        # first one's time (an index walk: rescanning the rest per instant was quadratic).
         pending = list(fills)
-        while pending:
-            instant = pending[0].time
-            group = [f for f in pending if f.time == instant]
-            pending = pending[len(group) :]
+        start, count = 0, len(pending)
+        while start < count:
+            instant = pending[start].time
+            end = start + 1
+            while end < count and pending[end].time == instant:
+                end += 1
+            group = pending[start:end]
+            start = end
             while group:
                 life = self.life
                 average = life.average if life is not None else None

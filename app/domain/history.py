@@ -17,6 +17,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
 
+from app.domain.fast_init import fast_init
 from app.domain.values import EventKind, Fill, Lifecycle, PnlBasis, PositionKey, PriceSource
 
 
@@ -31,6 +32,7 @@ class ObservationKind(StrEnum):
     # this key and `paired_con_id` (quantity: this key's change in it)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Observation:
     """One `observations` row. `id` orders observations of one instant (None until stored)."""

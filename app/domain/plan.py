@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from app.domain.fast_init import fast_init
 from app.domain.history import Observation
 from app.domain.values import EventKind, Fill, Lifecycle, PnlBasis, PriceSource, SkippedRow
 
@@ -18,6 +19,7 @@ class ReconcileOptions:
     calculate_realized_pnl: bool = True
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PlannedEvent:
     """One `position_events` row to insert for a lifecycle."""
@@ -40,6 +42,7 @@ class PlannedEvent:
     """How far `realized_pnl_fifo` can be trusted (never better than `pnl_basis`)."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class LifecycleChange:
     """A lifecycle's new state and the events explaining it.
@@ -59,6 +62,7 @@ class LifecycleChange:
         return self.before is None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class MarketUpdate:
     """Fresh market data for an OPEN lifecycle whose quantity did not change."""

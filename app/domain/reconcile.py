@@ -325,7 +325,7 @@ def _conversions(
     among the keys it changed, OPEN ones that vanished now (not reported, or reported 0) and
     keys reported for the first time, none with fills or corrections in this snapshot."""
     vanished: list[Holding] = []
-    appeared: list[Holding] = []
+    new_rows: list[BrokerPosition] = []
     for key in keys:
         if key in touched:
             continue
@@ -337,9 +337,10 @@ def _conversions(
                 average = cached.average_cost / cached.contract.multiplier
             vanished.append(Holding(key, cached.contract, cached.quantity, average))
         elif cached is None and row is not None and row.quantity:
-            appeared.append(Holding(key, row.contract, row.quantity, row.average_price))
-    if not vanished or not appeared:
-        return {}
+            new_rows.append(row)
+    if not vanished or not new_rows:
+        return {}  # a first sync: 20,000 keys appeared, none vanished (no Holding built for them)
+    appeared = [Holding(r.key, r.contract, r.quantity, r.average_price) for r in new_rows]
     found: dict[PositionKey, Pair] = {}
     for pair in find_pairs(vanished, appeared):
         found[pair.old.key] = found[pair.new.key] = pair

@@ -71,7 +71,7 @@ class Statement:
     not_applied: tuple[str, ...] = ()
     """Rows read but not applied (transfers, reverse splits, …), each saying where and why."""
     conversions: tuple[StatedConversion, ...] = ()
-    """Conversions to a new conId the statement's corporate actions state (RS / IC pairs)."""
+    """Conversions to a new conId the statement's corporate actions state (RS / IC / FI pairs)."""
 
     @property
     def trades(self) -> int:
@@ -273,7 +273,9 @@ def _derived(
                 if life.id is not None
                 and (first := arrived.events.get(life.id))
                 and first[0].kind is EventKind.CONVERTED
-                and first[0].occurred_at == ob.at
+                # at the sync that paired the keys, or at the first sale of what it delivered
+                # (IB's sale of a reverse split's fraction, stamped before that sync)
+                and first[0].occurred_at <= ob.at
             ]
             if len(closed) != 1 or len(opened) != 1 or closed[0].id is None:
                 continue
@@ -287,8 +289,14 @@ def _derived(
 
 def _quantities_agree(derived: _Derived, removed: Decimal, added: Decimal) -> bool:
     """The statement removes what the ledger held and adds what IB reported — or more by the
-    fraction IB paid in cash (the new quantity's whole part was reported)."""
-    if removed != -derived.held or (added > 0) != (derived.held > 0):
+    fraction IB paid in cash (the new quantity's whole part was reported). It may remove less
+    than the ledger held by less than one new unit's worth: IB sold that fraction on the old
+    conId before the action (a FracShare trade the ledger gets with a statement; ib-edavki
+    issue 121), and the fold books it as a sale once it has it."""
+    if (added > 0) != (derived.held > 0) or (removed > 0) == (derived.held > 0):
+        return False
+    sold = abs(derived.held) - abs(removed)
+    if sold < 0 or (sold > 0 and sold * abs(added) >= abs(removed)):
         return False
     return derived.reported in (added, added.to_integral_value(rounding=ROUND_DOWN))
 

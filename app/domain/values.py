@@ -11,6 +11,8 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from app.domain.fast_init import fast_init
+
 ZERO = Decimal(0)
 ONE = Decimal(1)
 
@@ -105,6 +107,7 @@ class Side(StrEnum):
     SOLD = "SLD"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Contract:
     """An IB contract as far as the ledger cares. `multiplier` is 1 for stocks."""
@@ -121,6 +124,7 @@ class Contract:
     right: str = ""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class BrokerPosition:
     """One position row of a broker snapshot, merged with its portfolio (market) data."""
@@ -255,6 +259,7 @@ class BrokerSnapshot:
         return self.incomplete_reason is None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Lifecycle:
     """One `positions` row: a position from open to close. `id` is None until stored."""

@@ -238,10 +238,12 @@ class _Document:
             elif isinstance(action, ConversionPart):
                 sides.append(replace(action, where=f"{self.source}: line {row.line}"))
             else:
-                parts.append(action)
-        splits, unsplit = net_splits(parts)
+                where = f"{self.source}: line {row.line}"
+                parts.append(replace(action, side=replace(action.side, where=where)))
+        splits, unsplit, forward = net_splits(parts)
         fills.extend(splits)
         skipped.extend(unsplit)
+        sides.extend(forward)
         conversions, unpaired = pair_conversions(sides)
         skipped.extend(unpaired)
         skipped.extend(self._noted(row, transfer_note(row.attrs)) for row in self.transfers)

@@ -26,9 +26,18 @@ def trade_fill(
         # Book trades (an expiry, an assignment, a delivery) have no execution id; IB's
         # tradeID names the row in every statement that holds it.
         trade_id = attrs.get("tradeID", "").strip()
-        if not trade_id:
-            raise RowError("has neither ibExecID nor tradeID: add ibExecID to the query")
-        exec_id = book_trade_id(trade_id)
+        transaction = attrs.get("transactionID", "").strip()
+        if trade_id:
+            exec_id = book_trade_id(trade_id)
+        elif transaction:
+            # IB's sale of a fraction a corporate action left (transactionType "FracShare",
+            # exchange "--") has neither: its transactionID names it (ib-edavki issue 181,
+            # PRSO's row: ibExecID="" tradeID="" transactionID="646863322").
+            exec_id = transaction_id(transaction)
+        else:
+            raise RowError(
+                "has neither ibExecID nor tradeID nor transactionID: add ibExecID to the query"
+            )
     quantity = number(attrs, "quantity")
     if quantity == 0:
         raise RowError("quantity is 0")
@@ -83,3 +92,8 @@ def trade_fill(
 def book_trade_id(trade_id: str) -> str:
     """The ledger's execId for a booking without an IB execution id (one per IB tradeID)."""
     return f"flex-trade:{trade_id}"
+
+
+def transaction_id(transaction: str) -> str:
+    """The ledger's execId for a trade row IB gives only a transactionID (a FracShare sale)."""
+    return f"flex-transaction:{transaction}"

@@ -1,8 +1,12 @@
-"""Asking the process that syncs a ledger to sync: a loopback endpoint guarded by a token.
+"""Asking the process that syncs a ledger to sync, or to write the user's Mark closed: a loopback
+endpoint guarded by a token.
 
-One process syncs a SQLite ledger (app.db.sync_lock); the others are viewers. When the user asks
-a viewer for a sync (Sync now, a one-shot `position-sync sync`, the local API), the viewer asks
-the syncer instead, which runs it as its own manual sync and answers with the result.
+One process syncs a SQLite ledger (app.db.sync_lock); the others are viewers and never write it.
+When the user asks a viewer for a sync (Sync now, a one-shot `position-sync sync`, the local API),
+the viewer asks the syncer instead, which runs it as its own manual sync and answers with the
+result. A Mark closed made in a viewer window is sent the same way: the syncer writes it through
+its own write door, with the same version check (the lifecycle must still be what the user saw),
+and answers closed, refused (with the reason) or failed.
 
 The syncer listens on 127.0.0.1 on a port the OS picks, and writes the port and a random token
 into its 0600 lock file: only processes that can read that file (the user's own) can ask. The
@@ -23,6 +27,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from app.domain.manual import (
+    LifecycleChangedError,
+    LifecycleVersion,
+    MarkClosedError,
+    MarkClosedRequest,
+)
 from app.domain.plan import PnlMismatch
 from app.domain.values import SyncStatus, SyncTrigger
 from app.sync.results import SyncResult
@@ -39,10 +49,16 @@ class SyncerUnreachableError(Exception):
 
 
 class SyncEndpoint:
-    """The syncer's side: runs `sync()` for every request that carries the token."""
+    """The syncer's side: runs `sync()`, or `mark_closed(request)`, for every request that
+    carries the token."""
 
-    def __init__(self, sync: Callable[[], Awaitable[SyncResult]]) -> None:
+    def __init__(
+        self,
+        sync: Callable[[], Awaitable[SyncResult]],
+        mark_closed: Callable[[MarkClosedRequest], Awaitable[object]],
+    ) -> None:
         self._sync = sync
+        self._mark_closed = mark_closed
         self.token = secrets.token_urlsafe(24)
         self.port: int | None = None
         self._server: asyncio.Server | None = None
@@ -95,10 +111,29 @@ class SyncEndpoint:
         if not hmac.compare_digest(token.encode(), self.token.encode()):
             log.warning("a sync request with a wrong token was refused")
             return {"error": "wrong token"}
-        if what != "sync":
-            return {"error": f"unknown request {what!r}"}
-        log.info("syncing at another process's request")
-        return {"result": result_json(await self._sync())}
+        if what == "sync":
+            log.info("syncing at another process's request")
+            return {"result": result_json(await self._sync())}
+        if what == "mark_closed":
+            try:
+                close = close_from_json(request["close"])
+            except (ValueError, KeyError, TypeError, ArithmeticError):
+                return {"error": "not a Mark closed request"}
+            return await self._close(close)
+        return {"error": f"unknown request {what!r}"}
+
+    async def _close(self, close: MarkClosedRequest) -> dict[str, Any]:
+        log.info("marking position %s closed at another process's request", close.seen.position_id)
+        try:
+            await self._mark_closed(close)
+        except LifecycleChangedError as exc:
+            return {"refused": "changed", "message": str(exc)}
+        except MarkClosedError as exc:
+            return {"refused": "invalid", "message": str(exc)}
+        except Exception as exc:  # a database error: the viewer shows it; nothing was written
+            log.exception("a Mark closed asked by another process failed")
+            return {"refused": "failed", "message": str(exc)}
+        return {"closed": close.seen.position_id}
 
 
 async def request_sync(port: int, token: str, answer_within: float) -> SyncResult:
@@ -107,6 +142,39 @@ async def request_sync(port: int, token: str, answer_within: float) -> SyncResul
     Raises SyncerUnreachableError when it refuses the connection, answers nothing in time, or
     refuses the request.
     """
+    answer = await _ask(port, token, {"request": "sync"}, answer_within)
+    if "result" not in answer:
+        raise SyncerUnreachableError(f"the syncing process refused: {answer.get('error')}")
+    return result_from_json(answer["result"])
+
+
+async def request_mark_closed(
+    port: int, token: str, close: MarkClosedRequest, answer_within: float
+) -> None:
+    """Ask the syncer on `port` to write `close` (it checks the version as a local write does).
+
+    Raises LifecycleChangedError or MarkClosedError as the write would have (nothing written),
+    SyncerUnreachableError when the syncer cannot be reached, does not answer in time or does
+    not take the request — then nothing may have been written either, but the caller cannot
+    know: it reloads and lets the user look.
+    """
+    answer = await _ask(
+        port, token, {"request": "mark_closed", "close": close_json(close)}, answer_within
+    )
+    if "closed" in answer:
+        return
+    refused, message = answer.get("refused"), str(answer.get("message", ""))
+    if refused == "changed":
+        raise LifecycleChangedError(message)
+    if refused in ("invalid", "failed"):
+        raise MarkClosedError(message)
+    raise SyncerUnreachableError(f"the syncing process refused: {answer.get('error')}")
+
+
+async def _ask(
+    port: int, token: str, request: dict[str, Any], answer_within: float
+) -> dict[str, Any]:
+    """Send one request line to the syncer on `port`; its answer line, decoded."""
     try:
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(HOST, port, limit=LINE_LIMIT), READ_TIMEOUT_S
@@ -114,7 +182,7 @@ async def request_sync(port: int, token: str, answer_within: float) -> SyncResul
     except (OSError, TimeoutError) as exc:
         raise SyncerUnreachableError(f"no sync endpoint on {HOST}:{port} ({exc})") from exc
     try:
-        writer.write(json.dumps({"token": token, "request": "sync"}).encode() + b"\n")
+        writer.write(json.dumps({"token": token, **request}).encode() + b"\n")
         await writer.drain()
         line = await asyncio.wait_for(reader.readline(), answer_within)
     except (OSError, TimeoutError) as exc:
@@ -129,9 +197,43 @@ async def request_sync(port: int, token: str, answer_within: float) -> SyncResul
         answer = json.loads(line)
     except ValueError as exc:
         raise SyncerUnreachableError("the syncing process answered gibberish") from exc
-    if "result" not in answer:
-        raise SyncerUnreachableError(f"the syncing process refused: {answer.get('error')}")
-    return result_from_json(answer["result"])
+    if not isinstance(answer, dict):
+        raise SyncerUnreachableError("the syncing process answered gibberish")
+    return answer
+
+
+def close_json(close: MarkClosedRequest) -> dict[str, Any]:
+    """A Mark closed as a viewer sends it (decimals as exact text, the time with its zone)."""
+    seen = close.seen
+    return {
+        "position_id": seen.position_id,
+        "account": seen.account,
+        "symbol": seen.symbol,
+        "quantity": str(seen.quantity),
+        "realized_pnl": str(seen.realized_pnl),
+        "last_event_id": seen.last_event_id,
+        "exit_price": str(close.exit_price),
+        "at": close.at.isoformat(),
+        "note": close.note,
+    }
+
+
+def close_from_json(raw: dict[str, Any]) -> MarkClosedRequest:
+    """The MarkClosedRequest `close_json` sent. Raises ValueError (or KeyError, TypeError,
+    decimal.InvalidOperation) for anything else."""
+    last = raw["last_event_id"]
+    at = datetime.fromisoformat(raw["at"])
+    if at.tzinfo is None:
+        raise ValueError("a close time without its zone")
+    seen = LifecycleVersion(
+        position_id=int(raw["position_id"]),
+        account=str(raw["account"]),
+        symbol=str(raw["symbol"]),
+        quantity=Decimal(raw["quantity"]),
+        realized_pnl=Decimal(raw["realized_pnl"]),
+        last_event_id=None if last is None else int(last),
+    )
+    return MarkClosedRequest(seen, Decimal(raw["exit_price"]), at, str(raw["note"]))
 
 
 def result_json(result: SyncResult) -> dict[str, Any]:

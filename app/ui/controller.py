@@ -170,7 +170,8 @@ class WindowController:
         runtime.ownership.on_took_over(lambda _previous: self.banner.update())
 
     def _on_ledger_changed(self) -> None:
-        # A viewer: the process that syncs this ledger committed.
+        # A viewer: the process that syncs this ledger committed. The syncer: a viewer's Mark
+        # closed was written here.
         self.tasks.spawn(self.reload_everything(), "reload")
 
     async def _runtime_arrived(self, fresh: Runtime) -> None:

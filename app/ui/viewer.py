@@ -1,8 +1,8 @@
 """The window as a viewer: another process syncs its SQLite ledger (app.ownership).
 
-The window then reads the ledger (reloading when that process commits), and its Sync now asks
-that process; writes of its own — Mark closed, a statement import — are refused with a message
-naming the process that owns them. It takes over when that process exits.
+The window then reads the ledger (reloading when that process commits); its Sync now and Mark
+closed are asked of that process, which writes them; a statement import is refused with a
+message naming the process that owns the ledger's writes. It takes over when that process exits.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from pathlib import Path
 from app.cli.main import main
 from app.sim.runner import SimulatorThread
 from tests.faults.test_locking import Watch
+from tests.waiting import until
 
 
 def runs(db: Path) -> list[tuple[str, str]]:
@@ -26,16 +27,6 @@ def runs(db: Path) -> list[tuple[str, str]]:
         )]  # fmt: skip
     finally:
         connection.close()
-
-
-def until(predicate, within: float, what: str):
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"not within {within} s: {what}")
 
 
 def test_a_second_watch_views_a_one_shot_sync_asks_and_the_viewer_takes_over(tmp_path, capsys):

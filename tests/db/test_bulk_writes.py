@@ -25,8 +25,8 @@ from app.db.repository import writes
 from app.db.repository.rows import POSITION_NAMES, P
 from app.db.types import ExactDecimal, UTCDateTime
 from app.domain.decimals import decimal_text
-from app.domain.values import BrokerSnapshot
-from tests.domain.ledger_fixture import AAPL, MSFT, SPY_C, D, at, pos, snapshot
+from app.domain.values import BrokerSnapshot, Contract
+from tests.domain.ledger_fixture import AAPL, MSFT, SPY_C, D, at, fill, pos, snapshot
 
 SQLITE = sqlite.dialect()
 
@@ -242,3 +242,110 @@ def test_scoped_state_equals_the_full_one(db: Database) -> None:
     scoped = db.run_sync(repository.load_state, scoped_snapshot(scope)).open_positions
     assert scoped == {k: v for k, v in everything.items() if k in scope}
     assert D(5) == scoped[("DU111", MSFT.con_id)].quantity
+
+
+def _book(count: int, minutes: float, shift: str = "0") -> BrokerSnapshot:
+    """`count` positions over two accounts, of every shape a row can have: stocks and options,
+    long and short, fractional, without a price (none, 0 or IB's -1), with a market price;
+    every 45th key has a fill today (folded: its observation is written as a row between runs
+    of copied ones)."""
+    rows = []
+    fills = []
+    for n in range(count):
+        account = ("DU111", "DU222")[n % 2]
+        option = n % 5 == 0
+        contract = (
+            Contract(10_000 + n, f"S{n}", "OPT", multiplier=D(100), expiry="20271217",
+                     strike=D(n), right="C")
+            if option
+            else Contract(10_000 + n, f"S{n}", exchange="NASDAQ", local_symbol=f"S{n}")
+        )  # fmt: skip
+        quantity = D(n % 13 - 6) if n % 13 != 6 else D("0.25")
+        market = (None, "0", "-1", f"{n}.5", f"{n + 1}.125")[n % 5]
+        if market is not None and n % 5 > 2:
+            market = str(D(market) + D(shift))
+        rows.append(pos(contract, quantity, f"{n}.75", account=account, market=market))
+        if n % 45 == 3:
+            side = "BOT" if quantity > 0 else "SLD"
+            fills.append(fill(contract, side, abs(quantity), f"{n}.75", account=account))
+    return snapshot(*rows, fills=tuple(fills), accounts=("DU111", "DU222"), minutes=minutes)
+
+
+def _ledger_rows(db: Database) -> dict[str, list[tuple[Any, ...]]]:
+    def read(session: Any) -> dict[str, list[tuple[Any, ...]]]:
+        tables = ("positions", "position_events", "observations", "executions")
+        return {
+            table: [
+                tuple(r)
+                for r in session.connection().exec_driver_sql(f"SELECT * FROM {table} ORDER BY id")
+            ]
+            for table in tables
+        }
+
+    return db.run_sync(read)
+
+
+def test_copied_openings_write_the_rows_written_one_by_one(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first sync copies the openings' events and observations from their new position rows
+    (INSERT … SELECT); the ledger is exactly, id for id and text for text, the one binding
+    every row writes — through a first sync and the syncs after it."""
+    from app.db.migrate import open_database
+    from app.db.store import _commit
+    from app.domain.plan import ReconcileOptions
+    from app.domain.values import SyncTrigger
+
+    syncs = [_book(300, 10), _book(300, 11, shift="0.5"), _book(260, 12, shift="1")]
+
+    def ledger(copy_run: int, name: str) -> tuple[dict[str, list[tuple[Any, ...]]], list[str]]:
+        monkeypatch.setattr(writes, "COPY_RUN", copy_run)
+        copied: list[str] = []
+
+        def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if statement.startswith("INSERT") and "SELECT" in statement:
+                copied.append(statement.split()[2])
+
+        with open_database(tmp_path / name) as db:
+            event.listen(db.engine, "before_cursor_execute", seen)
+            for n, snap in enumerate(syncs):
+                plan, _ = db.run_sync(
+                    _commit, snap, ReconcileOptions(), SyncTrigger.MANUAL, at(9.5 + n)
+                )
+                assert plan.incomplete_reason is None
+            return _ledger_rows(db), copied
+
+    copies, copied = ledger(writes.COPY_RUN, "copies.sqlite")
+    rows, none = ledger(10**9, "rows.sqlite")
+    assert none == []
+    # The openings' events come first (one run), their observations in key order between the
+    # folded keys' (several runs).
+    assert copied.count("position_events") == 1 and copied.count("observations") >= 2
+    assert copies == rows
+    assert len(rows["position_events"]) > 300 and len(rows["observations"]) > 300
+    prices = {r[-6] for r in rows["observations"]}  # the observation's price column
+    assert None in prices and len(prices) > 2  # no price and prices, both copied
+
+
+def test_copy_runs_keep_the_order_and_skip_short_runs() -> None:
+    """Runs are cut where the copied rows stop being consecutive or their constants change;
+    runs shorter than COPY_RUN are written as rows, in place."""
+    run = writes.COPY_RUN
+    copies: list[tuple[int, Any] | None] = [None, None]
+    copies += [(100 + i, "a") for i in range(run)]  # a run
+    copies += [(200 + i, "a") for i in range(run - 1)]  # too short: rows
+    copies += [None]
+    copies += [(300 + i, "a") for i in range(run)] + [(300 + run + i, "b") for i in range(run)]
+    copies += [(400 + i, "b") for i in range(run)] + [(500, "b")]  # a gap in the ids
+    start = 2 + 2 * run
+    assert writes._runs(copies) == [
+        (0, 2, None),
+        (2, 2 + run, "a"),
+        (2 + run, start, None),
+        (start, start + run, "a"),
+        (start + run, start + 2 * run, "b"),
+        (start + 2 * run, start + 3 * run, "b"),
+        (start + 3 * run, start + 3 * run + 1, None),
+    ]
+    assert writes._runs([]) == []
+    assert writes._runs([None] * 3) == [(0, 3, None)]

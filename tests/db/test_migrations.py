@@ -427,3 +427,58 @@ def test_account_values_revision_upgrades_and_downgrades(ledger_url: str) -> Non
     assert "account_values" not in tables and "exchange_rates" in tables
     assert query(ledger_url, "SELECT code FROM accounts") == [("DU111",)]
     assert upgrade(ledger_url).after == head_revision()
+
+
+def test_checks_revision_keeps_rows_and_allows_the_same_values(ledger_url: str) -> None:
+    """0013 rewrites every enumerated column's CHECK from an IN list to OR-ed comparisons: the
+    rows stay, the same values pass (NULL too) and the same ones are refused, both ways."""
+    build_at(ledger_url, "0012")
+    execute(
+        ledger_url,
+        "INSERT INTO accounts (id, code) VALUES (1, 'DU111')",
+        'INSERT INTO sync_runs (id, "trigger", started_at, status, positions_seen, opened, '
+        "updated, closed, missing) "
+        "VALUES (1, 'manual', '2026-12-01 10:00:00', 'ok', 1, 1, 0, 0, 0)",
+        "INSERT INTO positions (id, account_id, con_id, symbol, multiplier, quantity, "
+        "average_price, status, opened_at, last_synced_at) VALUES (1, 1, 265598, 'AAPL', '1', "
+        "'100', '150', 'OPEN', '2026-12-01 10:00:00', '2026-12-01 10:00:00')",
+        "INSERT INTO position_events (position_id, sync_run_id, kind, occurred_at, "
+        "quantity_before, quantity_after, price_source) VALUES (1, 1, 'OPENED', "
+        "'2026-12-01 10:00:00', '0', '100', NULL)",
+        "INSERT INTO observations (account_id, con_id, kind, observed_at, quantity) "
+        "VALUES (1, 265598, 'reported', '2026-12-01 10:00:00', '100')",
+    )
+    bad_event = (
+        "INSERT INTO position_events (position_id, kind, occurred_at, quantity_before, "
+        "quantity_after) VALUES (1, 'OPENED_TWICE', '2026-12-01 10:00:00', '0', '1')"
+    )
+    url = ledger_url if on_server(ledger_url) else f"sqlite:///{ledger_url}"
+
+    def checks() -> list[str]:
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        try:
+            inspector = sa.inspect(engine)
+            return [c["sqltext"] for c in inspector.get_check_constraints("position_events")]
+        finally:
+            engine.dispose()
+
+    for revision in ("0013", "0012", "0013"):
+        if revision == "0013":
+            assert upgrade(ledger_url).after == head_revision()
+            assert not any(re.search(r"(?i)\bIN\b|ANY", text) for text in checks()), checks()
+        else:
+            engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+            try:
+                with engine.connect() as connection:
+                    command.downgrade(alembic_config(connection), revision)
+                    connection.commit()
+            finally:
+                engine.dispose()
+        assert query(ledger_url, "SELECT kind, price_source FROM position_events") == [
+            ("OPENED", None)
+        ]
+        assert query(ledger_url, "SELECT status FROM positions") == [("OPEN",)]
+        assert query(ledger_url, "SELECT kind FROM observations") == [("reported",)]
+        assert query(ledger_url, 'SELECT "trigger", status FROM sync_runs') == [("manual", "ok")]
+        with pytest.raises(Exception, match=r"(?i)check"):
+            execute(ledger_url, bad_event)

@@ -27,6 +27,7 @@ from app.sim.state import SimState
 from tests.faults.checks import assert_intact, audit, broker_book
 from tests.faults.figures import record
 from tests.faults.test_locking import A, B, Watch, book, cli
+from tests.waiting import until
 
 D = Decimal
 ROUNDS = 20
@@ -41,16 +42,6 @@ def trading_book() -> SimState:
         contract = type(c.AAPL)(60_000_000 + n, f"Q{n}", "STK", "USD", "SMART", "NASDAQ")
         state.set_position(A, contract, D(5), D(30), D(31))
     return state
-
-
-def until(predicate, within: float, what: str):
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"not within {within} s: {what}")
 
 
 def integrity_ok(db: Path) -> list[str]:

@@ -125,3 +125,48 @@ def test_rs_and_ic_row_pairs_become_stated_conversions():
     (note,) = parsed.not_applied
     assert note.startswith("s.xml: line 12: corporate action RS 3 (action 3): rows net to")
     assert parsed.fills == () and parsed.accounts == frozenset({"DU111"})
+
+
+def test_a_forward_split_to_a_new_conid_is_a_stated_conversion():
+    """ML's "SPLIT 4 FOR 1" (ib-edavki issue 71): type FI, +12 on the new conId 562418770 and
+    the old conId 29612156 (ML.OLD) removed — a conversion, not shares added at 0 on the new
+    conId. The same two-conId shape typed FS (IB pairs FS rows too: ib-edavki issue 181) is
+    one as well; guards against its new row being booked as a buy at 0 that opens the new
+    conId anew beside the conversion, and its old row listed as a split netting -3."""
+    old = replace(AAPL, con_id=29612156, symbol="ML", currency="EUR", local_symbol="ML.OLD")
+    new = replace(AAPL, con_id=562418770, symbol="ML", currency="EUR", local_symbol="ML")
+    statement = StatementXml("DU111")
+    for con, quantity, action, kind in (
+        (new, "12", "108230866", "FI"), (old, "-3", "108230866", "FI"),
+        (new, "8", "108230867", "FS"), (old, "-2", "108230867", "FS"),
+    ):  # fmt: skip
+        statement.row(
+            "CorporateActions", "CorporateAction", **contract_attrs(con), type=kind,
+            actionID=action, dateTime="20220615;202500", quantity=quantity, amount="0",
+            description="ML(FR0000121261) SPLIT 4 FOR 1 (ML, MICHELIN (CGDE), FR001400AJ45)",
+        )  # fmt: skip
+    parsed = parse_statement(document(statement).encode(), "s.xml", EASTERN)
+    stated = {(c.action, c.kind, c.removed, c.added) for c in parsed.conversions}
+    assert stated == {
+        ("108230866", "FI", (old.con_id, D(-3)), (new.con_id, D(12))),
+        ("108230867", "FS", (old.con_id, D(-2)), (new.con_id, D(8))),
+    }
+    assert parsed.fills == () and parsed.not_applied == ()
+
+
+def test_a_fraction_sold_for_cash_is_a_fill_named_by_its_transaction_id():
+    """IB's FracShare trade has neither ibExecID nor tradeID (PRSO's row, ib-edavki issue 181:
+    transactionType="FracShare" exchange="--" quantity="-0.75" tradePrice="9.6"
+    ibCommission="0" transactionID="646863322"). Guards against the row being refused ("has
+    neither ibExecID nor tradeID") and the whole statement with it."""
+    prso = replace(AAPL, con_id=675381376, symbol="PRSO", local_symbol="PRSO")
+    sale = fill(prso, "SLD", "0.75", "9.6", commission="0", minutes=60)
+    statement = StatementXml("DU111").trade(
+        sale, ibExecID="", tradeID="", transactionID="646863322", ibOrderID="646863322",
+        transactionType="FracShare", exchange="--", dateTime="20240102;202500",
+    )  # fmt: skip
+    parsed = parse_statement(document(statement).encode(), "s.xml", EASTERN)
+    (booked,) = parsed.fills
+    assert booked.exec_id == "flex-transaction:646863322"
+    assert (booked.signed_shares, booked.price, booked.commission) == (D("-0.75"), D("9.6"), 0)
+    assert booked.time == datetime(2024, 1, 3, 1, 25, tzinfo=UTC)

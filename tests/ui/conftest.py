@@ -60,6 +60,17 @@ async def eventually(condition: Callable[[], Any], within: float = 10.0) -> Any:
     raise AssertionError(f"condition not met within {within} s")
 
 
+def visible(kind: type, title: str | None = None) -> Any:
+    """The shown top-level widget of type `kind` (with that window title, if given), or None."""
+    from PySide6.QtWidgets import QApplication
+
+    for widget in QApplication.topLevelWidgets():
+        shown = isinstance(widget, kind) and widget.isVisible()
+        if shown and (title is None or widget.windowTitle() == title):
+            return widget
+    return None
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

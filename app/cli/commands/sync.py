@@ -74,7 +74,7 @@ async def _once(runtime: Runtime) -> int:
     if runtime.viewer:
         return await _ask_syncer(runtime)
     # Holding the ledger's sync lock: a viewer asking meanwhile joins this run.
-    await runtime.ownership.serve(runtime.service)
+    await runtime.ownership.serve(runtime.service, runtime.writer)
     status = await runtime.first_connection()
     result = await runtime.sync_now()
     if result.ok:

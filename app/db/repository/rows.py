@@ -262,6 +262,69 @@ def event_rows(
     return EVENT_NAMES[:_NO_FIFO], [r[:_NO_FIFO] for r in rows]
 
 
+# ---------------------------------------------------------------------------- copied rows
+# A first sync opens 20,000 lifecycles, each with one opening event and one `reported`
+# observation that repeat values of the lifecycle's own new row. Such rows are copied from
+# `positions` by SQLite in one INSERT … SELECT (app.db.repository.writes) instead of being
+# converted and bound again row by row; every other column is a constant of the statement.
+COPIED_EVENT_COLUMNS = (
+    ("position_id", P.c.id), ("occurred_at", P.c.opened_at), ("quantity_after", P.c.quantity),
+    ("price", P.c.average_price),
+)  # fmt: skip
+"""An opening event's columns read from its lifecycle's row (event column, positions column)."""
+
+COPIED_OBSERVATION_COLUMNS = (
+    ("account_id", P.c.account_id), ("con_id", P.c.con_id), ("observed_at", P.c.opened_at),
+    ("quantity", P.c.quantity), ("average_cost", P.c.average_cost), ("price", P.c.current_price),
+)  # fmt: skip
+"""A `reported` observation's columns read from its key's new lifecycle row."""
+
+
+def copied_opening(change: LifecycleChange) -> tuple[Any, ...] | None:
+    """The constant columns (kind, quantity_before, note, as event_rows writes them) of
+    `change`'s only event when the rest of it is COPIED_EVENT_COLUMNS of its new row: an opening
+    at the lifecycle's opening time, quantity and average price that realizes nothing and names
+    no fills. None otherwise (the event is written as a row)."""
+    events = change.events
+    if change.before is not None or len(events) != 1:
+        return None
+    e, life = events[0], change.after
+    if (
+        e.occurred_at == life.opened_at
+        and e.quantity_after == life.quantity
+        and e.price == life.average_price
+        and e.price is not None
+        and e.price_source is None
+        and e.realized_pnl is None
+        and e.broker_realized_pnl is None
+        and not e.exec_ids
+        and e.pnl_basis is None
+        and e.realized_pnl_fifo is None
+        and e.pnl_basis_fifo is None
+    ):
+        return (e.kind.value, e.quantity_before, e.note or None)
+    return None
+
+
+def observation_copies(o: Observation, life: Lifecycle) -> bool:
+    """Whether `o` is exactly COPIED_OBSERVATION_COLUMNS of `life`'s row, kind `reported`, with
+    no note and no pairing (observation_rows would write the same values)."""
+    return (
+        o.kind is ObservationKind.REPORTED
+        and o.at == life.opened_at
+        and o.con_id == life.contract.con_id
+        and o.account == life.account
+        and o.quantity == life.quantity
+        and o.average_cost == life.average_cost
+        and o.price == life.current_price
+        and not o.note
+        and o.id is None
+        and o.paired_con_id is None
+        and o.paired_quantity is None
+        and o.paired_average_cost is None
+    )
+
+
 # ---------------------------------------------------------------------------- fills
 FILL_COLUMNS = (
     X.c.exec_id, A.c.code, X.c.con_id, X.c.symbol, X.c.side, X.c.shares, X.c.price, X.c.time,

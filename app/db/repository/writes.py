@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Insert, Update, bindparam, delete, func, insert, select, update
+from sqlalchemy import Insert, Update, bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from app.db import concurrency
 from app.db.repository.rows import (
+    COPIED_EVENT_COLUMNS,
+    COPIED_OBSERVATION_COLUMNS,
     FILL_NAMES,
     MARKET_NAMES,
     OB,
@@ -28,10 +30,12 @@ from app.db.repository.rows import (
     R,
     X,
     chunks,
+    copied_opening,
     event_rows,
     fill_rows,
     fill_values,
     market_rows,
+    observation_copies,
     observation_rows,
     position_values,
     run_values,
@@ -39,7 +43,7 @@ from app.db.repository.rows import (
 from app.domain.history import Observation
 from app.domain.plan import LifecycleChange, MarketUpdate, SyncPlan
 from app.domain.records import RunOutcome
-from app.domain.values import Fill, PositionStatus, SyncStatus
+from app.domain.values import Fill, Lifecycle, PositionKey, PositionStatus, SyncStatus
 
 
 def account_ids(session: Session, codes: Iterable[str], *, create: bool) -> dict[str, int]:
@@ -76,7 +80,9 @@ def apply_plan(
 
     _delete_lifecycles(session, plan.deleted_position_ids)
     new_ids = _write_changes(session, plan.changes, ids, run_id)
-    _insert_observations(session, plan.new_observations, ids, run_id)
+    new_rows = zip(new_ids, (c.after for c in plan.changes if c.before is None), strict=True)
+    opened_rows = {life.key: (row_id, life) for row_id, life in new_rows}
+    _insert_observations(session, plan.new_observations, ids, run_id, opened_rows)
     if opened is not None:
         opened.extend(new_ids)
     _executemany(
@@ -238,9 +244,91 @@ def _write_changes(
         rows = [position_values(c.after, account_ids_by_code[c.after.account]) for c in new]
         new_ids = _insert_positions(session, rows)
     position_ids = [c.before.id for c in existing if c.before is not None] + new_ids
-    names, events = event_rows(position_ids, [*existing, *new], run_id)
-    _executemany(session, insert(E), names, events)
+    _insert_events(session, position_ids, [*existing, *new], run_id)
     return new_ids
+
+
+COPY_RUN = 32
+"""The fewest rows one INSERT … SELECT copies from `positions` (rows.COPIED_EVENT_COLUMNS);
+shorter runs are bound as rows: a statement per few rows costs more than binding them."""
+
+
+def _runs(copies: Sequence[tuple[int, Any] | None]) -> list[tuple[int, int, Any]]:
+    """`copies` (per item: the position row it copies and the statement's constants, or None)
+    cut into ordered segments (start, end, constants): runs of at least COPY_RUN items copying
+    consecutive position ids with equal constants, and items written as rows (constants None).
+    Written in this order, every row gets the id it would get written item by item."""
+    segments: list[tuple[int, int, Any]] = []
+    rows_from = i = 0
+    count = len(copies)
+    while i < count:
+        copy = copies[i]
+        if copy is None:
+            i += 1
+            continue
+        j = i + 1
+        last = copy[0]
+        while j < count and (nxt := copies[j]) is not None and nxt[0] == last + 1:
+            if nxt[1] != copy[1]:
+                break
+            last = nxt[0]
+            j += 1
+        if j - i >= COPY_RUN:
+            if rows_from < i:
+                segments.append((rows_from, i, None))
+            segments.append((i, j, copy[1]))
+            rows_from = j
+        i = j
+    if rows_from < count:
+        segments.append((rows_from, count, None))
+    return segments
+
+
+def _copies_rows(session: Session, count: int) -> bool:
+    """Whether to look for runs to copy: SQLite (whose new position ids this module numbers
+    itself, consecutively) and enough rows for one run."""
+    return count >= COPY_RUN and session.get_bind().dialect.name == "sqlite"
+
+
+def _insert_events(
+    session: Session,
+    position_ids: Sequence[int | None],
+    changes: Sequence[LifecycleChange],
+    run_id: int | None,
+) -> None:
+    """Insert the events of `changes` (lifecycle rows `position_ids`), in that order."""
+    segments: list[tuple[int, int, Any]] = [(0, len(changes), None)]
+    if _copies_rows(session, len(changes)):
+        copies = [
+            (pid, constants)
+            if pid is not None and (constants := copied_opening(change)) is not None
+            else None
+            for pid, change in zip(position_ids, changes, strict=True)
+        ]
+        segments = _runs(copies)
+    for start, end, constants in segments:
+        if constants is None:
+            names, events = event_rows(position_ids[start:end], changes[start:end], run_id)
+            _executemany(session, insert(E), names, events)
+            continue
+        kind, quantity_before, note = constants
+        first, last = position_ids[start], position_ids[end - 1]
+        source = [
+            *(column for _, column in COPIED_EVENT_COLUMNS),
+            literal(run_id, E.c.sync_run_id.type),
+            literal(kind, E.c.kind.type),
+            literal(quantity_before, E.c.quantity_before.type),
+            literal(note, E.c.note.type),
+        ]
+        target = [
+            *(name for name, _ in COPIED_EVENT_COLUMNS),
+            "sync_run_id",
+            "kind",
+            "quantity_before",
+            "note",
+        ]
+        rows = select(*source).where(P.c.id.between(first, last)).order_by(P.c.id)
+        session.execute(insert(E).from_select(target, rows))
 
 
 def _delete_lifecycles(session: Session, position_ids: Sequence[int]) -> None:
@@ -255,6 +343,30 @@ def _insert_observations(
     observations: Sequence[Observation],
     account_ids_by_code: dict[str, int],
     run_id: int | None,
+    opened: dict[PositionKey, tuple[int, Lifecycle]] | None = None,
 ) -> None:
-    rows = observation_rows(observations, account_ids_by_code, run_id)
-    _executemany(session, insert(OB), OBSERVATION_NAMES, rows)
+    """Insert `observations` in order; those repeating a lifecycle row this plan `opened`
+    (key → row id and lifecycle) may be copied from it (rows.COPIED_OBSERVATION_COLUMNS)."""
+    segments: list[tuple[int, int, Any]] = [(0, len(observations), None)]
+    copies: list[tuple[int, Any] | None] = []
+    if opened and _copies_rows(session, len(observations)):
+        for o in observations:
+            row = opened.get((o.account, o.con_id))
+            copied = row is not None and observation_copies(o, row[1])
+            copies.append((row[0], o.kind.value) if copied and row is not None else None)
+        segments = _runs(copies)
+    for start, end, kind in segments:
+        if kind is None:
+            rows = observation_rows(observations[start:end], account_ids_by_code, run_id)
+            _executemany(session, insert(OB), OBSERVATION_NAMES, rows)
+            continue
+        first, last = copies[start], copies[end - 1]
+        assert first is not None and last is not None
+        source = [
+            *(column for _, column in COPIED_OBSERVATION_COLUMNS),
+            literal(kind, OB.c.kind.type),
+            literal(run_id, OB.c.sync_run_id.type),
+        ]
+        target = [*(name for name, _ in COPIED_OBSERVATION_COLUMNS), "kind", "sync_run_id"]
+        selected = select(*source).where(P.c.id.between(first[0], last[0])).order_by(P.c.id)
+        session.execute(insert(OB).from_select(target, selected))

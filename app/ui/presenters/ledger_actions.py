@@ -1,5 +1,6 @@
 """What the user does to the ledger from the window: Sync now, and Mark closed (asked first when
-the broker disagrees, refused when the lifecycle changed since it was shown)."""
+the broker disagrees, refused when the lifecycle changed since it was shown). In a viewer both
+are asked of the process that syncs the ledger (app.ownership), which writes the close."""
 
 from __future__ import annotations
 
@@ -25,7 +26,6 @@ from app.ui.main_window import MainWindow
 from app.ui.presenters.history_pane import HistoryPane
 from app.ui.presenters.selection import Selection
 from app.ui.runtime_holder import RuntimeHolder
-from app.ui.viewer import write_refusal
 
 
 class LedgerActions:
@@ -80,10 +80,6 @@ class LedgerActions:
 
     def on_mark_closed_button_clicked(self) -> None:
         """Mark the selected cached position closed (asks first when the broker disagrees)."""
-        refused = write_refusal(self.runtime)
-        if refused is not None:
-            self.tasks.spawn(tell(self.window, "Not marked closed", refused), "viewer-refusal")
-            return
         selected = self.selection.selected
         if selected is not None and selected.is_open:
             # The copy the views hold now: a reload since the selection replaced the row.
@@ -125,11 +121,18 @@ class LedgerActions:
         request = MarkClosedRequest(seen, price, dialog.closed_at(), dialog.note.text().strip())
         refused: str | None = None
         try:
-            await self.runtime.writer.mark_closed(request)
+            await self.runtime.mark_closed(request)
         except LifecycleChangedError as exc:
             refused = str(exc)
         except (MarkClosedError, ValueError, DatabaseError) as exc:
             await tell(w, "Could not mark closed", str(exc))
+        except SyncerUnreachableError as exc:
+            # A viewer asked the syncing process, which did not answer: it may have written the
+            # close or not; the reload below shows which.
+            await self.reload_keys([position.key])
+            self._banner()
+            await tell(w, "Could not mark closed", f"{exc}. The ledger as it is now is shown.")
+            return
         if refused is not None:
             # Reload first, so the message box stands over what changed, then tell.
             await self.reload_keys([position.key])  # also the history pane, when it shows it

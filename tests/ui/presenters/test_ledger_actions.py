@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 
 from app.db import repository
 from app.domain.values import CloseReason, EventKind, PositionStatus
@@ -16,27 +16,19 @@ from app.ui.dialogs.mark_closed import MarkClosedDialog
 from app.ui.presenters.history_pane import HistoryPane
 from app.ui.presenters.ledger_actions import LedgerActions
 from app.ui.presenters.selection import Selection
-from tests.ui.conftest import eventually
+from tests.ui.conftest import eventually, visible
 from tests.ui.presenters.conftest import ACCOUNT, D, book
 
 ES = (ACCOUNT, c.ES.con_id)
 
 
-def _visible(kind: type, title: str | None = None):
-    for widget in QApplication.topLevelWidgets():
-        shown = isinstance(widget, kind) and widget.isVisible()
-        if shown and (title is None or widget.windowTitle() == title):
-            return widget
-    return None
-
-
 async def _answer_yes_then_accept() -> None:
     """The broker still reports the position: say Yes; then accept the prefilled close."""
     question = await eventually(
-        lambda: _visible(QMessageBox, "The broker still reports this position")
+        lambda: visible(QMessageBox, "The broker still reports this position")
     )
     question.button(QMessageBox.StandardButton.Yes).click()
-    dialog = await eventually(lambda: _visible(MarkClosedDialog))
+    dialog = await eventually(lambda: visible(MarkClosedDialog))
     dialog.note.setText("closed elsewhere")
     dialog.accept()
 
@@ -84,7 +76,7 @@ def test_mark_closed_refuses_a_stale_version_and_books_a_fresh_one(make_parts, q
             task = asyncio.ensure_future(actions.mark_selected_closed(shown))
             await _answer_yes_then_accept()
             refusal = await eventually(
-                lambda: _visible(QMessageBox, "Not marked closed: the position changed")
+                lambda: visible(QMessageBox, "Not marked closed: the position changed")
             )
             assert reloaded == [[ES]]  # the views reloaded before the message box stands
             refusal.button(QMessageBox.StandardButton.Ok).click()
@@ -105,7 +97,7 @@ def test_mark_closed_refuses_a_stale_version_and_books_a_fresh_one(make_parts, q
             assert closed[0].close_reason is CloseReason.MANUAL
             kinds = [e.kind for e in db.run_sync(repository.events, es.id)]
             assert kinds[-1] is EventKind.MARKED_CLOSED
-            assert _visible(QMessageBox) is None  # no refusal, no error
+            assert visible(QMessageBox) is None  # no refusal, no error
             # The pane now shows the closed lifecycle, its close the last event.
             assert "closed" in w.history_title.text()
             assert w.events_model.rowCount() == len(kinds)
