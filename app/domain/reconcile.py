@@ -16,6 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from app.domain.conversions import Holding, Pair, find_pairs
+from app.domain.decimals import derived
 from app.domain.executions import base_exec_id, sort_fills
 from app.domain.fold import BROKER_PNL_TOLERANCE as PNL_TOLERANCE
 from app.domain.fold import Carried, FoldedLifecycle, KeyHistory, fold
@@ -610,7 +611,8 @@ def _market(row: BrokerPosition, quantity: Decimal) -> _Market:
     if unrealized is not None and not unrealized.is_finite():
         unrealized = None
     basis = abs(quantity) * row.average_cost
-    pct = unrealized / basis * _HUNDRED if unrealized is not None and basis else None
+    # Derived: at the ledger's fixed scale, or the division's 28 digits reach the database.
+    pct = derived(unrealized / basis * _HUNDRED) if unrealized is not None and basis else None
     return row.average_price, row.average_cost, price, value, unrealized, pct
 
 
