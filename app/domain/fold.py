@@ -38,6 +38,7 @@ from fractions import Fraction
 
 from app.domain.conversions import conversion_ratio, delivered_agrees, ratio_text
 from app.domain.decimals import decimal_text, derived
+from app.domain.fast_init import fast_init
 from app.domain.history import Observation, ObservationKind
 from app.domain.plan import PlannedEvent
 from app.domain.prices import PRICE_MAX_AGE, is_price
@@ -385,6 +386,7 @@ class _Life:
     carried cost basis, so it is estimated (DESIGN: every realized amount has a basis)."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class _Move:
     """One quantity change to book: a fill, or a change no fill explains."""
@@ -945,6 +947,10 @@ class _Book:
             end = start + 1
             while end < count and pending[end].time == instant:
                 end += 1
+            if end == start + 1:  # alone in its instant (the usual case): nothing to order
+                self._book(_Move.of(pending[start]))
+                start = end
+                continue
             group = pending[start:end]
             start = end
             while group:

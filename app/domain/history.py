@@ -126,6 +126,15 @@ class EventFacts(Protocol):
 def same_event(a: EventFacts, b: EventFacts) -> bool:
     """True when two events say the same thing (a stored one and one a fold derived again)."""
     return (
+        same_event_before_fifo(a, b)
+        and a.realized_pnl_fifo == b.realized_pnl_fifo
+        and a.pnl_basis_fifo is b.pnl_basis_fifo
+    )
+
+
+def same_event_before_fifo(a: EventFacts, b: EventFacts) -> bool:
+    """`same_event` but for the FIFO figures: everything app.domain.lots derives them from."""
+    return (
         a.kind is b.kind
         and a.occurred_at == b.occurred_at
         and a.quantity_before == b.quantity_before
@@ -137,6 +146,4 @@ def same_event(a: EventFacts, b: EventFacts) -> bool:
         and tuple(a.exec_ids) == tuple(b.exec_ids)
         and (a.note or "") == (b.note or "")
         and a.pnl_basis is b.pnl_basis
-        and a.realized_pnl_fifo == b.realized_pnl_fifo
-        and a.pnl_basis_fifo is b.pnl_basis_fifo
     )

@@ -495,7 +495,9 @@ def _fold_key(
         existing = stored.lifecycles
     key_history = KeyHistory(key[0], contract, fills, observations, base, carried)
     folded = with_fifo(
-        fold(key_history, calculate_realized_pnl=options.calculate_realized_pnl), key_history
+        fold(key_history, calculate_realized_pnl=options.calculate_realized_pnl),
+        key_history,
+        stored,  # its lifecycles line up with the fold's as compared below
     )
     lifecycles = list(folded.lifecycles)
     if lifecycles and lifecycles[-1].lifecycle.is_open:
