@@ -11,9 +11,9 @@ import pytest
 
 from app.broker.convert import Mark
 from app.domain.fast_init import fast_init
+from app.domain.fold import _Move
 from app.domain.history import Observation
 from app.domain.plan import LifecycleChange, MarketUpdate, PlannedEvent
-from app.domain.fold import _Move
 from app.domain.values import BrokerPosition, Contract, Fill, Lifecycle
 
 FAST = (Contract, BrokerPosition, Lifecycle, PlannedEvent, LifecycleChange, MarketUpdate,
