@@ -1368,20 +1368,19 @@ def _merge(a: PlannedEvent, b: PlannedEvent) -> PlannedEvent:
     price = None
     if a.price is not None and b.price is not None and qa + qb > 0:
         price = derived((a.price * qa + b.price * qb) / (qa + qb))  # VWAP of the merged fills
-    return replace(
-        a,
-        occurred_at=b.occurred_at,
-        quantity_after=b.quantity_after,
-        price=price,
-        realized_pnl=_add(a.realized_pnl, b.realized_pnl),
-        # IB's figure is comparable only when every merged fill carried one.
-        broker_realized_pnl=(
-            a.broker_realized_pnl + b.broker_realized_pnl
-            if a.broker_realized_pnl is not None and b.broker_realized_pnl is not None
-            else None
-        ),
-        exec_ids=a.exec_ids + b.exec_ids,
+    # IB's figure is comparable only when every merged fill carried one.
+    broker = (
+        a.broker_realized_pnl + b.broker_realized_pnl
+        if a.broker_realized_pnl is not None and b.broker_realized_pnl is not None
+        else None
     )
+    # `a` with b's end: positional, not dataclasses.replace (several times slower; a fold of
+    # 1,000 fills merges ~400 times).
+    return PlannedEvent(
+        a.kind, b.occurred_at, a.quantity_before, b.quantity_after, price, a.price_source,
+        _add(a.realized_pnl, b.realized_pnl), broker, a.exec_ids + b.exec_ids, a.note,
+        a.pnl_basis, a.realized_pnl_fifo, a.pnl_basis_fifo,
+    )  # fmt: skip
 
 
 def _add(a: Decimal | None, b: Decimal | None) -> Decimal | None:
