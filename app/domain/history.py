@@ -90,6 +90,12 @@ class StoredHistory:
     events: Mapping[int, Sequence[EventFacts]] = field(default_factory=dict)
     """Each lifecycle's stored events by its id, oldest first (what a new fold is compared
     with: events it derives again unchanged are kept, not written again)."""
+    folded_from: tuple[Fill, ...] | None = None
+    """The fills `lifecycles` and `events` were folded from, when a caller changed `fills`
+    before folding again (a statement completing stored fills, app.db.statements); None: `fills`
+    as read. A re-fold keeps a stored lifecycle's FIFO figures only while the fills its events
+    name are these very objects (app.domain.lots.with_fifo): whoever changes `fills` of a
+    history read from the ledger must keep the ones read here."""
 
 
 class EventFacts(Protocol):

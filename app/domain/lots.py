@@ -329,7 +329,8 @@ class _Stored:
         self.stored = stored
         self.fills = fills
         self.multiplier = multiplier
-        self.stored_fills = {fill.exec_id: fill for fill in stored.fills}
+        folded_from = stored.fills if stored.folded_from is None else stored.folded_from
+        self.stored_fills = {fill.exec_id: fill for fill in folded_from}
 
     def fifo(self, index: int, events: Sequence[PlannedEvent]) -> list[FifoAmount] | None:
         """The stored FIFO amounts of the `index`-th stored lifecycle when they are provably
@@ -341,10 +342,11 @@ class _Stored:
         lifecycles: each starts flat, or held at its first event's quantity_before. Stored
         events are written only from a fold with its FIFO figures (reconcile, refold), so
         when all of those inputs are the ones the stored figures were derived from — the same
-        events, every fill they name the very object stored (a correction or a late report is
-        a new Fill), the same multiplier — the stored figures are the answer. Events from
-        before FIFO had a basis (revision 0010 left NULL: a realizing event without a FIFO
-        basis) are derived, as a fold always did.
+        events, every fill they name the very object they were folded from (a correction, a
+        late report or a statement's completion is a new Fill; see
+        StoredHistory.folded_from), the same multiplier — the stored figures are the answer.
+        Events from before FIFO had a basis (revision 0010 left NULL: a realizing event without
+        a FIFO basis) are derived, as a fold always did.
         """
         stored = self.stored
         if index >= len(stored.lifecycles):
