@@ -294,7 +294,7 @@ def with_fifo(folded: Folded, history: KeyHistory, stored: StoredHistory | None 
     `stored`: what the ledger holds for the key (the fold's lifecycles line up with its
     lifecycles, index by index, as the caller compares them). A lifecycle whose stored events
     already say what the fold derived, from the same fills, keeps its stored FIFO figures
-    instead of being computed again (`_stored_fifo`): a late commission report on one fill of a
+    instead of being computed again (`_Stored.fifo`): a late commission report on one fill of a
     key traded 1,000 times changes one lifecycle of dozens.
     """
     by_id = {fill.exec_id: fill for fill in history.fills}
@@ -360,8 +360,8 @@ class _Stored:
         for event, stored_event in zip(events, kept, strict=True):
             if not same_event_before_fifo(event, stored_event):
                 return None
-            if stored_event.pnl_basis is not None and stored_event.pnl_basis_fifo is None:
-                return None  # stored before FIFO had a basis (revision 0010)
+            if _before_fifo(stored_event):
+                return None
             for exec_id in event.exec_ids:
                 if fills.get(exec_id) is not stored_fills.get(exec_id):
                     return None
@@ -372,6 +372,18 @@ class _Stored:
                     FifoAmount(stored_event.realized_pnl_fifo, stored_event.pnl_basis_fifo)
                 )
         return amounts
+
+
+def _before_fifo(event: EventFacts) -> bool:
+    """Whether a stored event realizes something but has no FIFO figure a fold gives such an
+    event: stored before revision 0010 (which left both NULL until the key is folded again).
+    A fold gives a realizing event a FIFO basis, or — realized P&L switched off, no basis —
+    its FIFO amount."""
+    if event.pnl_basis_fifo is not None:
+        return False
+    return event.pnl_basis is not None or (
+        event.realized_pnl is not None and event.realized_pnl_fifo is None
+    )
 
 
 def _with_amount(event: PlannedEvent, amount: FifoAmount) -> PlannedEvent:

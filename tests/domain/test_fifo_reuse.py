@@ -100,6 +100,25 @@ def test_figures_stored_before_fifo_had_a_basis_are_derived_again() -> None:
     assert _refold(fills, replace(stored, events=legacy)) == full
 
 
+def test_figures_stored_before_fifo_with_realized_pnl_switched_off_are_derived_again() -> None:
+    """The same with `calculate_realized_pnl` off: a fold's closing events realize 0 with no
+    basis, and their FIFO amount is that 0; revision 0010's NULLs are replaced by it."""
+    fills = _history()
+    history = KeyHistory("DU111", AAPL, fills)
+    full = with_fifo(fold(history, calculate_realized_pnl=False), history)
+    closing = full.lifecycles[0].events[-1]
+    assert (closing.realized_pnl, closing.pnl_basis, closing.realized_pnl_fifo) == (0, None, 0)
+    stored = _stored(full, fills)
+    legacy = {
+        i: [replace(e, realized_pnl_fifo=None, pnl_basis_fifo=None) for e in events]
+        for i, events in stored.events.items()
+    }
+    again = with_fifo(
+        fold(history, calculate_realized_pnl=False), history, replace(stored, events=legacy)
+    )
+    assert again == full
+
+
 def test_a_stored_figure_that_is_not_kept_is_replaced() -> None:
     """Stored events that differ from the fold's (here a realized figure) are no evidence of
     their FIFO figures: derived again."""
