@@ -136,7 +136,9 @@ def _with_statement(
             # A key the ledger never held: its contract is the statement's (the executions
             # table keeps conId and symbol only, and a fold takes the contract from them).
             fills = list(with_contracts(fills, statement.contracts))
-        out[key] = replace(history, fills=tuple(fills))
+        # The stored events were folded from the fills as read: a re-fold keeps a lifecycle's
+        # FIFO figures only while the fills it names are those (StoredHistory.folded_from).
+        out[key] = replace(history, fills=tuple(fills), folded_from=history.fills)
     return out
 
 

@@ -38,6 +38,7 @@ from fractions import Fraction
 
 from app.domain.conversions import conversion_ratio, delivered_agrees, ratio_text
 from app.domain.decimals import decimal_text, derived
+from app.domain.fast_init import fast_init
 from app.domain.history import Observation, ObservationKind
 from app.domain.plan import PlannedEvent
 from app.domain.prices import PRICE_MAX_AGE, is_price
@@ -385,6 +386,7 @@ class _Life:
     carried cost basis, so it is estimated (DESIGN: every realized amount has a basis)."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class _Move:
     """One quantity change to book: a fill, or a change no fill explains."""
@@ -945,6 +947,10 @@ class _Book:
             end = start + 1
             while end < count and pending[end].time == instant:
                 end += 1
+            if end == start + 1:  # alone in its instant (the usual case): nothing to order
+                self._book(_Move.of(pending[start]))
+                start = end
+                continue
             group = pending[start:end]
             start = end
             while group:
@@ -1362,20 +1368,19 @@ def _merge(a: PlannedEvent, b: PlannedEvent) -> PlannedEvent:
     price = None
     if a.price is not None and b.price is not None and qa + qb > 0:
         price = derived((a.price * qa + b.price * qb) / (qa + qb))  # VWAP of the merged fills
-    return replace(
-        a,
-        occurred_at=b.occurred_at,
-        quantity_after=b.quantity_after,
-        price=price,
-        realized_pnl=_add(a.realized_pnl, b.realized_pnl),
-        # IB's figure is comparable only when every merged fill carried one.
-        broker_realized_pnl=(
-            a.broker_realized_pnl + b.broker_realized_pnl
-            if a.broker_realized_pnl is not None and b.broker_realized_pnl is not None
-            else None
-        ),
-        exec_ids=a.exec_ids + b.exec_ids,
+    # IB's figure is comparable only when every merged fill carried one.
+    broker = (
+        a.broker_realized_pnl + b.broker_realized_pnl
+        if a.broker_realized_pnl is not None and b.broker_realized_pnl is not None
+        else None
     )
+    # `a` with b's end: positional, not dataclasses.replace (several times slower; a fold of
+    # 1,000 fills merges ~400 times).
+    return PlannedEvent(
+        a.kind, b.occurred_at, a.quantity_before, b.quantity_after, price, a.price_source,
+        _add(a.realized_pnl, b.realized_pnl), broker, a.exec_ids + b.exec_ids, a.note,
+        a.pnl_basis, a.realized_pnl_fifo, a.pnl_basis_fifo,
+    )  # fmt: skip
 
 
 def _add(a: Decimal | None, b: Decimal | None) -> Decimal | None:

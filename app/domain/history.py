@@ -90,6 +90,12 @@ class StoredHistory:
     events: Mapping[int, Sequence[EventFacts]] = field(default_factory=dict)
     """Each lifecycle's stored events by its id, oldest first (what a new fold is compared
     with: events it derives again unchanged are kept, not written again)."""
+    folded_from: tuple[Fill, ...] | None = None
+    """The fills `lifecycles` and `events` were folded from, when a caller changed `fills`
+    before folding again (a statement completing stored fills, app.db.statements); None: `fills`
+    as read. A re-fold keeps a stored lifecycle's FIFO figures only while the fills its events
+    name are these very objects (app.domain.lots.with_fifo): whoever changes `fills` of a
+    history read from the ledger must keep the ones read here."""
 
 
 class EventFacts(Protocol):
@@ -126,6 +132,15 @@ class EventFacts(Protocol):
 def same_event(a: EventFacts, b: EventFacts) -> bool:
     """True when two events say the same thing (a stored one and one a fold derived again)."""
     return (
+        same_event_before_fifo(a, b)
+        and a.realized_pnl_fifo == b.realized_pnl_fifo
+        and a.pnl_basis_fifo is b.pnl_basis_fifo
+    )
+
+
+def same_event_before_fifo(a: EventFacts, b: EventFacts) -> bool:
+    """`same_event` but for the FIFO figures: everything app.domain.lots derives them from."""
+    return (
         a.kind is b.kind
         and a.occurred_at == b.occurred_at
         and a.quantity_before == b.quantity_before
@@ -137,6 +152,4 @@ def same_event(a: EventFacts, b: EventFacts) -> bool:
         and tuple(a.exec_ids) == tuple(b.exec_ids)
         and (a.note or "") == (b.note or "")
         and a.pnl_basis is b.pnl_basis
-        and a.realized_pnl_fifo == b.realized_pnl_fifo
-        and a.pnl_basis_fifo is b.pnl_basis_fifo
     )

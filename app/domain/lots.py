@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 from app.domain.decimals import decimal_text, derived
 from app.domain.fold import Folded, FoldedLifecycle, KeyHistory
-from app.domain.history import EventFacts
+from app.domain.history import EventFacts, StoredHistory, same_event_before_fifo
 from app.domain.plan import PlannedEvent
 from app.domain.values import ZERO, EventKind, Fill, Lifecycle, PnlBasis, worse_basis
 
@@ -288,24 +288,102 @@ def _split(lots: list[Lot], before: Decimal, after: Decimal) -> list[Lot]:
     return scaled
 
 
-def with_fifo(folded: Folded, history: KeyHistory) -> Folded:
-    """The fold of `history` with each event's FIFO amount and basis filled in."""
+def with_fifo(folded: Folded, history: KeyHistory, stored: StoredHistory | None = None) -> Folded:
+    """The fold of `history` with each event's FIFO amount and basis filled in.
+
+    `stored`: what the ledger holds for the key (the fold's lifecycles line up with its
+    lifecycles, index by index, as the caller compares them). A lifecycle whose stored events
+    already say what the fold derived, from the same fills, keeps its stored FIFO figures
+    instead of being computed again (`_Stored.fifo`): a late commission report on one fill of a
+    key traded 1,000 times changes one lifecycle of dozens.
+    """
     by_id = {fill.exec_id: fill for fill in history.fills}
     multiplier = history.contract.multiplier
+    reuse = _Stored(stored, by_id, multiplier) if stored is not None else None
     lifecycles = []
     for index, folded_life in enumerate(folded.lifecycles):
-        # Only a fold resumed from a stored lifecycle (no history before it) starts held.
-        base = history.base if index == 0 else None
-        held = base.average_price if base is not None else None
-        view = lifecycle_lots(folded_life.events, by_id, multiplier, held_average=held)
         events = folded_life.events
+        known = reuse.fifo(index, events) if reuse is not None else None
+        if known is not None:
+            amounts: Sequence[FifoAmount] = known
+        else:
+            # Only a fold resumed from a stored lifecycle (no history before it) starts held.
+            base = history.base if index == 0 else None
+            held = base.average_price if base is not None else None
+            amounts = lifecycle_lots(events, by_id, multiplier, held_average=held).amounts
         lifecycles.append(
             FoldedLifecycle(
                 folded_life.lifecycle,
-                tuple(_with_amount(e, a) for e, a in zip(events, view.amounts, strict=True)),
+                tuple(_with_amount(e, a) for e, a in zip(events, amounts, strict=True)),
             )
         )
     return replace(folded, lifecycles=tuple(lifecycles))
+
+
+class _Stored:
+    """The stored FIFO figures a fold may keep (see `fifo`)."""
+
+    def __init__(
+        self, stored: StoredHistory, fills: Mapping[str, Fill], multiplier: Decimal
+    ) -> None:
+        self.stored = stored
+        self.fills = fills
+        self.multiplier = multiplier
+        folded_from = stored.fills if stored.folded_from is None else stored.folded_from
+        self.stored_fills = {fill.exec_id: fill for fill in folded_from}
+
+    def fifo(self, index: int, events: Sequence[PlannedEvent]) -> list[FifoAmount] | None:
+        """The stored FIFO amounts of the `index`-th stored lifecycle when they are provably
+        what `lifecycle_lots` would derive for `events` now; None: derive them.
+
+        `lifecycle_lots` is a function of one lifecycle's events (what `same_event_before_fifo`
+        compares), the fills they name, the multiplier, and a held average only for a fold
+        resumed from a stored lifecycle (never with a stored history). Lots never cross
+        lifecycles: each starts flat, or held at its first event's quantity_before. Stored
+        events are written only from a fold with its FIFO figures (reconcile, refold), so
+        when all of those inputs are the ones the stored figures were derived from — the same
+        events, every fill they name the very object they were folded from (a correction, a
+        late report or a statement's completion is a new Fill; see
+        StoredHistory.folded_from), the same multiplier — the stored figures are the answer.
+        Events from before FIFO had a basis (revision 0010 left NULL: a realizing event without
+        a FIFO basis) are derived, as a fold always did.
+        """
+        stored = self.stored
+        if index >= len(stored.lifecycles):
+            return None
+        old = stored.lifecycles[index]
+        kept = stored.events.get(old.id or 0, ())
+        if len(kept) != len(events) or old.contract.multiplier != self.multiplier:
+            return None
+        fills, stored_fills = self.fills, self.stored_fills
+        amounts = []
+        for event, stored_event in zip(events, kept, strict=True):
+            if not same_event_before_fifo(event, stored_event):
+                return None
+            if _before_fifo(stored_event):
+                return None
+            for exec_id in event.exec_ids:
+                if fills.get(exec_id) is not stored_fills.get(exec_id):
+                    return None
+            if stored_event.realized_pnl_fifo is None and stored_event.pnl_basis_fifo is None:
+                amounts.append(_NOTHING)
+            else:
+                amounts.append(
+                    FifoAmount(stored_event.realized_pnl_fifo, stored_event.pnl_basis_fifo)
+                )
+        return amounts
+
+
+def _before_fifo(event: EventFacts) -> bool:
+    """Whether a stored event realizes something but has no FIFO figure a fold gives such an
+    event: stored before revision 0010 (which left both NULL until the key is folded again).
+    A fold gives a realizing event a FIFO basis, or — realized P&L switched off, no basis —
+    its FIFO amount."""
+    if event.pnl_basis_fifo is not None:
+        return False
+    return event.pnl_basis is not None or (
+        event.realized_pnl is not None and event.realized_pnl_fifo is None
+    )
 
 
 def _with_amount(event: PlannedEvent, amount: FifoAmount) -> PlannedEvent:

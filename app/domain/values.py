@@ -149,6 +149,7 @@ class BrokerPosition:
         return self.average_cost / self.contract.multiplier
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Fill:
     """One execution with its commission report (either part may arrive later)."""

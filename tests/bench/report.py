@@ -42,6 +42,10 @@ def lines(sizes: list[int]) -> list[Line]:
                      "committed", size, "refold.mark_closed", budget=0.05),
                 Line("re-derive one key with 1,000 fills: late commission, its whole sync", size,
                      "refold.commission", budget=0.05),
+                Line("re-derive one key: Mark closed, cold: a fresh engine's first statements",
+                     size, "refold.mark_closed.cold"),
+                Line("re-derive one key: late commission, cold: a fresh engine's first "
+                     "statements", size, "refold.commission.cold"),
             ]  # fmt: skip
             continue
         at_scale = size >= 20_000

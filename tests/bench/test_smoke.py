@@ -33,7 +33,8 @@ def test_every_figure_at_a_tiny_size(tmp_path: Path, capsys: pytest.CaptureFixtu
             "ui.stall", "ui.update.shown", "ui.rss", "ui.full_gc", "ui.cold_start", "ui.cold_rss",
         ):  # fmt: skip
             assert figures.get(name), f"{name} missing at {size}"
-    for name in ("refold.fold", "refold.mark_closed", "refold.commission"):
+    for name in ("refold.fold", "refold.mark_closed", "refold.commission",
+                 "refold.mark_closed.cold", "refold.commission.cold"):  # fmt: skip
         assert samples["1"].get(name), f"{name} missing"
     rows = evaluate({int(k): v for k, v in samples.items()})
     assert not [r for r in rows if r.get("met") is None and "budget" in r]  # all measured

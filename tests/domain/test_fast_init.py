@@ -11,12 +11,13 @@ import pytest
 
 from app.broker.convert import Mark
 from app.domain.fast_init import fast_init
+from app.domain.fold import _Move
 from app.domain.history import Observation
 from app.domain.plan import LifecycleChange, MarketUpdate, PlannedEvent
-from app.domain.values import BrokerPosition, Contract, Lifecycle
+from app.domain.values import BrokerPosition, Contract, Fill, Lifecycle
 
 FAST = (Contract, BrokerPosition, Lifecycle, PlannedEvent, LifecycleChange, MarketUpdate,
-        Observation, Mark)  # fmt: skip
+        Observation, Mark, Fill, _Move)  # fmt: skip
 
 
 def _generated_init(cls: type[Any]) -> Any:

@@ -75,3 +75,24 @@ def test_without_ibs_figure_a_residual_lot_stays_an_estimate(ledger_url, tmp_pat
                 capsys=capsys)  # fmt: skip
     event = _sale_event(ledger_url)
     assert (event.realized_pnl_fifo, event.pnl_basis_fifo) == (D("418.6"), PnlBasis.ESTIMATED)
+
+
+def test_ibs_figure_for_fills_the_ledger_already_booked_is_compared(ledger_url, tmp_path, capsys):
+    """The app booked the three fills live (FIFO 647, exact); a statement then gives IB's
+    figure 650 for the same executions. The average-cost events are derived again unchanged,
+    but the FIFO figure is compared with IB's and flagged, as for a statement's new fills.
+
+    Guards the re-fold keeping the stored FIFO figures of lifecycles it derives again unchanged:
+    the statement completes the stored fills before the key is folded, so the stored figures
+    rest on fills that are no longer the ledger's."""
+    with open_database(ledger_url) as db:
+        commit(db, snapshot(pos(AAPL, "50", "11.01"), fills=(BUY1, BUY2, SALE), minutes=5))
+    booked = _sale_event(ledger_url)
+    assert (booked.realized_pnl_fifo, booked.pnl_basis_fifo) == (D("647"), PnlBasis.EXACT)
+    statement = StatementXml("DU111").trade(BUY1, fifoPnlRealized="0")
+    statement.trade(BUY2, fifoPnlRealized="0").trade(SALE, fifoPnlRealized="650")
+    flex_import(ledger_url, write(tmp_path / "s.xml", statement), capsys=capsys)
+    event = _sale_event(ledger_url)
+    assert (event.realized_pnl_fifo, event.pnl_basis_fifo) == (D("647"), PnlBasis.ESTIMATED)
+    assert "FIFO realized 647 differs from IB's fifoPnlRealized 650" in event.note
+    assert (event.realized_pnl, event.pnl_basis) == (booked.realized_pnl, booked.pnl_basis)

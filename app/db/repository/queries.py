@@ -142,7 +142,8 @@ def load_histories(
     for account, con_ids in _by_account(keys).items():
         for chunk in chunks(con_ids):
             where_x = (A.c.code == account, X.c.con_id.in_(chunk))
-            for row in session.execute(fill_query.where(*where_x)):
+            # `.all()`: one fetchall, not a fetchone per row (a re-fold reads 1,000s of fills).
+            for row in session.execute(fill_query.where(*where_x)).all():
                 fill = fill_from(row)
                 latest = fills.setdefault(fill.key, {})
                 base = base_exec_id(fill.exec_id)
@@ -150,7 +151,8 @@ def load_histories(
                 if held is None or correction_rank(fill.exec_id) > correction_rank(held.exec_id):
                     latest[base] = fill
             where_o = (A.c.code == account, OB.c.con_id.in_(chunk))
-            for row in session.execute(observation_query.where(*where_o).order_by(OB.c.id)):
+            observed_rows = session.execute(observation_query.where(*where_o).order_by(OB.c.id))
+            for row in observed_rows.all():
                 observation = observation_from(row)
                 observed = (observation.account, observation.con_id)
                 observations.setdefault(observed, []).append(observation)
@@ -160,7 +162,7 @@ def load_histories(
         rows = session.execute(
             select(*EVENT_COLUMNS).where(E.c.position_id.in_(chunk)).order_by(E.c.id)
         )
-        for row in rows:
+        for row in rows.all():
             events.setdefault(row[1], []).append(event_from(row))
     out = {}
     for key in keys:
