@@ -22,6 +22,7 @@ NOT_FOR_PAINT = (
     "sqlalchemy.dialects.postgresql",  # never on SQLite (app.db.partial_index)
     "app.sim",  # only --demo and `gateway`
     "app.flex",  # only a statement import or fetch
+    "app.db.statements",  # the same
 )
 """Nothing of these is loaded when the cached ledger is first painted."""
 
