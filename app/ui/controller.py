@@ -132,7 +132,7 @@ class WindowController:
         await self.reload_everything()
         self.state.loaded.set()
         self.banner.update()
-        await next_paint(self.window.cache_table.viewport())  # on screen before connecting
+        await next_paint(self.window.cache_table)  # on screen before connecting
         await self.holder.attach_broker()
         self.holder.hook()
         await self.runtime.start()  # syncing, or viewing the process that syncs (app.ownership)
