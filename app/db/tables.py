@@ -25,10 +25,10 @@ from sqlalchemy import (
     Text,
     column,
     or_,
-    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from app.db.partial_index import partial_index
 from app.db.types import ExactDecimal, UTCDateTime
 
 # Every constraint and index gets a deterministic name, which batch migrations on SQLite need to
@@ -61,7 +61,8 @@ OBSERVATION_KINDS = ("reported", "absent", "absent_close", "user_close", "confir
 SYNC_TRIGGERS = ("startup", "periodic", "position_update", "execution", "manual", "reconnect")
 SYNC_STATUSES = ("ok", "failed", "skipped")
 
-# Partial index predicate: written once so SQLite and PostgreSQL get the same index.
+# Partial index predicate: written once so SQLite and PostgreSQL get the same index
+# (app.db.partial_index: without importing the PostgreSQL dialect on SQLite starts).
 OPEN_ONLY = "status = 'OPEN'"
 
 
@@ -113,13 +114,12 @@ class PositionRow(Base):
         one_of("status", POSITION_STATUSES),
         one_of("close_reason", CLOSE_REASONS),
         one_of("pnl_basis", PNL_BASES),
-        Index(
+        partial_index(
             "uq_positions_open_account_id_con_id",
             "account_id",
             "con_id",
             unique=True,
-            sqlite_where=text(OPEN_ONLY),
-            postgresql_where=text(OPEN_ONLY),
+            where=OPEN_ONLY,
         ),
         Index("ix_positions_account_id_con_id", "account_id", "con_id"),
     )

@@ -15,15 +15,17 @@ Every command that can change lifecycles forgets the store's kept copy of the OP
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from app.db.database import Database
-from app.db.statements import import_statement
 from app.db.store import LedgerStore
 from app.domain.manual import MarkClosedRequest
 from app.domain.plan import ReconcileOptions, SyncPlan
 from app.domain.records import RunOutcome
-from app.domain.statements import ImportSummary, Statement
 from app.domain.values import BrokerSnapshot, Lifecycle, SyncTrigger
+
+if TYPE_CHECKING:  # app.db.statements loads on the first import: not on every start
+    from app.domain.statements import ImportSummary, Statement
 
 __all__ = ["BlockingLedgerWriter", "LedgerWriter"]
 
@@ -61,6 +63,8 @@ class LedgerWriter:
     ) -> ImportSummary:
         """Merge an IB statement's facts into the ledger and fold every key they touch again,
         all or nothing; what it did (a re-import writes nothing)."""
+        from app.db.statements import import_statement
+
         try:
             return await self._store.db.run(import_statement, statement, options)
         finally:
@@ -81,4 +85,6 @@ class BlockingLedgerWriter:
         self, statement: Statement, options: ReconcileOptions | None = None
     ) -> ImportSummary:
         """See LedgerWriter.import_statement."""
+        from app.db.statements import import_statement
+
         return self._db.run_sync(import_statement, statement, options)

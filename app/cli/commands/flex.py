@@ -13,14 +13,17 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from app.cli.context import CommandError, guarded, settings_from
 from app.cli.exit_codes import ExitCode
 from app.domain.decimals import decimal_text
-from app.domain.statements import ImportSummary, Statement, StatementError, summary_lines
 from app.settings import Settings
+
+if TYPE_CHECKING:  # the statements' modules load when a statement is imported (every command
+    # builds the parser: the window's start too)
+    from app.domain.statements import ImportSummary, Statement
 
 
 def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -60,7 +63,7 @@ def run_import(args: argparse.Namespace) -> int:
     """Import the named files in one transaction."""
 
     def body() -> int:
-        from app.domain.statements import merge
+        from app.domain.statements import StatementError, merge
         from app.flex.parse import read_statement
 
         settings = settings_from(args)
@@ -78,6 +81,7 @@ def run_fetch(args: argparse.Namespace) -> int:
     """Fetch the statement from the Flex Web Service, then import it."""
 
     def body() -> int:
+        from app.domain.statements import StatementError
         from app.flex.parse import parse_statement
         from app.flex.service import FlexRequest, FlexServiceError, fetch_statement
 
@@ -116,6 +120,7 @@ def _import(settings: Settings, statement: Statement, args: argparse.Namespace) 
     from app.db.sync_lock import writing_alone
     from app.db.writer import BlockingLedgerWriter
     from app.domain.plan import ReconcileOptions
+    from app.domain.statements import summary_lines
 
     options = ReconcileOptions(
         mark_missing_as_closed=settings.mark_missing_as_closed,

@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from app.cli.collector import collector_paused
 from app.cli.context import demo_database, guarded, settings_from
 
 
@@ -29,7 +30,8 @@ def run_gui(args: argparse.Namespace) -> int:
     """Show the window until it is closed."""
 
     def body() -> int:
-        from app.ui.app import run_window
+        with collector_paused():  # the window's modules: see app.cli.collector
+            from app.ui.app import run_window
 
         settings = settings_from(args)
         return run_window(
