@@ -19,7 +19,8 @@ how long one whole-heap garbage collection takes at the end. The report is JSON 
 
 Diagnostics for a missed stall budget (environment): BENCH_STALL_TRACE=1 prints every thread's
 stack whenever the Qt loop has been stalled for 30 ms, and each garbage collection over 5 ms;
-BENCH_SLOW_CALLBACKS=0.02 has asyncio name each callback slower than that (debug mode: slower).
+BENCH_SLOW_CALLBACKS=0.02 has asyncio name each callback slower than that (debug mode: slower);
+BENCH_SLOW_STEPS=0.025 names them without debug mode, with the loop's stall when each ended.
 """
 
 from __future__ import annotations
@@ -146,6 +147,7 @@ class Heartbeat:
         import traceback
 
         main_id = threading.get_ident()
+        main_native = threading.get_native_id()
 
         def watch() -> None:
             while self._timer is not None:
@@ -155,6 +157,16 @@ class Heartbeat:
                     frames = sys._current_frames()
                     names = {t.ident: t.name for t in threading.enumerate()}
                     print(f"--- stalled {stalled * 1000:.0f} ms", flush=True)
+                    # Each thread's scheduler state (R: on a CPU, S: waiting, e.g. for the GIL)
+                    # and CPU ticks: tells the GUI thread's own work from waiting on another.
+                    for task in sorted(Path("/proc/self/task").iterdir()):
+                        try:
+                            stat = (task / "stat").read_text()
+                        except OSError:
+                            continue
+                        fields = stat[stat.rindex(")") + 2 :].split()
+                        name = "GUI" if int(task.name) == main_native else stat.split("(")[1][:15]
+                        print(f"  thread {name} {fields[0]} cpu {fields[11]}+{fields[12]}")
                     for ident, frame in frames.items():
                         if ident == threading.get_ident():
                             continue
@@ -191,6 +203,31 @@ class Heartbeat:
         self._timer.stop()
 
 
+def _name_slow_steps(heartbeat: Heartbeat, threshold: float) -> None:
+    """Diagnostics (BENCH_SLOW_STEPS=0.025): print each asyncio callback (a task's step, a
+    socket read) that ran longer than `threshold` seconds, and the Qt loop's stall when it
+    ended. Unlike BENCH_SLOW_CALLBACKS it leaves asyncio's debug mode (which slows every
+    step) off."""
+    import asyncio.events
+
+    run = asyncio.events.Handle._run
+
+    def timed(handle: Any) -> None:
+        began = time.perf_counter()
+        run(handle)
+        took = time.perf_counter() - began
+        if took > threshold:
+            callback = handle._callback
+            coro = getattr(getattr(callback, "__self__", None), "get_coro", lambda: None)()
+            what = coro.cr_code.co_qualname if coro is not None else repr(callback)[:80]
+            line = f"@{coro.cr_frame.f_lineno}" if coro is not None and coro.cr_frame else ""
+            stalled = time.perf_counter() - heartbeat._last
+            print(f"--- step {took * 1000:.0f} ms (loop stalled {stalled * 1000:.0f} ms): "
+                  f"{what}{line}", flush=True)  # fmt: skip
+
+    asyncio.events.Handle._run = timed  # type: ignore[method-assign]
+
+
 async def _settled(controller: Any) -> None:
     """Until the window has taken in the last result (reloads, the broker view)."""
     deadline = time.perf_counter() + 120.0
@@ -215,6 +252,8 @@ async def _live(
     heartbeat = Heartbeat()
     if os.environ.get("BENCH_STALL_TRACE"):
         heartbeat.trace_stalls()
+    if os.environ.get("BENCH_SLOW_STEPS"):
+        _name_slow_steps(heartbeat, float(os.environ["BENCH_SLOW_STEPS"]))
     if os.environ.get("BENCH_SLOW_CALLBACKS"):  # diagnostics: asyncio names slow callbacks
         import logging
 
