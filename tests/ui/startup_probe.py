@@ -23,6 +23,13 @@ NOT_FOR_PAINT = (
     "app.sim",  # only --demo and `gateway`
     "app.flex",  # only a statement import or fetch
     "app.db.statements",  # the same
+    # The FIFO fold and the reconciliation: a sync, a selected position's lots, an export
+    # (app.db.reader, app.db.store, app.db.manual import them when first used)
+    "app.domain.fold",
+    "app.domain.lots",
+    "app.domain.reconcile",
+    "app.db.export",
+    "app.db.lots",
 )
 """Nothing of these is loaded when the cached ledger is first painted."""
 
