@@ -41,10 +41,13 @@ def main(argv: list[str]) -> int:
     out: dict[str, Any] = {"banners": []}
     started = time.monotonic()
 
+    from app.cli.commands.gui import import_window_modules
+    from app.cli.main import main as cli_main
+
+    import_window_modules()  # as `position-sync gui` does, in its order (PySide6 last)
     from PySide6.QtCore import QEvent, QObject, QTimer
 
     import app.ui.app as ui_app
-    from app.cli.main import main as cli_main
 
     base_window = ui_app.MainWindow
     expected = int(expect)
