@@ -98,9 +98,13 @@ def preload_broker_dependencies() -> None:
     Only modules that do not touch asyncio at import: eventkit (under ib_insync) takes
     `asyncio.get_event_loop()` when imported and keeps it as its main loop, so ib_insync itself
     must be imported on the thread whose loop it will use (attach_broker does). numpy, which
-    eventkit imports, is most of the cost and is safe anywhere.
+    eventkit imports, is most of the cost and is safe anywhere. The reconciliation (and its
+    fold), which app.db.store and app.db.manual import when first used, comes too: not needed
+    to paint the cached ledger, needed by the first sync.
     """
     import numpy  # noqa: F401
+
+    import app.domain.reconcile  # noqa: F401
 
 
 def sync_options(settings: Settings) -> SyncOptions:

@@ -17,7 +17,6 @@ from app.db import concurrency
 from app.db.repository import queries, writes
 from app.domain.history import Observation, ObservationKind
 from app.domain.manual import MarkClosedRequest, decide_mark_closed
-from app.domain.reconcile import refold
 from app.domain.values import Lifecycle
 
 
@@ -47,6 +46,8 @@ def mark_closed(session: Session, request: MarkClosedRequest) -> Lifecycle:
             note=request.note,
         ),
     )
+    from app.domain.reconcile import refold  # not before the first paint (issue 19)
+
     changes, deleted = refold(
         queries.load_histories(session, [current.key]),
         load_history=lambda keys: queries.load_histories(session, keys),

@@ -17,18 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from app.db import account_values, rates
 from app.db.database import Database
-from app.db.export import read_export
-from app.db.lots import open_lots
 from app.db.repository import queries
 from app.db.revision import ledger_status_now
 from app.db.store import OpenPositions, kept_positions
-from app.domain.export import ExportKind, ExportTable
-from app.domain.lots import OpenLot
 from app.domain.money import ByCurrency
 from app.domain.records import LedgerStatus, StalePrices, StoredEvent, SyncRun, SyncStats
 from app.domain.series import DailyRealized, RealizedAmount, daily_realized
@@ -42,6 +39,13 @@ from app.domain.values import (
     PnlBasis,
     PositionKey,
 )
+
+if TYPE_CHECKING:
+    # Read on demand only (the lots table, an export): app.db.export and app.db.lots bring the
+    # FIFO fold (app.domain.lots, app.domain.fold), which the window's first paint of the cached
+    # rows does not need (issue 19: cold start). The methods below import them when called.
+    from app.domain.export import ExportKind, ExportTable
+    from app.domain.lots import OpenLot
 
 __all__ = ["BlockingLedgerReader", "LedgerReader"]
 
@@ -157,6 +161,8 @@ class LedgerReader:
 
     async def open_lots(self, account: str | None = None) -> list[OpenLot]:
         """Every open FIFO lot of the OPEN lifecycles (of `account` only, when given)."""
+        from app.db.lots import open_lots  # on demand: see TYPE_CHECKING above
+
         return await self._db.read(open_lots, account)
 
     # -------------------------------------------------------------- runs
@@ -220,6 +226,8 @@ class LedgerReader:
         self, kind: ExportKind, account: str | None = None, as_of: datetime | None = None
     ) -> ExportTable:
         """One export's rows from one snapshot (app.db.export.read_export)."""
+        from app.db.export import read_export  # on demand: see TYPE_CHECKING above
+
         return await self._db.read(read_export, kind, account, as_of)
 
     async def status(self, cost_basis: CostBasis = CostBasis.AVERAGE) -> LedgerStatus:
@@ -240,12 +248,16 @@ class BlockingLedgerReader:
 
     def open_lots(self, account: str | None = None) -> list[OpenLot]:
         """See LedgerReader.open_lots."""
+        from app.db.lots import open_lots  # on demand: see TYPE_CHECKING above
+
         return self._db.read_sync(open_lots, account)
 
     def export_rows(
         self, kind: ExportKind, account: str | None = None, as_of: datetime | None = None
     ) -> ExportTable:
         """See LedgerReader.export_rows."""
+        from app.db.export import read_export  # on demand: see TYPE_CHECKING above
+
         return self._db.read_sync(read_export, kind, account, as_of)
 
     def status(self, cost_basis: CostBasis = CostBasis.AVERAGE) -> LedgerStatus:

@@ -26,7 +26,6 @@ from app.db.errors import DatabaseConflictError, DatabaseIntegrityError
 from app.db.repository import queries, round_trip, writes
 from app.domain.manual import MarkClosedRequest
 from app.domain.plan import ReconcileOptions, SyncPlan
-from app.domain.reconcile import reconcile
 from app.domain.records import RunOutcome
 from app.domain.values import (
     BrokerSnapshot,
@@ -187,6 +186,11 @@ def _commit(
         loaded = state is None
         if state is None:
             state = queries.load_state(session, snapshot)
+        # Imported here, not at the top: the reconciliation and its fold are not needed to paint
+        # the cached ledger (issue 19); the window preloads them after that paint
+        # (app.runtime.preload_broker_dependencies), so a first sync does not wait for them.
+        from app.domain.reconcile import reconcile
+
         plan = reconcile(
             state, snapshot, options, lambda keys: queries.load_histories(session, keys)
         )

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.domain.decimals import decimal_text
-from app.domain.lots import OpenLot
 from app.domain.records import LedgerStatus, SyncRun, SyncStats
 from app.domain.values import Lifecycle
+
+if TYPE_CHECKING:
+    # An annotation only: app.domain.lots brings the FIFO fold (issue 19: not before the first
+    # paint of the cached ledger).
+    from app.domain.lots import OpenLot
 
 
 def dec(value: Decimal | None) -> str | None:

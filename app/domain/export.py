@@ -16,11 +16,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from app.domain.documents import dec, iso, lifecycle_json, lot_json
-from app.domain.lots import OpenLot
 from app.domain.records import StoredEvent
 from app.domain.values import Fill, Lifecycle
+
+if TYPE_CHECKING:
+    # An annotation only: app.domain.lots brings the FIFO fold, which the window's menus (built
+    # from ExportKind before the first paint, issue 19) do not need.
+    from app.domain.lots import OpenLot
 
 Cell = str | int | None
 """One exported value: exact text, an integer id, or None (an empty CSV cell, JSON null)."""

@@ -21,7 +21,6 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu
 
 from app.db.errors import DatabaseError
-from app.db.export import ExportError, save_export
 from app.domain.export import ExportFormat, ExportKind, render
 from app.runtime import Runtime
 from app.sync.tasks import TaskGroup
@@ -152,6 +151,10 @@ class Exporter:
     async def export_to(self, kind: ExportKind, path: Path, fmt: ExportFormat) -> int | None:
         """Read the rows (database thread), write the file (a worker thread); rows written."""
         account = self.account()
+        # Imported here: app.db.export brings the FIFO fold, not needed before the first paint
+        # of the cached ledger (issue 19).
+        from app.db.export import ExportError, save_export
+
         try:
             table = await self._runtime_of().reader.export_rows(kind, account)
             text = render(table, fmt, datetime.now(UTC).replace(microsecond=0))

@@ -61,11 +61,15 @@ def main(argv: list[str]) -> int:
 
     # Imported here (to swap classes in) as `position-sync gui` imports them: with the collector
     # paused (app.cli.collector), so the cold start's figure is the user's.
+    # In its order too: the modules without Qt before PySide6 (app.cli.commands.gui says why).
     with collector_paused():
+        from app.cli.commands.gui import import_window_modules
+        from app.cli.main import main as cli_main
+
+        import_window_modules()
         from PySide6.QtCore import QEvent, QObject, QTimer
 
         import app.ui.app as ui_app
-        from app.cli.main import main as cli_main
 
     base_window = ui_app.MainWindow
     base_controller = ui_app.WindowController

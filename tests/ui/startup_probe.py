@@ -23,6 +23,13 @@ NOT_FOR_PAINT = (
     "app.sim",  # only --demo and `gateway`
     "app.flex",  # only a statement import or fetch
     "app.db.statements",  # the same
+    # The FIFO fold and the reconciliation: a sync, a selected position's lots, an export
+    # (app.db.reader, app.db.store, app.db.manual import them when first used)
+    "app.domain.fold",
+    "app.domain.lots",
+    "app.domain.reconcile",
+    "app.db.export",
+    "app.db.lots",
 )
 """Nothing of these is loaded when the cached ledger is first painted."""
 
@@ -34,10 +41,13 @@ def main(argv: list[str]) -> int:
     out: dict[str, Any] = {"banners": []}
     started = time.monotonic()
 
+    from app.cli.commands.gui import import_window_modules
+    from app.cli.main import main as cli_main
+
+    import_window_modules()  # as `position-sync gui` does, in its order (PySide6 last)
     from PySide6.QtCore import QEvent, QObject, QTimer
 
     import app.ui.app as ui_app
-    from app.cli.main import main as cli_main
 
     base_window = ui_app.MainWindow
     expected = int(expect)

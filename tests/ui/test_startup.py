@@ -25,6 +25,26 @@ def test_importing_the_window_loads_no_broker_api_or_migrations():
     assert done.stdout.strip() == "[]"
 
 
+def test_the_window_imports_the_modules_without_qt_before_pyside():
+    # After PySide6, every module imported is read whole by PySide's import hook (app.cli.commands
+    # .gui.import_window_modules): the ledger's stack must come first. sys.modules keeps the order.
+    code = (
+        "import sys\n"
+        "from app.cli.commands.gui import import_window_modules\n"
+        "import_window_modules()\n"
+        "order = list(sys.modules)\n"
+        "qt = order.index('PySide6')\n"
+        "late = ['sqlalchemy', 'pydantic', 'pydantic_settings', 'app.db.tables',\n"
+        "        'app.db.reader', 'app.settings', 'app.runtime']\n"
+        "print([m for m in late if order.index(m) > qt])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"}, cwd=REPO,
+    )  # fmt: skip
+    assert done.stdout.strip() == "[]"
+
+
 def test_the_cached_ledger_is_painted_before_the_broker_stack_loads(tmp_path):
     ledger = tmp_path / "ledger.sqlite"
     known_ledger(ledger)  # at head, one open position, last synced days ago

@@ -4,14 +4,18 @@ of its events (DESIGN.md "FIFO lots"; app.domain.lots derives both)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.domain.lots import OpenLot
 from app.domain.records import StoredEvent
 from app.domain.values import PnlBasis
 from app.ui import estimates
 from app.ui import formatting as fmt
 from app.ui.models.keyed import Column, KeyedTableModel
+
+if TYPE_CHECKING:
+    # An annotation only: app.domain.lots brings the FIFO fold, not needed before the first
+    # paint of the cached ledger (issue 19); the lots arrive with a selected position.
+    from app.domain.lots import OpenLot
 
 
 def fifo_text(event: StoredEvent) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from app.domain.lots import open_lots_of
 from app.domain.values import Lifecycle
 from app.runtime import Runtime
 from app.ui import estimates
@@ -62,6 +61,9 @@ class HistoryPane:
         w.fills_model.reset(fills)
         # Open lots: derived here from what the pane shows (a closed lifecycle holds none).
         by_id = {f.exec_id: f for f in fills}
+        # Imported here: the FIFO fold is not needed before the first paint (issue 19).
+        from app.domain.lots import open_lots_of
+
         w.lots_model.reset(open_lots_of(position, events, by_id) if position.is_open else [])
         self.charts.show_position(position, events, fills)
 
