@@ -303,12 +303,8 @@ class LiveBook:
 
 
 def _with_mark(row: BrokerPosition, mark: Mark) -> BrokerPosition:
+    # Positional (the fields' order): one per portfolio row of every full sync.
     return BrokerPosition(
-        account=row.account,
-        contract=row.contract,
-        quantity=row.quantity,
-        average_cost=row.average_cost,
-        market_price=mark.market_price,
-        market_value=mark.market_value,
-        unrealized_pnl=mark.unrealized_pnl,
-    )
+        row.account, row.contract, row.quantity, row.average_cost,
+        mark.market_price, mark.market_value, mark.unrealized_pnl,
+    )  # fmt: skip

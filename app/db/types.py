@@ -118,13 +118,21 @@ class ExactDecimal(TypeDecorator[Decimal]):
         full = super().bind_processor(dialect)
         if full is None or dialect.name == "postgresql":
             return full
+        # The last Decimal converted, with its text, as one tuple swapped atomically (a processor
+        # may be shared between threads): a column binds the very same object row after row
+        # (a multiplier of 1, a zero realized P&L, a shared quantity), and Decimals are immutable.
+        memo: list[tuple[Any, Any]] = [(None, None)]
 
         def process(value: Any) -> Any:
+            seen, known = memo[0]
+            if value is seen:
+                return known  # (None is "seen" at first: None binds as None)
             if value.__class__ is Decimal:
                 text = str(value)
                 last = text[-1]
                 canonical = "0" < last <= "9" or (last == "0" and "." not in text and text != "-0")
                 if canonical and "E" not in text and "e" not in text:
+                    memo[0] = (value, text)
                     return text
             return full(value)
 

@@ -55,6 +55,39 @@ def test_doubles_become_the_decimal_ib_meant() -> None:
     assert double_text("garbage") is None
 
 
+def _through_a_double(text: str) -> Decimal | None:
+    """What double_text gave before its shortcut for plain texts: always via float and repr."""
+    try:
+        return double(float(text))
+    except ValueError:
+        return None
+
+
+def test_a_plain_double_text_reads_as_its_trip_through_a_double_would() -> None:
+    """double_text's shortcut (a plain text of at most 15 digits read as is) gives the same
+    digits and exponent as reading it through a float: texts TWS sends, edge forms, and
+    random prices at every scale and rounding."""
+    import random
+
+    texts = [
+        "0", "-0", "0.0", "-0.0", "80", "80.0", "80.50", "1.", "-.5", ".5", "007", "0.1",
+        "0.00001234", "1234567890123450", "999999999999999", "9999999999999999",
+        "123456789012345.6", "1e5", "1E-7", "+5", "-", ".", "١٢", "178.24", "-178.24", UNSET,
+        "Infinity", "-Infinity", "NaN",
+    ]  # fmt: skip
+    rng = random.Random(16)
+    for _ in range(20_000):
+        x = rng.uniform(-1e6, 1e6) * 10 ** rng.randint(-12, 9)
+        texts += [repr(x), f"{x:.{rng.randint(0, 8)}f}", str(round(x, rng.randint(0, 6)))]
+        texts.append(str(rng.randint(-(10**15), 10**15) / 10 ** rng.randint(0, 15)))
+    for text in texts:
+        ours, theirs = double_text(text), _through_a_double(text)
+        if theirs is None:
+            assert ours is None, text
+        else:
+            assert ours is not None and ours.as_tuple() == theirs.as_tuple(), text
+
+
 def test_quantities_are_exact_and_unset_is_refused() -> None:
     assert quantity_text("0.3") == Decimal("0.3")
     assert quantity_text("0.0001") == Decimal("0.0001")

@@ -154,16 +154,18 @@ POSITION_NAMES = (
 
 def position_values(life: Lifecycle, account_id: int) -> tuple[Any, ...]:
     """A lifecycle's `positions` columns (but `id`), in POSITION_NAMES order."""
+    # `_value_`, not `.value`: an enum's `value` is a Python-level property (~0.2 µs), and the
+    # rows of a 20,000-position sync read some 60,000 of them (here, event and observation rows).
     c = life.contract
     return (
         account_id, c.con_id, c.symbol, c.sec_type, c.currency, c.exchange, c.local_symbol,
         c.multiplier, c.expiry or None, c.strike, c.right or None, life.quantity,
         life.average_price, life.average_cost, life.current_price, life.market_value,
-        life.unrealized_pnl, life.unrealized_pnl_pct, life.realized_pnl, life.status.value,
-        life.opened_at, life.closed_at, life.close_reason.value if life.close_reason else None,
+        life.unrealized_pnl, life.unrealized_pnl_pct, life.realized_pnl, life.status._value_,
+        life.opened_at, life.closed_at, life.close_reason._value_ if life.close_reason else None,
         life.last_synced_at or life.opened_at, life.missing_since, life.entry_trade_id,
         life.exit_trade_id, life.realized_pnl_estimated,
-        life.pnl_basis.value if life.pnl_basis else None,
+        life.pnl_basis._value_ if life.pnl_basis else None,
     )  # fmt: skip
 
 
@@ -240,7 +242,7 @@ def event_rows(
         (
             pid,
             run_id,
-            e.kind.value,
+            e.kind._value_,
             e.occurred_at,
             e.quantity_before,
             e.quantity_after,
@@ -302,7 +304,7 @@ def copied_opening(change: LifecycleChange) -> tuple[Any, ...] | None:
         and e.realized_pnl_fifo is None
         and e.pnl_basis_fifo is None
     ):
-        return (e.kind.value, e.quantity_before, e.note or None)
+        return (e.kind._value_, e.quantity_before, e.note or None)
     return None
 
 
@@ -435,7 +437,7 @@ def observation_rows(
 ) -> list[tuple[Any, ...]]:
     """The rows of an `observations` executemany (OBSERVATION_NAMES order)."""
     return [
-        (account_ids[o.account], o.con_id, o.kind.value, o.at, o.quantity,
+        (account_ids[o.account], o.con_id, o.kind._value_, o.at, o.quantity,
          o.average_cost, o.price, o.note or None, run_id, o.paired_con_id, o.paired_quantity,
          o.paired_average_cost)
         for o in observations
