@@ -35,6 +35,7 @@ from app.domain.values import BrokerPosition, BrokerSnapshot, Contract, Fill, Si
 from app.flex.parse import parse_statement
 from tests.db.test_repository import commit
 from tests.flex.builder import StatementXml, document
+from tests.ib_average import ib_average
 
 ACCOUNT = "U7000001"
 START = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
@@ -73,25 +74,15 @@ def make_trades(trades: int, contracts: int, seed: int = 17) -> list[Fill]:
 
 def positions(fills: list[Fill]) -> list[BrokerPosition]:
     """The rows a sync after every fill sees: quantity and IB's average cost."""
-    book: dict[int, tuple[Contract, Decimal, Decimal]] = {}
+    by_contract: dict[int, list[Fill]] = {}
     for f in fills:
-        contract, quantity, average = book.get(
-            f.contract.con_id, (f.contract, Decimal(0), Decimal(0))
-        )
-        if f.side is Side.BOUGHT:
-            cost = quantity * average + f.shares * f.price + (f.commission or 0)
-            quantity += f.shares
-            average = cost / quantity
-        else:
-            quantity -= f.shares
-            if quantity == 0:
-                average = Decimal(0)
-        book[f.contract.con_id] = (contract, quantity, average)
-    return [
-        BrokerPosition(ACCOUNT, c, q, a.quantize(Decimal("0.00000001")))
-        for c, q, a in book.values()
-        if q != 0
-    ]
+        by_contract.setdefault(f.contract.con_id, []).append(f)
+    rows = []
+    for own in by_contract.values():
+        quantity, average = ib_average(own)
+        if quantity != 0:
+            rows.append(BrokerPosition(ACCOUNT, own[0].contract, quantity, average))
+    return rows
 
 
 def run(trades: int, contracts: int, rounds: int) -> dict[str, list[float]]:

@@ -50,6 +50,7 @@ from app.domain.fold import KeyHistory, fold
 from app.domain.manual import LifecycleVersion, MarkClosedRequest
 from app.domain.plan import ReconcileOptions
 from app.domain.values import BrokerPosition, BrokerSnapshot, Contract, Fill, Side, SyncTrigger
+from tests.ib_average import ib_average
 
 ACCOUNT = "DU100001"
 CONTRACT = Contract(265598, "AAPL", "STK", "USD", "SMART", "AAPL")
@@ -100,22 +101,6 @@ def make_fills(count: int, seed: int = 15) -> list[Fill]:
     return fills
 
 
-def _average_cost(fills: list[Fill]) -> tuple[Decimal, Decimal]:
-    """(quantity, IB's avgCost) after these fills: the buys' cost, commissions included,
-    averaged; sells leave it; 0 when flat (IB's row for a position closed today)."""
-    quantity, average = Decimal(0), Decimal(0)
-    for f in fills:
-        if f.side is Side.BOUGHT:
-            cost = quantity * average + f.shares * f.price + (f.commission or 0)
-            quantity += f.shares
-            average = cost / quantity
-        else:
-            quantity -= f.shares
-            if quantity == 0:
-                average = Decimal(0)
-    return quantity, average.quantize(Decimal("0.00000001"))
-
-
 def build_ledger(path: Path, fills: list[Fill]) -> None:
     """The ledger the app writes for these fills when it syncs after every FILLS_PER_SYNC."""
     db = open_database(path)
@@ -126,7 +111,7 @@ def build_ledger(path: Path, fills: list[Fill]) -> None:
             for end in range(FILLS_PER_SYNC, len(fills) + FILLS_PER_SYNC, FILLS_PER_SYNC):
                 seen = fills[:end]
                 taken_at = seen[-1].time + timedelta(minutes=10)
-                quantity, average = _average_cost(seen)
+                quantity, average = ib_average(seen)
                 row = BrokerPosition(ACCOUNT, CONTRACT, quantity, average, seen[-1].price)
                 snapshot = BrokerSnapshot(
                     taken_at, frozenset({ACCOUNT}), (row,), tuple(fills[end - FILLS_PER_SYNC : end])
@@ -212,7 +197,7 @@ def run_refold(
         # The earliest fill stored without its commission report: the report arrives now.
         index = next(i for i, f in enumerate(fills) if f.commission is None)
         late = replace(fills[index], commission=Decimal("1.00"), commission_currency="USD")
-        quantity, average = _average_cost([*fills[:index], late, *fills[index + 1 :]])
+        quantity, average = ib_average([*fills[:index], late, *fills[index + 1 :]])
         taken_at = fills[-1].time + timedelta(hours=2)
         snapshot = BrokerSnapshot(
             taken_at,

@@ -23,8 +23,9 @@ from app.domain.history import StoredHistory, same_event
 from app.domain.lots import with_fifo
 from app.domain.manual import LifecycleVersion, MarkClosedRequest
 from app.domain.plan import ReconcileOptions
-from app.domain.values import BrokerPosition, EventKind, Fill, Side, SyncTrigger
+from app.domain.values import BrokerPosition, EventKind, Fill, SyncTrigger
 from tests.domain.ledger_fixture import AAPL, D, at, fill, snapshot
+from tests.ib_average import ib_average
 
 ACCOUNT = "DU111"
 KEY = (ACCOUNT, AAPL.con_id)
@@ -34,18 +35,8 @@ DAY = 24 * 60
 def _row(fills: Sequence[Fill], split: int = 1) -> BrokerPosition:
     """IB's row after `fills` (average of the buys with their commissions; sells leave it), then
     a `split`:1 split."""
-    quantity, average = D(0), D(0)
-    for f in fills:
-        if f.side is Side.BOUGHT:
-            cost = quantity * average + f.shares * f.price + (f.commission or 0)
-            quantity += f.shares
-            average = cost / quantity
-        else:
-            quantity -= f.shares
-            if quantity == 0:
-                average = D(0)
-    quantity, average = quantity * split, average / split
-    return BrokerPosition(ACCOUNT, AAPL, quantity, average.quantize(D("0.00000001")))
+    quantity, average = ib_average(fills, split)
+    return BrokerPosition(ACCOUNT, AAPL, quantity, average)
 
 
 def _sync(db: Database, minutes: float, row: BrokerPosition, fills: tuple[Fill, ...]) -> None:
