@@ -13,7 +13,11 @@ What was allocated meanwhile is frozen (`gc.freeze()`) before the collector runs
 ~130,000 objects (modules, classes, functions) live as long as the process, and its first young
 collection would otherwise trace them all at once (~40 ms, before the window's first paint), and
 every whole-heap collection after again. Frozen objects are still freed by reference counting;
-only a reference cycle made while importing would stay (a one-off, never growing).
+only a reference cycle made while importing would stay (a one-off, never growing). `gc.freeze()`
+freezes every object of the process, not only the imports': it is done only in a process started
+to run one command (`claim_process`: the console script, `python -m app`, the bundle — `main()`
+without argv). A program that calls `main(argv)` itself (the tests) keeps its own objects, and
+their garbage cycles, collectable.
 """
 
 from __future__ import annotations
@@ -23,15 +27,25 @@ import gc
 from collections.abc import Iterator
 
 
+class _Process:
+    own = False  # claim_process() was called: a process started to run one command
+
+
+def claim_process() -> None:
+    """This process was started to run one command: its start-up objects may be frozen."""
+    _Process.own = True
+
+
 @contextlib.contextmanager
 def collector_paused() -> Iterator[None]:
-    """No automatic garbage collection inside; what it allocated is frozen, and the collector is
-    enabled again after, unless it was off before."""
+    """No automatic garbage collection inside; in a claimed process what it allocated is frozen;
+    the collector is enabled again after, unless it was off before."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        gc.freeze()  # the modules' objects: never traced again (see the module's docstring)
+        if _Process.own:
+            gc.freeze()  # the modules' objects: never traced again (see the module's docstring)
         if was_enabled:
             gc.enable()

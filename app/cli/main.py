@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from app import __version__
-from app.cli.collector import collector_paused
+from app.cli.collector import claim_process, collector_paused
 from app.cli.exit_codes import ExitCode
 
 
@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
+    if argv is None:  # the console script, `python -m app`, the bundle: a process of its own
+        claim_process()
     with collector_paused():  # every command's modules: see app.cli.collector
         parser = build_parser()
     try:

@@ -57,7 +57,9 @@ def main(argv: list[str]) -> int:
     gui_args = argv[split + 1 :]
     out: dict[str, Any] = {"mode": mode}
 
-    from app.cli.collector import collector_paused
+    from app.cli.collector import claim_process, collector_paused
+
+    claim_process()  # a process started for the window, as `position-sync gui` is
 
     # Imported here (to swap classes in) as `position-sync gui` imports them: with the collector
     # paused (app.cli.collector), so the cold start's figure is the user's.

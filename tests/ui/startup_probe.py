@@ -41,8 +41,11 @@ def main(argv: list[str]) -> int:
     out: dict[str, Any] = {"banners": []}
     started = time.monotonic()
 
+    from app.cli.collector import claim_process
     from app.cli.commands.gui import import_window_modules
     from app.cli.main import main as cli_main
+
+    claim_process()  # a process started for the window, as `position-sync gui` is
 
     import_window_modules()  # as `position-sync gui` does, in its order (PySide6 last)
     from PySide6.QtCore import QEvent, QObject, QTimer
