@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy
 from alembic import command
+from alembic.config import Config
 
 from app.db.database import Database
 from app.db.migrate import alembic_config, open_database
@@ -47,16 +48,22 @@ def build_at(path: Path | str, revision: str) -> None:
 
     A path is a SQLite file; a `postgresql…://` URL a server database.
     """
-    if "://" in str(path):
-        url = str(path)
-    else:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{path}"
+    if "://" not in str(path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    _migrate(path, command.upgrade, revision)
+
+
+def downgrade_to(path: Path | str, revision: str) -> None:
+    """Run the migrations' downgrades of a SQLite file or a server database down to `revision`."""
+    _migrate(path, command.downgrade, revision)
+
+
+def _migrate(path: Path | str, step: Callable[[Config, str], None], revision: str) -> None:
+    url = str(path) if "://" in str(path) else f"sqlite:///{path}"
     engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
     try:
         with engine.connect() as connection:
-            command.upgrade(alembic_config(connection), revision)
+            step(alembic_config(connection), revision)
             connection.commit()
     finally:
         engine.dispose()

@@ -32,7 +32,7 @@ from app.db.migrate import (
     upgrade,
 )
 from app.db.tables import AccountRow, Base, PositionRow
-from tests.db.conftest import build_at, execute, query, siblings
+from tests.db.conftest import build_at, downgrade_to, execute, query, siblings
 
 PLUGINS = ["alembic.autogenerate.*", "alembic.ext.checkconstraint_byname"]
 
@@ -415,13 +415,11 @@ def test_account_values_revision_upgrades_and_downgrades(ledger_url: str) -> Non
             "INSERT INTO account_values (account_id, tag, currency, value, reported_at) "
             "VALUES (1, 'NetLiquidation', 'USD', '1', '2026-11-24 14:31:00')",
         )
+    downgrade_to(ledger_url, "0010")
     url = ledger_url if on_server(ledger_url) else f"sqlite:///{ledger_url}"
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
-        with engine.connect() as connection:
-            command.downgrade(alembic_config(connection), "0010")
-            connection.commit()
-            tables = sa.inspect(connection).get_table_names()
+        tables = sa.inspect(engine).get_table_names()
     finally:
         engine.dispose()
     assert "account_values" not in tables and "exchange_rates" in tables
@@ -467,13 +465,7 @@ def test_checks_revision_keeps_rows_and_allows_the_same_values(ledger_url: str) 
             assert upgrade(ledger_url).after == head_revision()
             assert not any(re.search(r"(?i)\bIN\b|ANY", text) for text in checks()), checks()
         else:
-            engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-            try:
-                with engine.connect() as connection:
-                    command.downgrade(alembic_config(connection), revision)
-                    connection.commit()
-            finally:
-                engine.dispose()
+            downgrade_to(ledger_url, revision)
         assert query(ledger_url, "SELECT kind, price_source FROM position_events") == [
             ("OPENED", None)
         ]
